@@ -1,0 +1,160 @@
+"""Exceptions raised by altinn_async.
+
+Every exception the library raises on purpose derives from `AltinnError`::
+
+    AltinnError
+    ├── ConfigurationError          (also a ValueError: wrong input before any request)
+    │   ├── InvalidScopeError       a scope breaks the naming rule
+    │   └── KeyLoadError            a key or certificate cannot be used
+    │       └── CertificateError    the certificate is expired, not yet valid or unusable
+    ├── DiscoveryError              an issuer's metadata could not be fetched or read
+    └── TokenError                  no token could be had
+        ├── TokenRequestError       the token endpoint failed or refused (OAuth error fields)
+        │   └── MaskinportenError   ... with the MP-xxx code and a hint
+        └── ExchangeError           Altinn's token exchange refused the upstream token
+
+No message, `repr` or attribute of these exceptions carries an access token, refresh token, password,
+private key or signed grant.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AltinnError",
+    "CertificateError",
+    "ConfigurationError",
+    "DiscoveryError",
+    "ExchangeError",
+    "InvalidScopeError",
+    "KeyLoadError",
+    "MaskinportenError",
+    "TokenError",
+    "TokenRequestError",
+]
+
+
+class AltinnError(Exception):
+    """The root of every error altinn_async raises on purpose."""
+
+
+class ConfigurationError(AltinnError, ValueError):
+    """The library was given input it cannot use (found before any request is sent)."""
+
+
+class InvalidScopeError(ConfigurationError):
+    """A scope does not follow the naming rule.
+
+    Attributes:
+        scope: the offending scope, as given.
+    """
+
+    def __init__(self, scope: str, reason: str) -> None:
+        super().__init__(f"invalid scope {scope!r}: {reason}")
+        self.scope = scope
+        self.reason = reason
+
+
+class KeyLoadError(ConfigurationError):
+    """A signing key or certificate could not be loaded or is unfit for signing grants."""
+
+
+class CertificateError(KeyLoadError):
+    """A certificate is expired, not yet valid, or does not belong to the private key."""
+
+
+class DiscoveryError(AltinnError):
+    """An issuer's metadata document could not be fetched or did not describe the issuer."""
+
+
+class TokenError(AltinnError):
+    """No token could be had."""
+
+
+class TokenRequestError(TokenError):
+    """A token endpoint failed, or answered with an OAuth 2.0 error.
+
+    Attributes:
+        status_code: the HTTP status, or ``None`` when no response arrived.
+        error: the OAuth ``error`` code (``invalid_grant``, ...), when the body had one.
+        error_description: the server's ``error_description``.
+        error_uri: the server's ``error_uri``.
+        endpoint: the URL that was called.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        status_code: int | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+        error_uri: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.status_code = status_code
+        self.error = error
+        self.error_description = error_description
+        self.error_uri = error_uri
+
+
+class MaskinportenError(TokenRequestError):
+    """Maskinporten refused a grant.
+
+    Attributes:
+        code: the ``MP-xxx`` code from ``error_uri`` (or the description), when there was one.
+        trace_id: Maskinporten's ``trace_id``, to quote when asking Digdir for help.
+        hint: a one-line suggestion for the common mistakes, or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        status_code: int | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+        error_uri: str | None = None,
+        code: str | None = None,
+        trace_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            endpoint=endpoint,
+            status_code=status_code,
+            error=error,
+            error_description=error_description,
+            error_uri=error_uri,
+        )
+        self.code = code
+        self.trace_id = trace_id
+        self.hint = hint
+
+
+class ExchangeError(TokenError):
+    """Altinn's token exchange did not give an Altinn token.
+
+    Attributes:
+        status_code: the HTTP status, or ``None`` when no response arrived.
+        provider: ``maskinporten``, ``id-porten`` or ``altinnstudio``.
+        problem: the RFC 7807 ProblemDetails body, when the server sent one.
+        endpoint: the URL that was called.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        provider: str,
+        status_code: int | None = None,
+        problem: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.provider = provider
+        self.status_code = status_code
+        self.problem = problem
