@@ -8,6 +8,8 @@ Every exception the library raises on purpose derives from `AltinnError`::
     │   └── KeyLoadError            a key or certificate cannot be used
     │       └── CertificateError    the certificate is expired, not yet valid or unusable
     ├── DiscoveryError              an issuer's metadata could not be fetched or read
+    ├── APIError                    an Altinn API answered with an error status
+    ├── PaginationError             a list cannot be paged further (a next link repeats, a bad page)
     └── TokenError                  no token could be had
         ├── TokenRequestError       the token endpoint failed or refused (OAuth error fields)
         │   └── MaskinportenError   ... with the MP-xxx code and a hint
@@ -20,6 +22,7 @@ private key or signed grant.
 from __future__ import annotations
 
 __all__ = [
+    "APIError",
     "AltinnError",
     "CertificateError",
     "ConfigurationError",
@@ -28,6 +31,7 @@ __all__ = [
     "InvalidScopeError",
     "KeyLoadError",
     "MaskinportenError",
+    "PaginationError",
     "TokenError",
     "TokenRequestError",
 ]
@@ -64,6 +68,50 @@ class CertificateError(KeyLoadError):
 
 class DiscoveryError(AltinnError):
     """An issuer's metadata document could not be fetched or did not describe the issuer."""
+
+
+class APIError(AltinnError):
+    """An Altinn API answered with an error status.
+
+    Attributes:
+        status_code: the HTTP status.
+        method: the request method.
+        url: the request URL.
+        problem: the RFC 7807 ProblemDetails body, when there was one.
+        detail: a short text from the body, when there was one and no ProblemDetails.
+        retry_after: seconds to wait, from ``Retry-After``, when the server said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        method: str,
+        url: str,
+        problem: dict[str, object] | None = None,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.method = method
+        self.url = url
+        self.problem = problem
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class PaginationError(AltinnError):
+    """A list cannot be paged further: a page is malformed, or a next link came back twice.
+
+    Attributes:
+        position: the last good position (a URL to resume from), when there is one.
+    """
+
+    def __init__(self, message: str, *, position: str | None = None) -> None:
+        super().__init__(message)
+        self.position = position
 
 
 class TokenError(AltinnError):

@@ -1,0 +1,242 @@
+"""Altinn's token exchange: a Maskinporten or ID-porten token in, an Altinn token out."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Hashable
+from typing import Any
+
+import httpx
+
+from ._auth import TokenAuth, TokenSource
+from ._environment import Environment
+from ._jwt import unverified_claims
+from ._tokens import AccessToken, Clock, TokenCache
+from .exceptions import ConfigurationError, ExchangeError, TokenError
+
+__all__ = ["AltinnExchangeAuth"]
+
+logger = logging.getLogger("altinn_async")
+
+_PROVIDERS = frozenset({"maskinporten", "id-porten", "altinnstudio"})
+
+
+class AltinnExchangeAuth(TokenAuth):
+    """Altinn 3 tokens, exchanged from any upstream token source, as an ``httpx.Auth``.
+
+    Calls ``GET {platform}/authentication/api/v1/exchange/{provider}`` with the upstream token and
+    caches the Altinn token by its own ``exp`` (30 minutes for Maskinporten, the upstream expiry
+    for ID-porten), not by the upstream token's lifetime. The cache key is the upstream *source*
+    (its client, scopes and environment), so a refreshed upstream token does not force a new
+    exchange while the Altinn token is still good.
+
+    If the exchange refuses the upstream token with 401, that upstream token is dropped and the
+    exchange tried once more with a new one.
+
+    Example::
+
+        auth = altinn.AltinnExchangeAuth(maskinporten)
+        async with httpx.AsyncClient(auth=auth, base_url=altinn.TEST.platform) as http:
+            r = await http.get("/storage/api/v1/instances", params={"org": "ttd"})
+
+    Args:
+        upstream: the token source to exchange (`MaskinportenAuth`, `IDPortenAuth`, `StaticToken`).
+        environment: the Altinn environment (the upstream's by default).
+        provider: ``maskinporten``, ``id-porten`` or ``altinnstudio`` (the upstream's by default).
+        test: send ``test=true``: Altinn then maps Digdir's organisation to ``ttd``.
+        http_client: the client for exchange requests (one is made, and closed by `aclose`, if
+            omitted). It must not carry this auth itself.
+        cache: a `TokenCache` to share between flows.
+        clock: the time source (``time.time``).
+        max_attempts: tries per exchange on network errors, 429 and 5xx.
+    """
+
+    def __init__(
+        self,
+        upstream: TokenSource,
+        *,
+        environment: Environment | None = None,
+        provider: str | None = None,
+        test: bool = False,
+        http_client: httpx.AsyncClient | None = None,
+        cache: TokenCache | None = None,
+        clock: Clock | None = None,
+        max_attempts: int = 3,
+    ) -> None:
+        if not isinstance(upstream, TokenSource):
+            raise ConfigurationError(
+                "upstream must be a token source such as MaskinportenAuth or IDPortenAuth"
+            )
+        super().__init__(
+            environment=environment or upstream.environment,
+            http_client=http_client,
+            cache=cache,
+            clock=clock,
+            max_attempts=max_attempts,
+        )
+        provider = (provider or upstream.exchange_provider).lower()
+        if provider not in _PROVIDERS:
+            raise ConfigurationError(
+                f"provider must be one of {sorted(_PROVIDERS)}, got {provider!r}"
+            )
+        self._upstream = upstream
+        self._provider = provider
+        self._test = test
+        self._key_tuple: Hashable = (
+            "altinn-exchange",
+            self.environment.platform,
+            provider,
+            test,
+            upstream.cache_key,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"AltinnExchangeAuth({self._upstream!r}, provider={self._provider!r}, "
+            f"environment={self.environment.name!r})"
+        )
+
+    @property
+    def upstream(self) -> TokenSource:
+        """The token source whose tokens are exchanged."""
+        return self._upstream
+
+    @property
+    def cache_key(self) -> Hashable:
+        return self._key_tuple
+
+    @property
+    def exchange_provider(self) -> str:
+        # An Altinn token can itself be exchanged again only as "altinnstudio"; say what it is.
+        return "altinnstudio"
+
+    def _describe(self) -> str:
+        return f"Altinn exchange ({self._provider})"
+
+    async def _fetch(self) -> AccessToken:
+        endpoint = self.environment.exchange_url(self._provider)
+        upstream_token = await self._upstream.get_token()
+        try:
+            return await self._exchange(endpoint, upstream_token)
+        except ExchangeError as exc:
+            if exc.status_code != 401:
+                raise
+        # The upstream token was refused (revoked, or expired early by clock skew): drop it and
+        # try once more with a new one.
+        logger.info("the exchange refused the upstream token; fetching a new one and retrying")
+        await self._upstream.invalidate(upstream_token)
+        return await self._exchange(endpoint, await self._upstream.get_token())
+
+    async def _exchange(self, endpoint: str, upstream_token: AccessToken) -> AccessToken:
+        params = {"test": "true"} if self._test else None
+
+        async def build(client: httpx.AsyncClient) -> httpx.Request:
+            return client.build_request(
+                "GET",
+                endpoint,
+                params=params,
+                headers={
+                    "Authorization": f"Bearer {upstream_token.access_token}",
+                    # The raw JWT as text/plain; the JSON-string form is parsed too.
+                    "Accept": "text/plain, application/json;q=0.5",
+                },
+            )
+
+        outcome = await self._send_with_retries(build, what="Altinn token exchange")
+        if isinstance(outcome, httpx.TransportError):
+            raise ExchangeError(
+                f"could not reach Altinn's token exchange at {endpoint}: {type(outcome).__name__}",
+                endpoint=endpoint,
+                provider=self._provider,
+            ) from outcome
+        await outcome.aread()
+        if outcome.status_code != 200:
+            raise _exchange_error(outcome, endpoint, self._provider)
+        token = _parse_exchanged(outcome, endpoint, self._provider, self._cache.clock())
+        logger.info(
+            "exchanged a %s token for an Altinn token (expires in %.0f s)",
+            self._provider,
+            token.expires_in(self._cache.clock()),
+        )
+        return token
+
+
+def _parse_exchanged(
+    response: httpx.Response, endpoint: str, provider: str, now: float
+) -> AccessToken:
+    text = response.text.strip()
+    if text.startswith('"'):
+        try:
+            decoded = json.loads(text)
+        except json.JSONDecodeError:
+            decoded = None
+        if not isinstance(decoded, str):
+            raise ExchangeError(
+                "the exchange answered 200 with a malformed JSON string",
+                endpoint=endpoint,
+                provider=provider,
+                status_code=200,
+            )
+        text = decoded.strip()
+    try:
+        claims = unverified_claims(text, what="the exchanged Altinn token")
+    except TokenError as exc:
+        raise ExchangeError(
+            f"the exchange answered 200 but {exc}",
+            endpoint=endpoint,
+            provider=provider,
+            status_code=200,
+        ) from exc
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise ExchangeError(
+            "the exchanged Altinn token has no 'exp'",
+            endpoint=endpoint,
+            provider=provider,
+            status_code=200,
+        )
+    iat = claims.get("iat")
+    issued_at = float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else now
+    scope = claims.get("scope")
+    return AccessToken(
+        access_token=text,
+        expires_at=float(exp),
+        issued_at=issued_at,
+        scopes=tuple(scope.split()) if isinstance(scope, str) else (),
+    )
+
+
+def _exchange_error(response: httpx.Response, endpoint: str, provider: str) -> ExchangeError:
+    problem: dict[str, Any] | None = None
+    detail = ""
+    content_type = response.headers.get("Content-Type", "")
+    if "json" in content_type:
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if isinstance(body, dict):
+            problem = body
+            parts = [str(body[k]) for k in ("title", "detail") if isinstance(body.get(k), str)]
+            detail = ": ".join(parts)
+        elif isinstance(body, str):
+            detail = body
+    elif content_type.startswith("text/"):
+        detail = response.text.strip()[:300]
+    reason = {
+        400: "the request was refused",
+        401: "the upstream token was not accepted",
+        403: "the upstream token lacks an Altinn scope",
+        410: "this login method is discontinued",
+    }.get(response.status_code, "the exchange failed")
+    message = f"Altinn token exchange ({provider}) answered HTTP {response.status_code}: {reason}"
+    if detail:
+        message += f" ({detail})"
+    return ExchangeError(
+        message,
+        endpoint=endpoint,
+        provider=provider,
+        status_code=response.status_code,
+        problem=problem,
+    )

@@ -1,0 +1,235 @@
+"""Altinn 3 Storage for service owners: instance lists (paged by ``next``), data, completion."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+import httpx
+
+from ._api import api_error
+from .exceptions import ConfigurationError, PaginationError
+
+__all__ = ["InstancePage", "InstancePager", "StorageClient"]
+
+Instance = dict[str, Any]
+"""An instance as Storage sent it (camelCase keys, nulls omitted)."""
+
+_INSTANCES = "/storage/api/v1/instances"
+
+
+@attrs.frozen
+class InstancePage:
+    """One page of an instance list.
+
+    Attributes:
+        instances: the instances on this page.
+        url: the URL this page was fetched from (a position to resume from).
+        next: the URL of the next page, or ``None`` on the last page.
+    """
+
+    instances: list[Instance]
+    url: str
+    next: str | None
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+class InstancePager:
+    """An async iterator over the instances of a Storage query, following ``next`` links.
+
+    Iterate it for instances, or call `pages` for whole pages. `position` is the URL of the page
+    to fetch next: save it, and pass it as ``resume_from`` to pick up where a run stopped. The
+    ``next`` link is followed verbatim (its continuation token is double-encoded on purpose), but
+    only to the same origin as the first page, so the token is never sent elsewhere.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, first_url: httpx.URL) -> None:
+        self._http = http
+        self._position: httpx.URL | None = first_url
+        self._origin = _origin(first_url)
+        self._seen: set[str] = set()
+
+    @property
+    def position(self) -> str | None:
+        """The URL of the next page to fetch, or ``None`` when the list is done."""
+        return None if self._position is None else str(self._position)
+
+    async def pages(self) -> AsyncIterator[InstancePage]:
+        """Yield the pages one by one.
+
+        Raises:
+            APIError: Storage answered a page with an error status (`position` is unchanged, so
+                the run can be resumed from it).
+            PaginationError: a page is not a Storage list, or a ``next`` link repeats or leaves
+                the origin.
+        """
+        while self._position is not None:
+            url = self._position
+            response = await self._http.get(url)
+            if response.status_code != 200:
+                raise await api_error(response)
+            page = self._parse(response, url)
+            self._seen.add(str(url))
+            if page.next is not None:
+                next_url = httpx.URL(page.next)
+                if _origin(next_url) != self._origin:
+                    raise PaginationError(
+                        f"the next link points to another origin ({next_url.scheme}://"
+                        f"{next_url.host}); not following it",
+                        position=str(url),
+                    )
+                if page.next in self._seen:
+                    raise PaginationError(
+                        "Storage returned a next link that was already fetched; stopping instead "
+                        "of looping",
+                        position=str(url),
+                    )
+                self._position = next_url
+            else:
+                self._position = None
+            yield page
+
+    def __aiter__(self) -> AsyncIterator[Instance]:
+        return self._items()
+
+    async def _items(self) -> AsyncIterator[Instance]:
+        async for page in self.pages():
+            for instance in page.instances:
+                yield instance
+
+    @staticmethod
+    def _parse(response: httpx.Response, url: httpx.URL) -> InstancePage:
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise PaginationError(f"{url} did not answer JSON", position=str(url)) from exc
+        instances = body.get("instances") if isinstance(body, dict) else None
+        if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
+            raise PaginationError(
+                f"{url} answered without an 'instances' list", position=str(url)
+            )
+        next_link = body.get("next")
+        if next_link is not None and not isinstance(next_link, str):
+            raise PaginationError(f"{url} answered a 'next' that is not a URL", position=str(url))
+        return InstancePage(instances=instances, url=str(url), next=next_link or None)
+
+
+class StorageClient:
+    """Altinn 3 Storage, for a service owner, over an authenticated ``httpx.AsyncClient``.
+
+    Example::
+
+        async with httpx.AsyncClient(auth=exchange, base_url=altinn.TEST.platform) as http:
+            storage = altinn.StorageClient(http)
+            async for instance in storage.instances(org="ttd"):
+                ...
+
+    Args:
+        http: a client whose auth gives Altinn tokens (`AltinnExchangeAuth`).
+        platform: the platform base URL, if ``http`` has no ``base_url``.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, *, platform: str | None = None) -> None:
+        base = platform if platform is not None else str(http.base_url)
+        if not base or base == "/" or not httpx.URL(base).is_absolute_url:
+            raise ConfigurationError(
+                "StorageClient needs the platform URL: give the client a base_url or pass platform="
+            )
+        self._http = http
+        self._base = base.rstrip("/")
+
+    def instances(
+        self,
+        *,
+        org: str | None = None,
+        app_id: str | None = None,
+        size: int | None = None,
+        params: Mapping[str, str | Sequence[str]] | None = None,
+        resume_from: str | None = None,
+    ) -> InstancePager:
+        """Instances matching a query, newest change first.
+
+        Args:
+            org: the service owner (``ttd``); a service-owner token needs ``org`` or ``app_id``.
+            app_id: ``org/app``.
+            size: instances per page (Storage's default is 100).
+            params: further filters as Storage names them, e.g.
+                ``{"process.isComplete": "true", "lastChanged": ["gt:2024-01-01", "lt:2024-02-01"],
+                "excludeConfirmedBy": "ttd"}``.
+            resume_from: a saved `InstancePager.position`, to continue an earlier run.
+        """
+        if resume_from is not None:
+            return InstancePager(self._http, httpx.URL(resume_from))
+        query: list[tuple[str, str]] = []
+        if org is not None:
+            query.append(("org", org))
+        if app_id is not None:
+            query.append(("appId", app_id))
+        if size is not None:
+            if size < 1:
+                raise ConfigurationError("size must be at least 1")
+            query.append(("size", str(size)))
+        for name, value in (params or {}).items():
+            values = [value] if isinstance(value, str) else list(value)
+            query.extend((name, v) for v in values)
+        url = httpx.URL(f"{self._base}{_INSTANCES}", params=query)
+        return InstancePager(self._http, url)
+
+    async def get_instance(self, instance_id: str) -> Instance:
+        """One instance by ``{partyId}/{instanceGuid}``."""
+        response = await self._http.get(f"{self._base}{_INSTANCES}/{_instance_path(instance_id)}")
+        if response.status_code != 200:
+            raise await api_error(response)
+        body: Instance = response.json()
+        return body
+
+    async def download(self, data_element: Mapping[str, Any]) -> bytes:
+        """The bytes of a data element (from an instance's ``data`` list)."""
+        response = await self._http.get(_data_url(self._base, data_element))
+        if response.status_code != 200:
+            raise await api_error(response)
+        return response.content
+
+    async def stream(self, data_element: Mapping[str, Any]) -> AsyncIterator[bytes]:
+        """The bytes of a data element in chunks, for large files."""
+        async with self._http.stream("GET", _data_url(self._base, data_element)) as response:
+            if response.status_code != 200:
+                raise await api_error(response)
+            async for chunk in response.aiter_bytes():
+                yield chunk
+
+    async def complete(self, instance: Mapping[str, Any] | str) -> Instance:
+        """Confirm that the service owner has downloaded the instance (``POST .../complete``)."""
+        instance_id = instance if isinstance(instance, str) else str(instance.get("id", ""))
+        url = f"{self._base}{_INSTANCES}/{_instance_path(instance_id)}/complete"
+        response = await self._http.post(url)
+        if response.status_code != 200:
+            raise await api_error(response)
+        body: Instance = response.json()
+        return body
+
+
+def _instance_path(instance_id: str) -> str:
+    party, slash, guid = instance_id.partition("/")
+    if not slash or not party.isdigit() or not guid:
+        raise ConfigurationError(
+            f"an instance id has the form '{{partyId}}/{{instanceGuid}}', got {instance_id!r}"
+        )
+    return f"{party}/{urllib.parse.quote(guid, safe='')}"
+
+
+def _data_url(base: str, data_element: Mapping[str, Any]) -> str:
+    # Only the platform self link is followed, and only on this platform: the request carries
+    # the Altinn token.
+    links = data_element.get("selfLinks")
+    platform = links.get("platform") if isinstance(links, Mapping) else None
+    if isinstance(platform, str) and platform.startswith(base + "/"):
+        return platform
+    raise ConfigurationError(
+        f"data element {data_element.get('id')!r} has no selfLinks.platform URL under {base}"
+    )

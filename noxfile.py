@@ -1,0 +1,47 @@
+"""Development sessions: ``nox`` runs lint, typing and tests; ``nox -s bench`` and ``-s demo`` too."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typing", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+RUFF = "ruff==0.17.6"
+MYPY = "mypy==2.4.1"
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff: lint rules and formatting."""
+    session.install(RUFF)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typing(session: nox.Session) -> None:
+    """mypy --strict over the library, the tests and the benchmarks."""
+    session.install("-e", ".[test]", MYPY, "nox")
+    session.run("mypy")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite, every async test on asyncio and on trio."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: ratios measured within one run, printed and checked against their targets."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: the demo on the embedded emulator."""
+    session.install("-e", ".")
+    session.run("altinn-async", "demo", *session.posargs)
