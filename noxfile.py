@@ -1,4 +1,4 @@
-"""Development sessions: ``nox`` runs lint, typing and tests; ``nox -s bench`` and ``-s demo`` too."""
+"""Development sessions: ``nox`` runs lint, typing and tests; also ``-s bench`` and ``-s demo``."""
 
 from __future__ import annotations
 

@@ -54,7 +54,9 @@ async def api_error(response: httpx.Response) -> APIError:
     elif detail:
         summary = detail
     reason = response.reason_phrase or ""
-    message = f"{request.method} {request.url} answered HTTP {response.status_code} {reason}".rstrip()
+    message = (
+        f"{request.method} {request.url} answered HTTP {response.status_code} {reason}".rstrip()
+    )
     if summary:
         message += f" ({summary})"
     return APIError(

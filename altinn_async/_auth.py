@@ -193,7 +193,6 @@ class TokenAuth(httpx.Auth, abc.ABC):
         raise ConfigurationError(
             f"{type(self).__name__} works with httpx.AsyncClient only, not httpx.Client"
         )
-        yield request  # pragma: no cover - makes this a generator, as httpx expects
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -253,7 +252,10 @@ class StaticToken:
         self._key = ("static", hashlib.sha256(access_token.encode()).hexdigest()[:32])
 
     def __repr__(self) -> str:
-        return f"StaticToken(exchange_provider={self._provider!r}, environment={self._environment.name!r})"
+        return (
+            f"StaticToken(exchange_provider={self._provider!r}, "
+            f"environment={self._environment.name!r})"
+        )
 
     @property
     def cache_key(self) -> Hashable:

@@ -47,8 +47,9 @@ class AuthorizationServer:
     """An OAuth 2.0 authorization server (Maskinporten, ID-porten, or one compatible with them).
 
     Build one with the endpoints given explicitly, or with `AuthorizationServer.discover` from the
-    issuer's metadata. The ``issuer`` is used verbatim as the ``aud`` of grants and client assertions,
-    so it must be exactly the issuer the server announces (Maskinporten's ends with a slash).
+    issuer's metadata. The ``issuer`` is used verbatim as the ``aud`` of grants and client
+    assertions, so it must be exactly the issuer the server announces (Maskinporten's ends with a
+    slash).
     """
 
     issuer: str
@@ -105,7 +106,9 @@ class AuthorizationServer:
                 introspection_endpoint=optional("introspection_endpoint"),
             )
         except ConfigurationError as exc:
-            raise DiscoveryError(f"the metadata document for {issuer!r} is unusable: {exc}") from exc
+            raise DiscoveryError(
+                f"the metadata document for {issuer!r} is unusable: {exc}"
+            ) from exc
 
     @classmethod
     async def discover(
@@ -157,9 +160,19 @@ def _metadata_urls(issuer: str) -> list[str]:
     parts = urllib.parse.urlsplit(base)
     urls = [f"{base}/.well-known/oauth-authorization-server"]
     if parts.path:
-        urls.append(f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{parts.path}")
+        urls.append(
+            f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{parts.path}"
+        )
     urls.append(f"{base}/.well-known/openid-configuration")
     return urls
+
+
+def _strip_slash(url: str) -> str:
+    return str(url).rstrip("/")
+
+
+def _strip_optional_slash(url: str | None) -> str | None:
+    return None if url is None else _strip_slash(url)
 
 
 @attrs.frozen
@@ -181,11 +194,9 @@ class Environment:
 
     name: str
     maskinporten: AuthorizationServer
-    platform: str = attrs.field(converter=lambda url: str(url).rstrip("/"))
+    platform: str = attrs.field(converter=_strip_slash)
     idporten: AuthorizationServer | None = None
-    altinn2: str | None = attrs.field(
-        default=None, converter=lambda url: None if url is None else str(url).rstrip("/")
-    )
+    altinn2: str | None = attrs.field(default=None, converter=_strip_optional_slash)
 
     def __attrs_post_init__(self) -> None:
         check_url(self.platform, what="platform")

@@ -1,4 +1,4 @@
-"""Maskinporten: the JWT-bearer grant (RFC 7523) signed with a registered key or an enterprise cert."""
+"""Maskinporten: the JWT-bearer grant (RFC 7523), signed with a registered key or a certificate."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ _HINTS: dict[str, str] = {
     "MP-124": "the signature does not match: is kid the id of the key you signed with?",
     "MP-130": "the grant had expired when it arrived: check this machine's clock (NTP)",
     "MP-012": "a grant was sent twice; every request needs a fresh jti",
-    "MP-200": "the client is not granted one of the scopes: add it to the client in Samarbeidsportalen",
+    "MP-200": "the client is not granted one of the scopes: add it to the client in "
+    "Samarbeidsportalen",
     "MP-201": "one of the scopes cannot be used with Maskinporten",
     "MP-250": "your organisation has not been granted access to the scope by its owner",
     "MP-251": "the customer has not delegated the scope to your organisation in Altinn",
@@ -67,7 +68,8 @@ class SystemUser:
     def __attrs_post_init__(self) -> None:
         if not _ORG_NUMBER.fullmatch(self.org_number.removeprefix("0192:")):
             raise ConfigurationError(
-                f"org_number must be 9 digits (optionally '0192:'-prefixed), got {self.org_number!r}"
+                "org_number must be 9 digits (optionally '0192:'-prefixed), "
+                f"got {self.org_number!r}"
             )
 
     def authorization_detail(self) -> dict[str, Any]:
@@ -140,7 +142,7 @@ class MaskinportenAuth(TokenAuth):
             clock=clock,
             max_attempts=max_attempts,
         )
-        if not isinstance(client_id, str) or not client_id.strip():
+        if not client_id.strip():
             raise ConfigurationError("client_id must be a non-empty string")
         if not isinstance(key, Signer):
             raise ConfigurationError(
@@ -163,7 +165,11 @@ class MaskinportenAuth(TokenAuth):
         self._key = key
         self._scopes = check_scopes(scopes)
         self._resource: tuple[str, ...] | None = (
-            None if resource is None else (resource,) if isinstance(resource, str) else tuple(resource)
+            None
+            if resource is None
+            else (resource,)
+            if isinstance(resource, str)
+            else tuple(resource)
         )
         self._consumer_org = consumer_org
         self._authorization_details = _authorization_details(authorization_details)
@@ -255,7 +261,9 @@ class MaskinportenAuth(TokenAuth):
                 headers={"Accept": "application/json"},
             )
 
-        logger.debug("requesting a Maskinporten token (%s, scopes=%s)", self._describe(), self._scopes)
+        logger.debug(
+            "requesting a Maskinporten token (%s, scopes=%s)", self._describe(), self._scopes
+        )
         outcome = await self._send_with_retries(build, what="Maskinporten token request")
         if isinstance(outcome, httpx.TransportError):
             raise TokenRequestError(

@@ -9,8 +9,8 @@ from .exceptions import InvalidScopeError
 
 __all__ = ["check_scopes"]
 
-# Seed 004 gives Altinn's rule as ``^([a-z0-9]+\/?)+[a-z0-9]+(\.[a-z0-9]+)?$?`` and states its intent:
-# "we cannot have - or _ in scope names". Taken literally the trailing ``$?`` leaves the end
+# Seed 004 gives Altinn's rule as ``^([a-z0-9]+\/?)+[a-z0-9]+(\.[a-z0-9]+)?$?`` and states its
+# intent: "we cannot have - or _ in scope names". Taken literally the trailing ``$?`` leaves the end
 # unanchored (so it accepts almost anything), and with the end anchored it rejects real scopes such
 # as ``altinn:events.publish.admin``. This is the intent, in a form that cannot backtrack: lowercase
 # letters and digits in '/'-separated segments, '.'-separated parts after the last '/'.

@@ -110,9 +110,7 @@ class InstancePager:
             raise PaginationError(f"{url} did not answer JSON", position=str(url)) from exc
         instances = body.get("instances") if isinstance(body, dict) else None
         if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
-            raise PaginationError(
-                f"{url} answered without an 'instances' list", position=str(url)
-            )
+            raise PaginationError(f"{url} answered without an 'instances' list", position=str(url))
         next_link = body.get("next")
         if next_link is not None and not isinstance(next_link, str):
             raise PaginationError(f"{url} answered a 'next' that is not a URL", position=str(url))

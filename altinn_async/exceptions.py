@@ -15,8 +15,8 @@ Every exception the library raises on purpose derives from `AltinnError`::
         │   └── MaskinportenError   ... with the MP-xxx code and a hint
         └── ExchangeError           Altinn's token exchange refused the upstream token
 
-No message, `repr` or attribute of these exceptions carries an access token, refresh token, password,
-private key or signed grant.
+No message, `repr` or attribute of these exceptions carries an access token, refresh token,
+password, private key or signed grant.
 """
 
 from __future__ import annotations

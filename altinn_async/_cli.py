@@ -1,0 +1,348 @@
+"""The ``altinn-async`` command: ``demo``, ``emulator`` and ``token``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc import jws
+
+from ._environment import PRODUCTION, TEST, Environment
+from ._exchange import AltinnExchangeAuth
+from ._keys import SigningKey
+from ._maskinporten import MaskinportenAuth
+from ._storage import StorageClient
+from .exceptions import AltinnError, ConfigurationError
+
+if TYPE_CHECKING:
+    from .testing import Emulator
+
+DEMO_CLIENT_ID = "altinn-async-demo"
+DEMO_ORG = "ttd"
+DEMO_ORG_NUMBER = "405003309"
+DEMO_SCOPES = ("altinn:serviceowner/instances.read", "altinn:serviceowner/instances.write")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="altinn-async",
+        description="Altinn, Maskinporten and ID-porten from Python: demo, emulator and tokens.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the main job on the embedded emulator",
+        description="Start the emulator in-process, seed it, get a Maskinporten token, exchange "
+        "it for an Altinn token, and page through every instance while downloading their data "
+        "with many concurrent requests.",
+    )
+    demo.add_argument("--instances", type=int, default=3000, help="instances to seed (3000)")
+    demo.add_argument("--apps", type=int, default=4, help="apps to spread them over (4)")
+    demo.add_argument("--page-size", type=int, default=100, help="instances per page (100)")
+    demo.add_argument("--concurrency", type=int, default=32, help="parallel downloads (32)")
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the emulator on 127.0.0.1 and go through real sockets (needs uvicorn)",
+    )
+    demo.add_argument("--trio", action="store_true", help="run on trio instead of asyncio")
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve the emulator on a port for other programs",
+        description="Serve Maskinporten, Altinn authentication and Storage on a local port, "
+        "seeded with a client whose private key is written to --key-out.",
+    )
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8080)
+    emulator.add_argument("--instances", type=int, default=250, help="instances to seed (250)")
+    emulator.add_argument("--client-id", default=DEMO_CLIENT_ID)
+    emulator.add_argument(
+        "--key-out",
+        type=Path,
+        default=Path("emulator-client.pem"),
+        help="where to write the seeded client's private key (mode 0600)",
+    )
+
+    token = commands.add_parser(
+        "token",
+        help="get a Maskinporten token, optionally exchanged for an Altinn token",
+        description="Like Digdir's token generator: sign a grant with your key or enterprise "
+        "certificate, get a token, and print it (the token to stdout, the decoded view with "
+        "--decode to stderr). A .p12 password is read from --password-env or asked for.",
+    )
+    token.add_argument("--client-id", required=True)
+    token.add_argument("--scope", action="append", required=True, help="repeat for more scopes")
+    key = token.add_mutually_exclusive_group(required=True)
+    key.add_argument("--key", type=Path, help="PEM private key of a registered key (with --kid)")
+    key.add_argument("--jwk", type=Path, help="private JWK (JSON) of a registered key")
+    key.add_argument("--p12", type=Path, help="enterprise certificate (PKCS#12)")
+    token.add_argument("--kid", help="the registered key's id")
+    token.add_argument(
+        "--password-env", metavar="VAR", help="environment variable holding the key password"
+    )
+    token.add_argument(
+        "--env",
+        default="test",
+        help="'test', 'production', or a Maskinporten-compatible issuer URL (test)",
+    )
+    token.add_argument("--platform", help="Altinn platform URL, with an issuer URL in --env")
+    token.add_argument("--resource", action="append", help="audience restriction (RFC 8707)")
+    token.add_argument("--consumer-org", help="act for this customer organisation")
+    token.add_argument("--exchange", action="store_true", help="exchange it for an Altinn token")
+    token.add_argument(
+        "--test-org", action="store_true", help="with --exchange: send test=true (digdir→ttd)"
+    )
+    token.add_argument(
+        "--decode", action="store_true", help="also print the decoded header and claims"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            backend = "trio" if args.trio else "asyncio"
+            anyio.run(_demo, args, backend=backend)
+        elif args.command == "emulator":
+            _serve_emulator(args)
+        else:
+            anyio.run(_token, args)
+    except AltinnError as exc:
+        print(f"altinn-async: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+# --- demo ---------------------------------------------------------------------------------------
+
+
+def _new_demo_emulator(
+    client_id: str, instances: int, apps: int
+) -> tuple[Emulator, SigningKey, bytes]:
+    from .testing import Emulator  # noqa: PLC0415 - the emulator is only needed by these commands
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    key = SigningKey.from_pem(pem, kid=f"{client_id}-key")
+    emulator = Emulator()
+    emulator.add_maskinporten_client(
+        client_id,
+        org_number=DEMO_ORG_NUMBER,
+        scopes=DEMO_SCOPES,
+        jwks=[key.public_jwk],
+    )
+    per_app, extra = divmod(instances, max(apps, 1))
+    for index in range(max(apps, 1)):
+        count = per_app + (1 if index < extra else 0)
+        if count:
+            emulator.add_instances(DEMO_ORG, f"{DEMO_ORG}/app-{index + 1}", count, seed=index)
+    return emulator, key, pem
+
+
+async def _demo(args: argparse.Namespace) -> None:
+    if args.instances < 0 or args.apps < 1 or args.page_size < 1 or args.concurrency < 1:
+        raise ConfigurationError("--instances ≥ 0, --apps, --page-size and --concurrency ≥ 1")
+    started = time.perf_counter()
+    emulator, key, _ = _new_demo_emulator(DEMO_CLIENT_ID, args.instances, args.apps)
+    print(
+        f"emulator seeded: {args.instances} instances in {args.apps} apps of org {DEMO_ORG!r}, "
+        f"client {DEMO_CLIENT_ID!r} ({time.perf_counter() - started:.2f} s)"
+    )
+    if args.serve:
+        with emulator.serve(host="127.0.0.1", port=0) as base_url:
+            print(f"emulator serving on {base_url}")
+            await _run_demo(args, emulator, key, emulator.environment_for(base_url), None)
+    else:
+        await _run_demo(args, emulator, key, emulator.environment, emulator.transport())
+
+
+async def _run_demo(
+    args: argparse.Namespace,
+    emulator: Emulator,
+    key: SigningKey,
+    environment: Environment,
+    transport: httpx.AsyncBaseTransport | None,
+) -> None:
+    limits = httpx.Limits(max_connections=args.concurrency + 4)
+    async with (
+        httpx.AsyncClient(transport=transport, limits=limits) as token_http,
+        MaskinportenAuth(
+            client_id=DEMO_CLIENT_ID,
+            key=key,
+            scopes=DEMO_SCOPES,
+            environment=environment,
+            http_client=token_http,
+        ) as maskinporten,
+        AltinnExchangeAuth(maskinporten, http_client=token_http) as auth,
+        httpx.AsyncClient(
+            transport=transport, auth=auth, base_url=environment.platform, limits=limits
+        ) as http,
+    ):
+        storage = StorageClient(http)
+        started = time.perf_counter()
+        totals = {"instances": 0, "pages": 0, "downloads": 0, "bytes": 0}
+        limiter = anyio.CapacityLimiter(args.concurrency)
+
+        async def download(element: dict[str, Any]) -> None:
+            async with limiter:
+                data = await storage.download(element)
+            totals["downloads"] += 1
+            totals["bytes"] += len(data)
+
+        async def harvest(app_id: str) -> None:
+            async with anyio.create_task_group() as downloads:
+                async for page in storage.instances(app_id=app_id, size=args.page_size).pages():
+                    totals["pages"] += 1
+                    totals["instances"] += len(page.instances)
+                    for instance in page.instances:
+                        for element in instance.get("data", []):
+                            downloads.start_soon(download, element)
+
+        async with anyio.create_task_group() as apps:
+            for index in range(args.apps):
+                apps.start_soon(harvest, f"{DEMO_ORG}/app-{index + 1}")
+        elapsed = time.perf_counter() - started
+
+    requests = emulator.requests
+    total_requests = sum(requests.values())
+    print(f"instances listed:     {totals['instances']}")
+    print(
+        f"pages fetched:        {totals['pages']} "
+        f"(size {args.page_size}, {args.apps} lists in parallel)"
+    )
+    print(f"data downloaded:      {totals['downloads']} elements, {totals['bytes']} bytes")
+    print(f"Maskinporten /token:  {requests['maskinporten.token']}")
+    print(f"Altinn exchanges:     {requests['authentication.exchange']}")
+    print(f"requests served:      {total_requests}")
+    print(
+        f"time:                 {elapsed:.2f} s ({total_requests / elapsed:.0f} requests/s, "
+        f"concurrency {args.concurrency})"
+    )
+    if totals["instances"] != args.instances:
+        raise AltinnError(
+            f"listed {totals['instances']} instances but {args.instances} were seeded"
+        )
+
+
+# --- emulator -----------------------------------------------------------------------------------
+
+
+def _serve_emulator(args: argparse.Namespace) -> None:
+    try:
+        import uvicorn  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        raise ConfigurationError(
+            "serving the emulator needs uvicorn: pip install 'altinn-async[emulator]'"
+        ) from None
+    emulator, key, pem = _new_demo_emulator(args.client_id, args.instances, 1)
+    base_url = f"http://{args.host}:{args.port}"
+    environment = emulator.environment_for(base_url)
+    args.key_out.touch(mode=0o600, exist_ok=True)
+    args.key_out.chmod(0o600)
+    args.key_out.write_bytes(pem)
+    print(f"altinn-async emulator on {base_url}")
+    print(f"  Maskinporten issuer:  {environment.maskinporten.issuer}")
+    print(f"  token endpoint:       {environment.maskinporten.token_endpoint}")
+    print(f"  Altinn platform:      {environment.platform}")
+    print(f"  client id:            {args.client_id}  (org {DEMO_ORG}, {DEMO_ORG_NUMBER})")
+    print(f"  key id (kid):         {key.key_id}  (private key in {args.key_out})")
+    print(f"  scopes:               {' '.join(DEMO_SCOPES)}")
+    print(f"  instances:            {args.instances} in app {DEMO_ORG}/app-1")
+    print(
+        "Try: altinn-async token --env "
+        + environment.maskinporten.issuer
+        + f" --platform {environment.platform} --client-id {args.client_id}"
+        + f" --key {args.key_out} --kid {key.key_id} --scope {DEMO_SCOPES[0]} --exchange --decode"
+    )
+    uvicorn.run(emulator, host=args.host, port=args.port, log_level="warning")
+
+
+# --- token --------------------------------------------------------------------------------------
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password_env:
+        value = os.environ.get(args.password_env)
+        if value is None:
+            raise ConfigurationError(f"environment variable {args.password_env} is not set")
+        return value
+    if args.p12 is not None and sys.stdin.isatty():
+        return getpass.getpass(f"password for {args.p12}: ")
+    return None
+
+
+def _load_key(args: argparse.Namespace) -> SigningKey:
+    password = _read_password(args)
+    if args.p12 is not None:
+        return SigningKey.from_pkcs12_file(args.p12, password, kid=args.kid)
+    if args.jwk is not None:
+        try:
+            text = args.jwk.read_text()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read {args.jwk}: {exc.strerror}") from exc
+        return SigningKey.from_jwk(text, kid=args.kid)
+    return SigningKey.from_pem_file(args.key, kid=args.kid, password=password)
+
+
+async def _environment(args: argparse.Namespace, http: httpx.AsyncClient) -> Environment:
+    if args.env == "test":
+        return TEST
+    if args.env in ("prod", "production"):
+        return PRODUCTION
+    if not args.platform and args.exchange:
+        raise ConfigurationError("with an issuer URL in --env, --exchange needs --platform")
+    return await Environment.discover(
+        name="custom",
+        maskinporten=args.env,
+        platform=args.platform or "https://platform.altinn.no",
+        http_client=http,
+    )
+
+
+def _decoded(token: str) -> dict[str, Any]:
+    compact = jws.extract_compact(token.encode())
+    return {"header": dict(compact.headers()), "claims": json.loads(compact.payload)}
+
+
+async def _token(args: argparse.Namespace) -> None:
+    key = _load_key(args)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
+        environment = await _environment(args, http)
+        maskinporten = MaskinportenAuth(
+            client_id=args.client_id,
+            key=key,
+            scopes=args.scope,
+            environment=environment,
+            resource=args.resource,
+            consumer_org=args.consumer_org,
+            http_client=http,
+        )
+        source: MaskinportenAuth | AltinnExchangeAuth = maskinporten
+        if args.exchange:
+            source = AltinnExchangeAuth(maskinporten, test=args.test_org, http_client=http)
+        token = await source.get_token()
+    if args.decode:
+        view = _decoded(token.access_token)
+        view["expires_in"] = round(token.expires_in(time.time()))
+        print(json.dumps(view, indent=2, ensure_ascii=False), file=sys.stderr)
+    print(token.access_token)

@@ -1,0 +1,104 @@
+"""Keys and scripted token endpoints shared by the client-side tests."""
+
+from __future__ import annotations
+
+import functools
+import json
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc import jws, jwt
+from joserfc.jwk import RSAKey
+
+from altinn_async import AuthorizationServer, Environment, SigningKey
+
+
+@functools.cache
+def private_pem(index: int = 0) -> bytes:
+    """A 2048-bit RSA key as PKCS#8 PEM (made once per test session and index)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def signing_key(kid: str = "test-kid", index: int = 0) -> SigningKey:
+    return SigningKey.from_pem(private_pem(index), kid=kid)
+
+
+MOCK_ENV = Environment(
+    name="mock",
+    maskinporten=AuthorizationServer(
+        issuer="https://mp.example/", token_endpoint="https://mp.example/token"
+    ),
+    platform="https://platform.example",
+)
+
+
+def fake_jwt(claims: dict[str, Any]) -> str:
+    """A JWT signed with a throwaway key (for endpoints whose signature the client never checks)."""
+    return jwt.encode({"alg": "RS256"}, claims, RSAKey.import_key(private_pem(9)))
+
+
+class ScriptedMaskinporten:
+    """A token endpoint that records every grant and answers from a script.
+
+    Each entry of ``script`` is a status code (an OAuth error body for 4xx, empty for 5xx, a token
+    for 200) or a callable making the response; the last entry repeats.
+    """
+
+    def __init__(self, *script: int | Callable[[httpx.Request], httpx.Response]) -> None:
+        self.script = list(script) or [200]
+        self.grants: list[str] = []
+        self.tokens: list[str] = []
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        form = urllib.parse.parse_qs(request.content.decode())
+        self.grants.append(form["assertion"][0])
+        step = self.script[min(len(self.requests), len(self.script)) - 1]
+        if callable(step):
+            return step(request)
+        if step == 200:
+            token = f"access-token-{len(self.requests)}"
+            self.tokens.append(token)
+            body = {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": 120,
+                "scope": "a:b",
+            }
+            return httpx.Response(200, json=body)
+        if step >= 500:
+            return httpx.Response(step)
+        return httpx.Response(
+            step,
+            json={
+                "error": "invalid_grant",
+                "error_description": "Invalid assertion. Client authentication failed. Invalid "
+                "JWT claim aud (trace_id: 0123456789abcdef0123456789abcdef)",
+                "error_uri": "https://maskinporten.no/errors/MP-110",
+            },
+        )
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
+
+    def decoded(self, index: int, key: SigningKey) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The header and verified claims of grant ``index``."""
+        public = RSAKey.import_key(key.public_jwk)
+        token = jwt.decode(self.grants[index], public, algorithms=[key.algorithm])
+        return dict(token.header), dict(token.claims)
+
+
+def unverified_header(compact: str) -> dict[str, Any]:
+    return dict(jws.extract_compact(compact.encode()).headers())
+
+
+def json_body(response: httpx.Response) -> Any:
+    return json.loads(response.content)
