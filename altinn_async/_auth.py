@@ -197,17 +197,17 @@ class TokenAuth(httpx.Auth, abc.ABC):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        # A body given as bytes can be sent again; a streamed upload cannot. Decided before
+        # sending, since a transport may buffer the stream while sending it.
+        replayable = isinstance(request.stream, httpx.ByteStream)
         token = await self.get_token()
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
         if response.status_code != 401:
             return
-        if not isinstance(request.stream, httpx.ByteStream):
-            # A streamed upload cannot be sent twice; drop the token so the next request gets a
-            # new one, and let this 401 through.
-            await self.invalidate(token)
-            return
         await self.invalidate(token)
+        if not replayable:
+            return  # the next request gets a new token; this 401 goes to the caller
         token = await self.get_token()
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         yield request
