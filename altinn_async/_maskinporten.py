@@ -15,7 +15,7 @@ from joserfc.util import json_b64encode, urlsafe_b64encode
 
 from ._auth import TokenAuth
 from ._environment import Environment
-from ._keys import Signer
+from ._keys import ALGORITHMS, Signer
 from ._scopes import check_scopes
 from ._tokens import AccessToken, Clock, TokenCache
 from .exceptions import ConfigurationError, MaskinportenError, TokenRequestError
@@ -25,7 +25,6 @@ __all__ = ["MaskinportenAuth", "SystemUser"]
 logger = logging.getLogger("altinn_async")
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-_ALGORITHMS = frozenset({"RS256", "RS384", "RS512"})
 _ORG_NUMBER = re.compile(r"\d{9}")
 _MP_CODE = re.compile(r"MP-\d{3}")
 _TRACE_ID = re.compile(r"\(trace_id:\s*([^)\s]+)\)")
@@ -148,7 +147,7 @@ class MaskinportenAuth(TokenAuth):
             raise ConfigurationError(
                 "key must be an altinn_async.SigningKey or implement the Signer protocol"
             )
-        if key.algorithm not in _ALGORITHMS:
+        if key.algorithm not in ALGORITHMS:
             raise ConfigurationError(
                 f"Maskinporten accepts RS256, RS384 and RS512 grants, not {key.algorithm!r}"
             )

@@ -195,9 +195,7 @@ class CertificateAuthority:
                 ),
                 critical=True,
             )
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .sign(self.intermediate_key, hashes.SHA256())
         )
         return IssuedCertificate(key, cert, (self.intermediate, self.root))
@@ -219,9 +217,7 @@ class CertificateAuthority:
             self._leaf_builder(key, subject, now - dt.timedelta(hours=1))
             .not_valid_after(now + dt.timedelta(days=30))
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(self.intermediate_key, hashes.SHA256())
         )
         return IssuedCertificate(key, cert, (self.intermediate, self.root))
