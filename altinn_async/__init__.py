@@ -12,10 +12,11 @@ from ._environment import PRODUCTION, TEST, AuthorizationServer, Environment
 from ._exchange import AltinnExchangeAuth
 from ._keys import Signer, SigningKey
 from ._maskinporten import MaskinportenAuth, SystemUser
-from ._storage import StorageClient
+from ._storage import InstancePage, InstancePager, StorageClient
 from ._tokens import AccessToken, Clock, TokenCache
 from .exceptions import (
     AltinnError,
+    APIError,
     CertificateError,
     ConfigurationError,
     DiscoveryError,
@@ -23,6 +24,7 @@ from .exceptions import (
     InvalidScopeError,
     KeyLoadError,
     MaskinportenError,
+    PaginationError,
     TokenError,
     TokenRequestError,
 )
@@ -30,6 +32,7 @@ from .exceptions import (
 __all__ = [
     "PRODUCTION",
     "TEST",
+    "APIError",
     "AccessToken",
     "AltinnError",
     "AltinnExchangeAuth",
@@ -40,10 +43,13 @@ __all__ = [
     "DiscoveryError",
     "Environment",
     "ExchangeError",
+    "InstancePage",
+    "InstancePager",
     "InvalidScopeError",
     "KeyLoadError",
     "MaskinportenAuth",
     "MaskinportenError",
+    "PaginationError",
     "Signer",
     "SigningKey",
     "StaticToken",

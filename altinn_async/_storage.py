@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import attrs
 import httpx
@@ -42,65 +43,75 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 class InstancePager:
     """An async iterator over the instances of a Storage query, following ``next`` links.
 
-    Iterate it for instances, or call `pages` for whole pages. `position` is the URL of the page
-    to fetch next: save it, and pass it as ``resume_from`` to pick up where a run stopped. The
+    Iterate it for instances, or iterate `pages` for whole pages. `position` is the URL of the
+    first page not yet fully handed out: save it, and pass it as ``resume_from`` to pick up where
+    a run stopped (after an error, too: a failed page leaves the position where it was). The
     ``next`` link is followed verbatim (its continuation token is double-encoded on purpose), but
     only to the same origin as the first page, so the token is never sent elsewhere.
+
+    It is a plain iterator object, not an async generator, so leaving a loop early needs no
+    cleanup.
     """
 
     def __init__(self, http: httpx.AsyncClient, first_url: httpx.URL) -> None:
         self._http = http
-        self._position: httpx.URL | None = first_url
+        self._next: httpx.URL | None = first_url
+        self._current: httpx.URL | None = None
+        self._buffer: collections.deque[Instance] = collections.deque()
         self._origin = _origin(first_url)
         self._seen: set[str] = set()
 
     @property
     def position(self) -> str | None:
-        """The URL of the next page to fetch, or ``None`` when the list is done."""
-        return None if self._position is None else str(self._position)
+        """The URL to resume from, or ``None`` when the list is done."""
+        url = self._current if self._buffer else self._next
+        return None if url is None else str(url)
 
-    async def pages(self) -> AsyncIterator[InstancePage]:
-        """Yield the pages one by one.
+    def pages(self) -> _Pages:
+        """The pages one by one, as an async iterator.
 
         Raises:
-            APIError: Storage answered a page with an error status (`position` is unchanged, so
-                the run can be resumed from it).
+            APIError: Storage answered a page with an error status.
             PaginationError: a page is not a Storage list, or a ``next`` link repeats or leaves
                 the origin.
         """
-        while self._position is not None:
-            url = self._position
-            response = await self._http.get(url)
-            if response.status_code != 200:
-                raise await api_error(response)
-            page = self._parse(response, url)
-            self._seen.add(str(url))
-            if page.next is not None:
-                next_url = httpx.URL(page.next)
-                if _origin(next_url) != self._origin:
-                    raise PaginationError(
-                        f"the next link points to another origin ({next_url.scheme}://"
-                        f"{next_url.host}); not following it",
-                        position=str(url),
-                    )
-                if page.next in self._seen:
-                    raise PaginationError(
-                        "Storage returned a next link that was already fetched; stopping instead "
-                        "of looping",
-                        position=str(url),
-                    )
-                self._position = next_url
-            else:
-                self._position = None
-            yield page
+        return _Pages(self)
 
-    def __aiter__(self) -> AsyncIterator[Instance]:
-        return self._items()
+    def __aiter__(self) -> Self:
+        return self
 
-    async def _items(self) -> AsyncIterator[Instance]:
-        async for page in self.pages():
-            for instance in page.instances:
-                yield instance
+    async def __anext__(self) -> Instance:
+        while not self._buffer:
+            page = await self._next_page()
+            self._buffer.extend(page.instances)
+        return self._buffer.popleft()
+
+    async def _next_page(self) -> InstancePage:
+        url = self._next
+        if url is None:
+            raise StopAsyncIteration
+        response = await self._http.get(url)
+        if response.status_code != 200:
+            raise await api_error(response)
+        page = self._parse(response, url)
+        self._seen.add(str(url))
+        next_url = None
+        if page.next is not None:
+            next_url = httpx.URL(page.next)
+            if _origin(next_url) != self._origin:
+                raise PaginationError(
+                    f"the next link points to another origin ({next_url.scheme}://"
+                    f"{next_url.host}); not following it",
+                    position=str(url),
+                )
+            if page.next in self._seen:
+                raise PaginationError(
+                    "Storage returned a next link that was already fetched; stopping instead "
+                    "of looping",
+                    position=str(url),
+                )
+        self._current, self._next = url, next_url
+        return page
 
     @staticmethod
     def _parse(response: httpx.Response, url: httpx.URL) -> InstancePage:
@@ -115,6 +126,17 @@ class InstancePager:
         if next_link is not None and not isinstance(next_link, str):
             raise PaginationError(f"{url} answered a 'next' that is not a URL", position=str(url))
         return InstancePage(instances=instances, url=str(url), next=next_link or None)
+
+
+class _Pages:
+    def __init__(self, pager: InstancePager) -> None:
+        self._pager = pager
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> InstancePage:
+        return await self._pager._next_page()  # noqa: SLF001 - the pager's own view
 
 
 class StorageClient:

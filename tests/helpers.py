@@ -92,7 +92,11 @@ class ScriptedMaskinporten:
     def decoded(self, index: int, key: SigningKey) -> tuple[dict[str, Any], dict[str, Any]]:
         """The header and verified claims of grant ``index``."""
         public = RSAKey.import_key(key.public_jwk)
-        token = jwt.decode(self.grants[index], public, algorithms=[key.algorithm])
+        # An x5c chain of three certificates makes a header of about 5 kB; joserfc's default
+        # limit is 512 bytes.
+        registry = jws.JWSRegistry(algorithms=[key.algorithm])
+        registry.max_header_length = 16_384
+        token = jwt.decode(self.grants[index], public, registry=registry)
         return dict(token.header), dict(token.claims)
 
 
