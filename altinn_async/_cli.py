@@ -155,7 +155,7 @@ def _new_demo_emulator(
     for index in range(max(apps, 1)):
         count = per_app + (1 if index < extra else 0)
         if count:
-            emulator.add_instances(DEMO_ORG, f"{DEMO_ORG}/app-{index + 1}", count, seed=index)
+            emulator.add_instances(DEMO_ORG, f"app-{index + 1}", count, seed=index)
     return emulator, key, pem
 
 

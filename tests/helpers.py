@@ -17,9 +17,15 @@ from joserfc.jwk import RSAKey
 from altinn_async import AuthorizationServer, Environment, SigningKey
 
 
-@functools.cache
 def private_pem(index: int = 0) -> bytes:
     """A 2048-bit RSA key as PKCS#8 PEM (made once per test session and index)."""
+    return _private_pem(index)
+
+
+@functools.cache
+def _private_pem(index: int) -> bytes:
+    # Cached on a positional-only call: functools.cache would key f() and f(0) apart.
+    del index
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 from altinn_async import MaskinportenAuth
@@ -20,7 +21,7 @@ class Api:
         self.seen: list[str] = []
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         self.seen.append(token)
         if token in self.valid:
@@ -28,9 +29,7 @@ class Api:
         return httpx.Response(401)
 
 
-def setup(
-    api: Api, endpoint: ScriptedMaskinporten
-) -> tuple[MaskinportenAuth, httpx.AsyncClient]:
+def setup(api: Api, endpoint: ScriptedMaskinporten) -> tuple[MaskinportenAuth, httpx.AsyncClient]:
     auth = MaskinportenAuth(
         client_id="c",
         key=signing_key(),
@@ -95,10 +94,9 @@ async def test_500_concurrent_requests_on_a_cold_cache_fetch_one_token() -> None
     api, endpoint = Api(), ScriptedMaskinporten(200)
     api.valid.add("access-token-1")
     auth, http = setup(api, endpoint)
-    async with auth, http:
-        async with anyio.create_task_group() as group:
-            for _ in range(500):
-                group.start_soon(http.get, "https://api.example/x")
+    async with auth, http, anyio.create_task_group() as group:
+        for _ in range(500):
+            group.start_soon(http.get, "https://api.example/x")
     assert len(endpoint.requests) == 1
     assert len(endpoint.grants) == 1
     assert api.seen == ["access-token-1"] * 500

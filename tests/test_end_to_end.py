@@ -71,7 +71,7 @@ async def world() -> AsyncIterator[World]:
     emulator.add_maskinporten_client(
         CLIENT, org_number=ORG_NUMBER, scopes=[READ, WRITE], jwks=[key.public_jwk]
     )
-    emulator.add_instances("ttd", "ttd/app", 250)
+    emulator.add_instances("ttd", "app", 250)
     async with httpx.AsyncClient(transport=emulator.transport()) as token_http:
         yield World(emulator, clock, key, token_http)
 
@@ -327,7 +327,9 @@ async def test_download_and_complete(world: World) -> None:
 
 async def test_storage_refuses_without_the_scope(world: World) -> None:
     world.emulator.add_maskinporten_client(
-        "meta-client", org_number=ORG_NUMBER, scopes=["altinn:serviceowner/reportees"],
+        "meta-client",
+        org_number=ORG_NUMBER,
+        scopes=["altinn:serviceowner/reportees"],
         jwks=[world.key.public_jwk],
     )
     auth = world.exchange(
@@ -342,9 +344,7 @@ async def test_storage_refuses_without_the_scope(world: World) -> None:
 # --- secrets ------------------------------------------------------------------------------------
 
 
-async def test_no_secret_in_logs_or_reprs(
-    world: World, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_no_secret_in_logs_or_reprs(world: World, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     maskinporten = world.maskinporten()
     auth = world.exchange(maskinporten)
@@ -378,7 +378,10 @@ async def test_the_whole_path_over_a_real_socket(world: World, served: str) -> N
     env = world.emulator.environment_for(served)
     async with httpx.AsyncClient() as token_http:
         maskinporten = altinn.MaskinportenAuth(
-            client_id=CLIENT, key=world.key, scopes=[READ], environment=env,
+            client_id=CLIENT,
+            key=world.key,
+            scopes=[READ],
+            environment=env,
             http_client=token_http,
         )
         auth = altinn.AltinnExchangeAuth(maskinporten, http_client=token_http)

@@ -29,9 +29,7 @@ EXCHANGE_URL = "https://platform.example/authentication/api/v1/exchange/maskinpo
 class Upstream:
     """A token source that counts fetches and invalidations."""
 
-    def __init__(
-        self, lifetime: float = 120.0, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, lifetime: float = 120.0, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.fetches = 0
         self.invalidated: list[AccessToken] = []
@@ -79,7 +77,9 @@ def altinn_token(lifetime: int = 1800, now: float | None = None) -> str:
     return fake_jwt(claims)
 
 
-def make(exchange: Exchange, upstream: Upstream | None = None, **options: Any) -> AltinnExchangeAuth:
+def make(
+    exchange: Exchange, upstream: Upstream | None = None, **options: Any
+) -> AltinnExchangeAuth:
     return AltinnExchangeAuth(
         upstream or Upstream(),
         http_client=httpx.AsyncClient(transport=httpx.MockTransport(exchange)),
@@ -152,7 +152,10 @@ async def test_a_401_drops_the_upstream_token_and_retries_once() -> None:
 
 
 async def test_repeated_401_is_an_error_not_a_loop() -> None:
-    problem = {"type": "https://tools.ietf.org/html/rfc9110#section-15.5.2", "title": "Unauthorized"}
+    problem = {
+        "type": "https://tools.ietf.org/html/rfc9110#section-15.5.2",
+        "title": "Unauthorized",
+    }
     exchange = Exchange(
         lambda r: httpx.Response(
             401, json=problem, headers={"Content-Type": "application/problem+json"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -26,16 +27,16 @@ SCOPE = "altinn:serviceowner/instances.read"
 
 
 def make_auth(
-    endpoint: ScriptedMaskinporten, key: SigningKey | None = None, **options: object
+    endpoint: ScriptedMaskinporten, key: SigningKey | None = None, **options: Any
 ) -> MaskinportenAuth:
-    return MaskinportenAuth(
-        client_id=str(options.pop("client_id", "my-client")),
-        key=key or signing_key(),
-        scopes=options.pop("scopes", [SCOPE]),  # type: ignore[arg-type]
-        environment=MOCK_ENV,
-        http_client=httpx.AsyncClient(transport=endpoint.transport()),
-        **options,  # type: ignore[arg-type]
-    )
+    settings: dict[str, Any] = {
+        "client_id": "my-client",
+        "key": key or signing_key(),
+        "scopes": [SCOPE],
+        "environment": MOCK_ENV,
+        "http_client": httpx.AsyncClient(transport=endpoint.transport()),
+    }
+    return MaskinportenAuth(**(settings | options))
 
 
 async def test_grant_claims_and_header_with_a_registered_key() -> None:
@@ -55,7 +56,7 @@ async def test_grant_claims_and_header_with_a_registered_key() -> None:
     assert claims["iss"] == "my-client"
     assert claims["scope"] == SCOPE
     assert 0 < claims["exp"] - claims["iat"] <= 120
-    assert uuid.UUID(claims["jti"])
+    assert str(uuid.UUID(claims["jti"])) == claims["jti"]
     assert set(claims) == {"aud", "iss", "scope", "iat", "exp", "jti"}
 
 
@@ -231,7 +232,7 @@ def test_a_key_without_kid_or_certificate_is_refused() -> None:
 )
 def test_bad_options(option: str, value: object, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        make_auth(ScriptedMaskinporten(), **{option: value})
+        make_auth(ScriptedMaskinporten(), None, **{option: value})
 
 
 def test_system_user_org_number_is_checked() -> None:
@@ -242,7 +243,7 @@ def test_system_user_org_number_is_checked() -> None:
 async def test_cache_key_separates_what_makes_tokens_different() -> None:
     endpoint = ScriptedMaskinporten(200)
     cache = TokenCache()
-    variants = [
+    variants: list[dict[str, Any]] = [
         {},
         {"scopes": [SCOPE, "altinn:serviceowner/instances.write"]},
         {"client_id": "other-client"},

@@ -1,7 +1,8 @@
 """A throwaway certificate authority for tests: enterprise-like certificates and TLS certificates.
 
 Norwegian enterprise certificates (virksomhetssertifikat) carry the organisation number in the
-subject, as ``serialNumber`` (SEID v1) and as ``organizationIdentifier`` ``NTRNO-<orgno>`` (SEID v2).
+subject, as ``serialNumber`` (SEID v1) and as ``organizationIdentifier`` ``NTRNO-<orgno>``
+(SEID v2).
 The certificates made here do both, so code that reads either finds it.
 """
 

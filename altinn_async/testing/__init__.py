@@ -1,0 +1,19 @@
+"""Test helpers: a local emulator of Maskinporten, Altinn authentication and Altinn Storage, and a
+throwaway certificate authority for enterprise certificates.
+
+The emulator is a product to test your own code against: it enforces the rules the real services
+enforce and refuses what they refuse, with their error bodies. Use it in-process::
+
+    from altinn_async.testing import Emulator
+
+    emu = Emulator()
+    async with httpx.AsyncClient(transport=emu.transport(), base_url=emu.base_url) as http:
+        ...
+
+or on a real port with ``with emu.serve() as base_url: ...`` (needs the ``emulator`` extra).
+"""
+
+from ._certificates import CertificateAuthority, IssuedCertificate
+from ._emulator import ENDPOINTS, Emulator
+
+__all__ = ["ENDPOINTS", "CertificateAuthority", "Emulator", "IssuedCertificate"]

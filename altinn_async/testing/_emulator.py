@@ -1,0 +1,545 @@
+"""The `Emulator`: Maskinporten, Altinn authentication and Storage in one ASGI app."""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import anyio
+import httpx
+from cryptography import x509
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
+
+from .._environment import AuthorizationServer, Environment
+from ._asgi import (
+    BodyTooLargeError,
+    Receive,
+    Request,
+    Response,
+    Router,
+    Scope,
+    Send,
+    decode_headers,
+    empty_response,
+    read_body,
+    request_origin,
+    send_response,
+)
+from ._authentication import Authentication, altinn_issuer_for
+from ._certificates import CertificateAuthority
+from ._maskinporten import Maskinporten
+from ._maskinporten import issuer_for as maskinporten_issuer_for
+from ._serve import serve_in_thread
+from ._state import Fault, MaskinportenClient, ScopeSettings, State, SystemUser
+from ._storage import (
+    InstanceSpec,
+    InstanceStore,
+    Storage,
+    default_filename,
+    generate_specs,
+    render_instance,
+)
+
+__all__ = ["ENDPOINTS", "Emulator"]
+
+ENDPOINTS = frozenset(
+    {
+        "maskinporten.metadata",
+        "maskinporten.jwk",
+        "maskinporten.token",
+        "authentication.exchange",
+        "authentication.refresh",
+        "authentication.openid_configuration",
+        "authentication.jwks",
+        "storage.instances",
+        "storage.instance",
+        "storage.data",
+        "storage.dataelements",
+        "storage.complete",
+    }
+)
+"""The endpoint names used by `Emulator.requests` and `Emulator.inject_fault`."""
+
+_ORG_NUMBER = re.compile(r"\d{9}")
+_DEFAULT_SERVICE_OWNERS = {"digdir": "991825827", "ttd": "405003309"}
+
+
+def _check_org_number(value: str, what: str) -> str:
+    if not _ORG_NUMBER.fullmatch(str(value)):
+        raise ValueError(f"{what} must be a 9-digit organisation number, got {value!r}")
+    return value
+
+
+def _origin(base_url: str) -> str:
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"base_url must be an origin without a path, got {base_url!r}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class Emulator:
+    """A local Maskinporten, Altinn authentication and Altinn Storage that enforces the real rules.
+
+    The emulator is an ASGI application. Use it in-process through `transport`, or on a real port
+    with `serve`. Links, issuers and audiences follow the origin each request was sent to, so the
+    same emulator answers as ``http://altinn.localhost`` in-process and as
+    ``http://127.0.0.1:<port>`` when served.
+
+    All seeding methods are synchronous and thread-safe, and may be called at any time.
+
+    Example::
+
+        emu = Emulator()
+        emu.add_maskinporten_client("my-client", org_number="991825827",
+                                    scopes=["altinn:serviceowner/instances.read"], jwks=[jwk])
+        emu.add_instances("digdir", "my-app", 250)
+        async with httpx.AsyncClient(transport=emu.transport(), base_url=emu.base_url) as http:
+            ...
+
+    Args:
+        base_url: the origin the in-process transport and `environment` use.
+        clock: the time source (seconds since the epoch) for every check and timestamp.
+        maskinporten_token_lifetime: ``expires_in`` of Maskinporten tokens before scope caps.
+        altinn_token_lifetime: lifetime of exchanged Altinn tokens, in seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str = "http://altinn.localhost",
+        clock: Callable[[], float] = time.time,
+        maskinporten_token_lifetime: int = 120,
+        altinn_token_lifetime: int = 1800,
+    ) -> None:
+        if maskinporten_token_lifetime < 1 or altinn_token_lifetime < 1:
+            raise ValueError("token lifetimes must be positive")
+        self._base_url = _origin(base_url)
+        self._state = State(
+            clock=clock,
+            maskinporten_token_lifetime=maskinporten_token_lifetime,
+            altinn_token_lifetime=altinn_token_lifetime,
+        )
+        self._state.service_owners.update(
+            {number: org for org, number in _DEFAULT_SERVICE_OWNERS.items()}
+        )
+        self._store = InstanceStore(self._state.lock)
+        self._router = Router()
+        self._maskinporten = Maskinporten(self._state)
+        self._authentication = Authentication(self._state)
+        self._storage = Storage(self._state, self._store, self._authentication)
+        for service in (self._maskinporten, self._authentication, self._storage):
+            service.register(self._router)
+        self._party_counter = 0
+
+    def __repr__(self) -> str:
+        with self._state.lock:
+            clients = len(self._state.clients)
+        return f"Emulator(base_url={self._base_url!r}, clients={clients})"
+
+    # -- where it lives ----------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The in-process origin, e.g. ``http://altinn.localhost``."""
+        return self._base_url
+
+    @property
+    def environment(self) -> Environment:
+        """The `Environment` for `base_url` (name ``"emulator"``)."""
+        return self.environment_for(self._base_url)
+
+    def environment_for(self, base_url: str) -> Environment:
+        """The `Environment` for the emulator reached at another origin (e.g. when served)."""
+        origin = _origin(base_url)
+        issuer = maskinporten_issuer_for(origin)
+        return Environment(
+            name="emulator",
+            maskinporten=AuthorizationServer(
+                issuer=issuer, token_endpoint=f"{issuer}token", jwks_uri=f"{issuer}jwk"
+            ),
+            platform=f"{origin}/platform",
+        )
+
+    def maskinporten_issuer_for(self, origin: str | None = None) -> str:
+        """The Maskinporten issuer (and grant ``aud``) at ``origin`` (default `base_url`)."""
+        return maskinporten_issuer_for(_origin(origin or self._base_url))
+
+    def altinn_issuer_for(self, origin: str | None = None) -> str:
+        """The ``iss`` of Altinn tokens exchanged at ``origin`` (default `base_url`)."""
+        return altinn_issuer_for(_origin(origin or self._base_url))
+
+    def transport(self) -> httpx.ASGITransport:
+        """An httpx transport that sends requests straight to this emulator, in-process."""
+        return httpx.ASGITransport(app=self)
+
+    @contextmanager
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Serve the emulator on a real port with uvicorn (in a daemon thread with its own
+        asyncio loop) and yield its base URL, ``http://127.0.0.1:<port>``.
+
+        Raises:
+            RuntimeError: uvicorn is not installed (``pip install 'altinn-async[emulator]'``),
+                or the server did not start.
+        """
+        with serve_in_thread(self, host, port) as url:
+            yield url
+
+    # -- seeding: Maskinporten ---------------------------------------------------------------
+
+    def add_maskinporten_client(
+        self,
+        client_id: str,
+        *,
+        org_number: str,
+        scopes: Iterable[str],
+        jwks: Iterable[Mapping[str, Any]] = (),
+        key_expires_at: float | None = None,
+        requires_registered_key: bool = False,
+    ) -> None:
+        """Register (or replace) a Maskinporten client.
+
+        Args:
+            client_id: the client id, which grants carry as ``iss``.
+            org_number: the organisation that owns the client (the token's ``consumer``).
+            scopes: the scopes the client may request.
+            jwks: the client's registered public keys (JWKs, each with a ``kid``). A client
+                with registered keys must sign with one of them and name it in ``kid``.
+            key_expires_at: when the registered keys expire (MP-121 after that).
+            requires_registered_key: refuse ``x5c`` certificate grants even before any key is
+                registered.
+
+        Raises:
+            ValueError: an argument is malformed (org number, a JWK without ``kid`` or not RSA).
+        """
+        if not client_id:
+            raise ValueError("client_id must not be empty")
+        _check_org_number(org_number, "org_number")
+        keys: dict[str, RSAKey] = {}
+        for jwk in jwks:
+            kid = jwk.get("kid")
+            if not isinstance(kid, str) or not kid:
+                raise ValueError("every registered JWK needs a 'kid'")
+            if jwk.get("kty") != "RSA":
+                raise ValueError(f"JWK {kid!r} is not an RSA key; Maskinporten signs with RS256")
+            try:
+                imported = RSAKey.import_key(dict(jwk))
+                # Keep only the public part, whatever the caller handed over.
+                keys[kid] = RSAKey.import_key(imported.as_dict(private=False))
+            except (JoseError, ValueError, TypeError) as exc:
+                raise ValueError(f"JWK {kid!r} is not a valid RSA key: {exc}") from exc
+        client = MaskinportenClient(
+            client_id=client_id,
+            org_number=org_number,
+            scopes=frozenset(scopes),
+            keys=keys,
+            key_expires_at=key_expires_at,
+            requires_registered_key=requires_registered_key,
+        )
+        with self._state.lock:
+            self._state.clients[client_id] = client
+
+    def trust_certificate_authority(
+        self, certificate: x509.Certificate | CertificateAuthority
+    ) -> None:
+        """Trust a CA for ``x5c`` enterprise-certificate grants.
+
+        Given a `CertificateAuthority`, both its root and its intermediate are trusted, so a
+        grant may carry the leaf certificate alone (as many real clients do).
+        """
+        if isinstance(certificate, CertificateAuthority):
+            added = [certificate.root, certificate.intermediate]
+        elif isinstance(certificate, x509.Certificate):
+            added = [certificate]
+        else:
+            raise TypeError("expected an x509.Certificate or a CertificateAuthority")
+        with self._state.lock:
+            self._state.trusted_certificates.extend(added)
+
+    def add_scope(
+        self, scope: str, *, at_max_age: int | None = None, maskinporten: bool = True
+    ) -> None:
+        """Configure a scope: its ``at_max_age`` cap on token lifetime, and whether it may be
+        requested from Maskinporten at all (MP-201 if not)."""
+        if not scope:
+            raise ValueError("scope must not be empty")
+        if at_max_age is not None and at_max_age < 1:
+            raise ValueError("at_max_age must be positive")
+        with self._state.lock:
+            self._state.scopes[scope] = ScopeSettings(at_max_age, maskinporten)
+
+    def add_delegation(self, *, consumer_org: str, supplier_org: str, scope: str) -> None:
+        """Record that ``consumer_org`` delegated ``scope`` to ``supplier_org`` in Altinn, so the
+        supplier's clients may request it with ``consumer_org`` in the grant."""
+        _check_org_number(consumer_org, "consumer_org")
+        _check_org_number(supplier_org, "supplier_org")
+        with self._state.lock:
+            self._state.delegations.add((consumer_org, supplier_org, scope))
+
+    def add_system_user(
+        self,
+        *,
+        client_id: str,
+        customer_org: str,
+        system_id: str | None = None,
+        external_ref: str | None = None,
+    ) -> str:
+        """Create a system user for a vendor's client at a customer; return its id (a UUID).
+
+        Grants with ``authorization_details`` of type ``urn:altinn:systemuser`` and this
+        customer as ``systemuser_org`` then get a token naming the system user. With
+        ``external_ref``, the grant must name the same ``externalRef``.
+        """
+        _check_org_number(customer_org, "customer_org")
+        user = SystemUser(
+            id=str(uuid.uuid4()),
+            client_id=client_id,
+            customer_org=customer_org,
+            system_id=system_id,
+            external_ref=external_ref,
+        )
+        with self._state.lock:
+            self._state.system_users.append(user)
+        return user.id
+
+    def add_service_owner(self, org: str, org_number: str) -> None:
+        """Map an organisation number to an Altinn service-owner code (``urn:altinn:org``)."""
+        _check_org_number(org_number, "org_number")
+        if not org:
+            raise ValueError("org must not be empty")
+        with self._state.lock:
+            self._state.service_owners[org_number] = org
+
+    # -- seeding: Storage --------------------------------------------------------------------
+
+    def add_instance(
+        self,
+        org: str,
+        app: str,
+        *,
+        party_id: str | int | None = None,
+        data: bytes | None = None,
+        content_type: str = "application/xml",
+        created: float | None = None,
+        last_changed: float | None = None,
+        instance_guid: str | None = None,
+        filename: str | None = None,
+        data_type: str = "model",
+        current_task: str | None = "Task_1",
+        completed: bool | float = False,
+        archived: bool | None = None,
+        soft_deleted: bool = False,
+        hard_deleted: bool = False,
+        visible_after: float | None = None,
+        due_before: float | None = None,
+        confirmed_by: Iterable[str] = (),
+        person_number: str | None = None,
+        organisation_number: str | None = None,
+    ) -> dict[str, Any]:
+        """Store one instance of ``org/app`` and return its JSON (self links for `base_url`).
+
+        Args:
+            org: the service owner's code (``ttd``).
+            app: the app name.
+            party_id: the instance owner's party id (generated if omitted).
+            data: the bytes of one data element; omitted means no data elements.
+            content_type: the data element's content type.
+            created: creation time (default now).
+            last_changed: last-change time (default ``created``); queries sort by it.
+            instance_guid: the instance GUID (random if omitted).
+            filename: the data element's file name (default ``<data_type>.<ext>``).
+            data_type: the data element's data type.
+            current_task: the process task while not completed.
+            completed: True (at ``last_changed``) or the time the process ended.
+            archived: whether the instance is archived (default: when completed).
+            soft_deleted: whether the instance is soft-deleted.
+            hard_deleted: whether the instance is hard-deleted.
+            visible_after: ``visibleAfter`` (default ``created``).
+            due_before: ``dueBefore``, if any.
+            confirmed_by: orgs that already confirmed the instance complete.
+            person_number: the owner's national identity number, if a person.
+            organisation_number: the owner's organisation number, if an organisation.
+
+        Raises:
+            ValueError: an argument is malformed or the GUID is already used.
+        """
+        now = self._state.clock()
+        created_at = now if created is None else created
+        changed_at = created_at if last_changed is None else last_changed
+        if completed is True:
+            ended: float | None = changed_at
+        elif completed is False:
+            ended = None
+        else:
+            ended = float(completed)
+        if party_id is None:
+            with self._state.lock:
+                self._party_counter += 1
+                party_id = 51_000_000 + self._party_counter
+        party = str(party_id)
+        if not party.isdigit():
+            raise ValueError(f"party_id must be numeric, got {party_id!r}")
+        guid = str(uuid.UUID(instance_guid)) if instance_guid else str(uuid.uuid4())
+        spec = InstanceSpec(
+            guid=guid,
+            party_id=str(int(party)),
+            created=created_at,
+            last_changed=changed_at,
+            data=data,
+            content_type=content_type,
+            filename=default_filename(data_type, content_type) if filename is None else filename,
+            data_type=data_type,
+            current_task=current_task,
+            completed=ended,
+            archived=(ended is not None) if archived is None else archived,
+            soft_deleted=changed_at if soft_deleted else None,
+            hard_deleted=changed_at if hard_deleted else None,
+            visible_after=visible_after,
+            due_before=due_before,
+            confirmed_by=tuple((who, changed_at) for who in confirmed_by),
+            person_number=person_number,
+            organisation_number=organisation_number,
+            created_by=party,
+            read_status="Read" if ended is not None else "Unread",
+            data_guid=str(uuid.uuid4()),
+        )
+        stored = self._store.add(org, app, spec)
+        return render_instance(stored, self._base_url)
+
+    def add_instances(
+        self, org: str, app: str, count: int, *, seed: int = 0
+    ) -> list[dict[str, Any]]:
+        """Store ``count`` realistic generated instances of ``org/app`` (each with one XML data
+        element) and return their JSON. Deterministic for a given seed and call order."""
+        if count < 0:
+            raise ValueError("count must not be negative")
+        seed_text = self._store.next_generation_seed(org, app, seed)
+        stored = self._store.add_many(
+            org, app, generate_specs(count, seed_text, self._state.clock())
+        )
+        return [render_instance(instance, self._base_url) for instance in stored]
+
+    # -- statistics and faults ---------------------------------------------------------------
+
+    @property
+    def requests(self) -> Counter[str]:
+        """Requests served per endpoint name (see `ENDPOINTS`), refused ones included.
+
+        Requests to unknown paths count as ``"not_found"``.
+        """
+        return self._state.requests
+
+    def inject_fault(
+        self,
+        endpoint: str,
+        *,
+        status: int = 500,
+        times: int = 1,
+        delay: float = 0.0,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Make the next ``times`` requests to ``endpoint`` answer ``status`` with ``body``.
+
+        The answer comes after ``delay`` seconds (an anyio sleep, so it honours cancellation
+        and timeouts). ``status=0`` means a slow but otherwise normal response. Faults queue:
+        a second call applies after the first is used up.
+
+        Raises:
+            ValueError: unknown endpoint name, or a bad status, count or delay.
+        """
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {sorted(ENDPOINTS)}")
+        if status != 0 and not 100 <= status <= 599:
+            raise ValueError("status must be 0 (slow response) or an HTTP status code")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        if delay < 0:
+            raise ValueError("delay must not be negative")
+        fault = Fault(
+            status=status,
+            remaining=times,
+            delay=delay,
+            body=bytes(body),
+            headers=tuple((k.lower(), v) for k, v in (headers or {}).items()),
+        )
+        with self._state.lock:
+            self._state.faults.setdefault(endpoint, deque()).append(fault)
+
+    def clear_faults(self) -> None:
+        """Drop every injected fault that has not been used up."""
+        with self._state.lock:
+            self._state.faults.clear()
+
+    # -- ASGI --------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI 3 entry point."""
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        if kind != "http":
+            return
+        method = str(scope["method"]).upper()
+        path = str(scope.get("path") or "/")
+        route, params, wrong_method = self._router.match(method, path)
+        name = route.name if route is not None else (wrong_method or "not_found")
+        with self._state.lock:
+            self._state.requests[name] += 1
+            fault = self._state.take_fault(name) if route is not None else None
+        head = method == "HEAD"
+        try:
+            body = await read_body(receive)
+        except BodyTooLargeError:
+            await send_response(send, empty_response(413), head=head)
+            return
+        if fault is not None:
+            if fault.delay > 0:
+                await anyio.sleep(fault.delay)
+            if fault.status:
+                response = Response(fault.status, fault.body, list(fault.headers))
+                await send_response(send, response, head=head)
+                return
+        if route is None:
+            if wrong_method is not None:
+                allow = ", ".join(self._router.allowed_methods(path))
+                response = empty_response(405, headers=[("allow", allow)])
+            else:
+                response = empty_response(404)
+            await send_response(send, response, head=head)
+            return
+        headers = decode_headers(scope.get("headers") or [])
+        query_string = bytes(scope.get("query_string") or b"").decode("latin-1")
+        request = Request(
+            method=method,
+            path=path,
+            query_string=query_string,
+            headers=headers,
+            body=body,
+            origin=request_origin(scope, headers),
+            path_params=params,
+        )
+        response = await route.handler(request)
+        await send_response(send, response, head=head)
+
+    @staticmethod
+    async def _lifespan(receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
