@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from ..exceptions import ConfigurationError
+
 _STARTUP_TIMEOUT = 10.0
 _SHUTDOWN_TIMEOUT = 10.0
 
@@ -23,7 +25,7 @@ def serve_in_thread(app: Any, host: str, port: int) -> Iterator[str]:
     try:
         import uvicorn  # noqa: PLC0415 - optional dependency, imported only when serving
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise RuntimeError(
+        raise ConfigurationError(
             "Serving the emulator on a port needs uvicorn: pip install 'altinn-async[emulator]'"
         ) from exc
 
@@ -31,6 +33,10 @@ def serve_in_thread(app: Any, host: str, port: int) -> Iterator[str]:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # uvicorn writes the response head and body separately; with Nagle's algorithm on, the
+        # body waits for the client's delayed ACK (40 ms a response). Accepted sockets inherit
+        # this option from the listening one.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
     except OSError:
         sock.close()
