@@ -183,7 +183,9 @@ async def _run_demo(
     environment: Environment,
     transport: httpx.AsyncBaseTransport | None,
 ) -> None:
-    limits = httpx.Limits(max_connections=args.concurrency + 4)
+    limits = httpx.Limits(
+        max_connections=args.concurrency + 4, max_keepalive_connections=args.concurrency + 4
+    )
     async with (
         httpx.AsyncClient(transport=transport, limits=limits) as token_http,
         MaskinportenAuth(
