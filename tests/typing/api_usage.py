@@ -1,0 +1,66 @@
+"""Type-checked by mypy, never run: the public API as users write it must type-check cleanly."""
+
+from __future__ import annotations
+
+from typing import Any, assert_type
+
+import httpx
+
+import altinn_async as altinn
+from altinn_async.testing import CertificateAuthority, Emulator
+
+
+async def service_owner() -> None:
+    key = altinn.SigningKey.from_pem_file("client.pem", kid="my-key-id")
+    p12 = altinn.SigningKey.from_pkcs12_file("virksomhet.p12", password=b"secret")
+    assert_type(p12.organization_number, str | None)
+    maskinporten = altinn.MaskinportenAuth(
+        client_id="id",
+        key=key,
+        scopes=["altinn:serviceowner/instances.read"],
+        environment=altinn.TEST,
+        authorization_details=altinn.SystemUser("123456789"),
+    )
+    auth = altinn.AltinnExchangeAuth(maskinporten, test=True)
+    async with httpx.AsyncClient(auth=auth, base_url=altinn.TEST.platform) as http:
+        storage = altinn.StorageClient(http)
+        async for instance in storage.instances(org="ttd", size=50):
+            assert_type(instance, dict[str, Any])
+        async for page in storage.instances(org="ttd").pages():
+            assert_type(page, altinn.InstancePage)
+    token = await auth.get_token()
+    assert_type(token, altinn.AccessToken)
+    assert_type(token.expires_in(0.0), float)
+
+
+async def errors() -> None:
+    try:
+        await altinn.MaskinportenAuth(
+            client_id="id",
+            key=altinn.SigningKey.from_jwk({"kty": "RSA"}, kid="k"),
+            scopes=["altinn:serviceowner"],
+            environment=altinn.PRODUCTION,
+        ).get_token()
+    except altinn.MaskinportenError as exc:
+        assert_type(exc.code, str | None)
+        assert_type(exc.hint, str | None)
+    except altinn.TokenError:
+        pass
+
+
+async def custom_environment() -> altinn.Environment:
+    return await altinn.Environment.discover(
+        name="at22",
+        maskinporten="https://maskinporten.example/",
+        platform="https://platform.at22.altinn.cloud",
+    )
+
+
+def emulator() -> altinn.Environment:
+    ca = CertificateAuthority()
+    emu = Emulator()
+    emu.trust_certificate_authority(ca.root)
+    emu.add_maskinporten_client("c", org_number="405003309", scopes=["altinn:serviceowner"])
+    emu.inject_fault("storage.instances", status=503, times=2)
+    assert_type(emu.requests["maskinporten.token"], int)
+    return emu.environment
