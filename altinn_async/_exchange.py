@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Hashable
-from typing import Any
 
 import httpx
 
+from ._api import read_error_body
 from ._auth import TokenAuth, TokenSource
 from ._environment import Environment
 from ._jwt import unverified_claims
@@ -208,22 +208,7 @@ def _parse_exchanged(
 
 
 def _exchange_error(response: httpx.Response, endpoint: str, provider: str) -> ExchangeError:
-    problem: dict[str, Any] | None = None
-    detail = ""
-    content_type = response.headers.get("Content-Type", "")
-    if "json" in content_type:
-        try:
-            body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        if isinstance(body, dict):
-            problem = body
-            parts = [str(body[k]) for k in ("title", "detail") if isinstance(body.get(k), str)]
-            detail = ": ".join(parts)
-        elif isinstance(body, str):
-            detail = body
-    elif content_type.startswith("text/"):
-        detail = response.text.strip()[:300]
+    body = read_error_body(response)
     reason = {
         400: "the request was refused",
         401: "the upstream token was not accepted",
@@ -231,12 +216,12 @@ def _exchange_error(response: httpx.Response, endpoint: str, provider: str) -> E
         410: "this login method is discontinued",
     }.get(response.status_code, "the exchange failed")
     message = f"Altinn token exchange ({provider}) answered HTTP {response.status_code}: {reason}"
-    if detail:
-        message += f" ({detail})"
+    if body.summary:
+        message += f" ({body.summary})"
     return ExchangeError(
         message,
         endpoint=endpoint,
         provider=provider,
         status_code=response.status_code,
-        problem=problem,
+        problem=body.problem,
     )
