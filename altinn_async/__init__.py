@@ -10,19 +10,26 @@ from . import exceptions
 from ._auth import StaticToken, TokenAuth, TokenSource
 from ._environment import PRODUCTION, TEST, AuthorizationServer, Environment
 from ._exchange import AltinnExchangeAuth
+from ._idporten import IDPortenAuth, LoginRequest
 from ._keys import Signer, SigningKey
 from ._maskinporten import MaskinportenAuth, SystemUser
+from ._sessions import FileTokenStore, IDTokenClaims, LoginSession, MemoryTokenStore, TokenStore
 from ._storage import InstancePage, InstancePager, StorageClient
 from ._tokens import AccessToken, Clock, TokenCache
 from .exceptions import (
     AltinnError,
     APIError,
+    AuthorizationError,
+    CallbackError,
     CertificateError,
     ConfigurationError,
     DiscoveryError,
     ExchangeError,
+    IDTokenError,
     InvalidScopeError,
     KeyLoadError,
+    LoginError,
+    LoginRequiredError,
     MaskinportenError,
     PaginationError,
     TokenError,
@@ -36,19 +43,30 @@ __all__ = [
     "AccessToken",
     "AltinnError",
     "AltinnExchangeAuth",
+    "AuthorizationError",
     "AuthorizationServer",
+    "CallbackError",
     "CertificateError",
     "Clock",
     "ConfigurationError",
     "DiscoveryError",
     "Environment",
     "ExchangeError",
+    "FileTokenStore",
+    "IDPortenAuth",
+    "IDTokenClaims",
+    "IDTokenError",
     "InstancePage",
     "InstancePager",
     "InvalidScopeError",
     "KeyLoadError",
+    "LoginError",
+    "LoginRequest",
+    "LoginRequiredError",
+    "LoginSession",
     "MaskinportenAuth",
     "MaskinportenError",
+    "MemoryTokenStore",
     "PaginationError",
     "Signer",
     "SigningKey",
@@ -60,5 +78,6 @@ __all__ = [
     "TokenError",
     "TokenRequestError",
     "TokenSource",
+    "TokenStore",
     "exceptions",
 ]

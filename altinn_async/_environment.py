@@ -61,11 +61,12 @@ class AuthorizationServer:
     end_session_endpoint: str | None = None
     revocation_endpoint: str | None = None
     introspection_endpoint: str | None = None
+    authorization_response_iss_parameter_supported: bool = False
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(type(self)):
             value = getattr(self, field.name)
-            if value is not None:
+            if isinstance(value, str):
                 check_url(value, what=field.name)
 
     @classmethod
@@ -104,6 +105,10 @@ class AuthorizationServer:
                 end_session_endpoint=optional("end_session_endpoint"),
                 revocation_endpoint=optional("revocation_endpoint"),
                 introspection_endpoint=optional("introspection_endpoint"),
+                authorization_response_iss_parameter_supported=metadata.get(
+                    "authorization_response_iss_parameter_supported"
+                )
+                is True,
             )
         except ConfigurationError as exc:
             raise DiscoveryError(
@@ -263,6 +268,7 @@ TEST = Environment(
         end_session_endpoint="https://login.test.idporten.no/logout",
         revocation_endpoint="https://test.idporten.no/token/revoke",
         introspection_endpoint="https://test.idporten.no/token/introspect",
+        authorization_response_iss_parameter_supported=True,
     ),
     altinn2="https://tt02.altinn.no",
 )
@@ -286,6 +292,7 @@ PRODUCTION = Environment(
         end_session_endpoint="https://login.idporten.no/logout",
         revocation_endpoint="https://idporten.no/token/revoke",
         introspection_endpoint="https://idporten.no/token/introspect",
+        authorization_response_iss_parameter_supported=True,
     ),
     altinn2="https://www.altinn.no",
 )

@@ -11,10 +11,10 @@ from typing import Any
 
 import attrs
 import httpx
-from joserfc.util import json_b64encode, urlsafe_b64encode
 
 from ._auth import TokenAuth
 from ._environment import Environment
+from ._jwt import sign_jwt, signer_header
 from ._keys import ALGORITHMS, Signer
 from ._scopes import check_scopes
 from ._tokens import AccessToken, Clock, TokenCache
@@ -233,17 +233,11 @@ class MaskinportenAuth(TokenAuth):
 
     def grant_header(self) -> dict[str, Any]:
         """The JOSE header: ``kid`` for a registered key, else the ``x5c`` chain."""
-        if self._key.key_id is not None:
-            return {"alg": self._key.algorithm, "kid": self._key.key_id}
-        return {"alg": self._key.algorithm, "x5c": list(self._key.certificate_chain or ())}
+        return signer_header(self._key)
 
     async def create_grant(self) -> str:
         """Sign a new grant (a secret: it can be exchanged for a token until it expires)."""
-        signing_input = (
-            json_b64encode(self.grant_header()) + b"." + json_b64encode(self.grant_claims())
-        )
-        signature = await self._key.sign(signing_input)
-        return (signing_input + b"." + urlsafe_b64encode(signature)).decode("ascii")
+        return await sign_jwt(self._key, self.grant_header(), self.grant_claims())
 
     async def _fetch(self) -> AccessToken:
         endpoint = self.environment.maskinporten.token_endpoint

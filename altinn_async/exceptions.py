@@ -10,10 +10,15 @@ Every exception the library raises on purpose derives from `AltinnError`::
     ├── DiscoveryError              an issuer's metadata could not be fetched or read
     ├── APIError                    an Altinn API answered with an error status
     ├── PaginationError             a list cannot be paged further (a next link repeats, a bad page)
+    ├── LoginError                  a person's login could not be completed
+    │   ├── AuthorizationError      the provider answered the login with an error (access_denied)
+    │   ├── CallbackError           the callback is not the answer to this login (state, iss)
+    │   └── IDTokenError            the id_token failed validation
     └── TokenError                  no token could be had
         ├── TokenRequestError       the token endpoint failed or refused (OAuth error fields)
         │   └── MaskinportenError   ... with the MP-xxx code and a hint
-        └── ExchangeError           Altinn's token exchange refused the upstream token
+        ├── ExchangeError           Altinn's token exchange refused the upstream token
+        └── LoginRequiredError      no session, or it expired or was revoked: log in again
 
 No message, `repr` or attribute of these exceptions carries an access token, refresh token,
 password, private key or signed grant.
@@ -24,12 +29,17 @@ from __future__ import annotations
 __all__ = [
     "APIError",
     "AltinnError",
+    "AuthorizationError",
+    "CallbackError",
     "CertificateError",
     "ConfigurationError",
     "DiscoveryError",
     "ExchangeError",
+    "IDTokenError",
     "InvalidScopeError",
     "KeyLoadError",
+    "LoginError",
+    "LoginRequiredError",
     "MaskinportenError",
     "PaginationError",
     "TokenError",
@@ -206,3 +216,41 @@ class ExchangeError(TokenError):
         self.provider = provider
         self.status_code = status_code
         self.problem = problem
+
+
+class LoginRequiredError(TokenError):
+    """There is no usable login session: the person must log in again.
+
+    Raised when no session was ever stored, or the refresh token expired or was revoked. Never
+    retried automatically: send the person to `IDPortenAuth.start_login` instead.
+    """
+
+
+class LoginError(AltinnError):
+    """A person's login could not be completed."""
+
+
+class AuthorizationError(LoginError):
+    """The provider answered the authorization request with an error.
+
+    Attributes:
+        error: the OAuth ``error`` code (``access_denied``, ``login_required``, ...).
+        error_description: the provider's description, if any.
+    """
+
+    def __init__(self, message: str, *, error: str, error_description: str | None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.error_description = error_description
+
+
+class CallbackError(LoginError):
+    """The callback does not answer this login: wrong ``state`` or ``iss``, or no ``code``.
+
+    A mismatch can mean a forged callback (CSRF) or a mix-up between providers; the login must
+    be started again.
+    """
+
+
+class IDTokenError(LoginError):
+    """The id_token failed validation (signature, ``iss``, ``aud``, ``nonce``, ``exp``, ``acr``)."""
