@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import nox
 
 nox.options.sessions = ["lint", "typing", "tests"]
@@ -28,8 +31,23 @@ def typing(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite, every async test on asyncio and on trio."""
+    """The whole test suite, every async test on asyncio and on trio.
+
+    The interop tests run a real OpenID provider on Node.js; npm installs it from its lock file.
+    """
     session.install("-e", ".[test]")
+    if shutil.which("npm"):
+        session.run(
+            "npm",
+            "ci",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            "tests/interop/provider",
+            external=True,
+        )
+    elif os.environ.get("CI"):
+        session.error("npm is not on PATH: CI must run the interop tests (tests/interop/provider)")
     session.run("pytest", *session.posargs)
 
 

@@ -539,6 +539,7 @@ class IDPortenAuth(TokenAuth):
         *,
         what: str,
         expect: tuple[int, ...] = (200,),
+        body_expected: bool = True,
     ) -> dict[str, Any]:
         async def build(client: httpx.AsyncClient) -> httpx.Request:
             form = dict(params)
@@ -556,8 +557,8 @@ class IDPortenAuth(TokenAuth):
             body = outcome.json()
         except ValueError:
             body = None
-        if outcome.status_code in expect and isinstance(body, dict):
-            return body
+        if outcome.status_code in expect and (isinstance(body, dict) or not body_expected):
+            return body if isinstance(body, dict) else {}
         error = body.get("error") if isinstance(body, dict) else None
         description = body.get("error_description") if isinstance(body, dict) else None
         message = f"ID-porten {what} answered HTTP {outcome.status_code}"
@@ -614,7 +615,13 @@ class IDPortenAuth(TokenAuth):
                 if session.refresh_token
                 else (session.access_token, "access_token")
             )
-            await self._post(endpoint, {"token": token, "token_type_hint": hint}, what="revocation")
+            # RFC 7009: 200 with an empty body.
+            await self._post(
+                endpoint,
+                {"token": token, "token_type_hint": hint},
+                what="revocation",
+                body_expected=False,
+            )
         await self._forget()
 
     async def logout_url(
