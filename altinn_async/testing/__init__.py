@@ -1,5 +1,5 @@
-"""Test helpers: a local emulator of Maskinporten, Altinn authentication and Altinn Storage, and a
-throwaway certificate authority for enterprise certificates.
+"""Test helpers: a local emulator of Maskinporten, ID-porten, Altinn authentication and Altinn
+Storage, and a throwaway certificate authority for enterprise certificates.
 
 The emulator is a product to test your own code against: it enforces the rules the real services
 enforce and refuses what they refuse, with their error bodies. Use it in-process::
@@ -14,6 +14,14 @@ or on a real port with ``with emu.serve() as base_url: ...`` (needs the ``emulat
 """
 
 from ._certificates import CertificateAuthority, IssuedCertificate
-from ._emulator import ENDPOINTS, Emulator
+from ._emulator import DEFAULT_PID, ENDPOINTS, Emulator
+from ._state import Person
 
-__all__ = ["ENDPOINTS", "CertificateAuthority", "Emulator", "IssuedCertificate"]
+__all__ = [
+    "DEFAULT_PID",
+    "ENDPOINTS",
+    "CertificateAuthority",
+    "Emulator",
+    "IssuedCertificate",
+    "Person",
+]

@@ -23,6 +23,7 @@ Send = Callable[[Message], Awaitable[None]]
 JSON_UTF8 = "application/json; charset=utf-8"
 PROBLEM_JSON = "application/problem+json; charset=utf-8"
 TEXT_UTF8 = "text/plain; charset=utf-8"
+HTML_UTF8 = "text/html; charset=utf-8"
 
 # Request bodies are small form posts; anything larger is a misbehaving client.
 MAX_BODY = 1024 * 1024
@@ -97,6 +98,22 @@ def json_response(
 def text_response(text: str, status: int = 200, *, content_type: str = TEXT_UTF8) -> Response:
     """A plain-text response."""
     return Response(status, text.encode(), [("content-type", content_type)])
+
+
+def html_response(
+    html: str, status: int = 200, *, headers: Iterable[tuple[str, str]] = ()
+) -> Response:
+    """An HTML page (never cached: login and error pages carry per-request state)."""
+    return Response(
+        status,
+        html.encode(),
+        [("content-type", HTML_UTF8), ("cache-control", "no-store"), *headers],
+    )
+
+
+def redirect_response(location: str, *, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    """A 302 redirect to ``location``."""
+    return Response(302, b"", [("location", location), ("cache-control", "no-store"), *headers])
 
 
 def empty_response(status: int, *, headers: Iterable[tuple[str, str]] = ()) -> Response:

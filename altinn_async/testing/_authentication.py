@@ -19,6 +19,7 @@ from ._asgi import (
     negotiated_string,
     problem_response,
 )
+from ._idporten import issuer_for as idporten_issuer_for
 from ._jose import MalformedJWTError, parse_jwt, signature_valid, token_registry
 from ._maskinporten import ISO6523
 from ._maskinporten import issuer_for as maskinporten_issuer_for
@@ -41,6 +42,9 @@ _GONE = {
 }
 # Claims the exchange drops from a Maskinporten token before adding its own.
 _DROPPED_CLAIMS = frozenset({"aud", "iss", "client_amr", "sid", "iat", "nbf", "exp"})
+# ... and from an ID-porten token (iat, nbf and exp are set anew when the token is written).
+_DROPPED_IDPORTEN_CLAIMS = frozenset({"aud", "iss", "at_hash", "sid", "sub", "iat", "nbf", "exp"})
+_AUTH_LEVELS = {"idporten-loa-low": 0, "idporten-loa-substantial": 3, "idporten-loa-high": 4}
 
 
 def altinn_issuer_for(origin: str) -> str:
@@ -57,11 +61,11 @@ class Authentication:
     def __init__(self, state: State) -> None:
         self._state = state
         self._registry = token_registry()
-        # Token providers by lower-case name. ID-porten and Altinn Studio tokens cannot be
-        # validated yet (no emulated issuer), so they are refused like an untrusted token.
+        # Token providers by lower-case name. Altinn Studio tokens cannot be validated (no
+        # emulated issuer), so they are refused like an untrusted token.
         self._providers: dict[str, ProviderHandler] = {
             "maskinporten": self._exchange_maskinporten,
-            "id-porten": self._unauthorized_provider,
+            "id-porten": self._exchange_idporten,
             "altinnstudio": self._unauthorized_provider,
         }
 
@@ -140,6 +144,51 @@ class Authentication:
         issued["sid"] = str(uuid.uuid4())
         return negotiated_string(request, self._issue(issued, now))
 
+    async def _exchange_idporten(self, request: Request, token: str) -> Response:
+        now = self._state.clock()
+        claims = self._verified_claims(token, "idporten")
+        if (
+            claims is None
+            or not _lifetime_ok(claims, now)
+            or claims.get("iss") != idporten_issuer_for(request.origin)
+        ):
+            return problem_response(401)
+        scopes = str(claims.get("scope") or "").split(" ")
+        with self._state.lock:
+            partner_scopes = set(self._state.partner_scopes)
+        # Altinn checks the scope before the person (AuthenticateIdPortenToken): Forbid() first.
+        if not any(s.startswith("altinn:") for s in scopes) and not partner_scopes & set(scopes):
+            return empty_response(403)
+        pid, acr = claims.get("pid"), claims.get("acr")
+        if not isinstance(pid, str) or not pid.strip() or not isinstance(acr, str) or not acr:
+            return problem_response(401)
+        with self._state.lock:
+            person = self._state.persons.get(pid)
+        if person is None:
+            return problem_response(401)
+        amr = claims.get("amr")
+        method = amr[0] if isinstance(amr, list) and amr else amr
+        if not isinstance(method, str) or not method:
+            method = "NotDefined"  # AuthenticationMethod.NotDefined: access tokens carry no amr
+        issued: dict[str, Any] = {
+            "nameid": str(person.user_id),
+            "urn:altinn:userid": str(person.user_id),
+            "urn:altinn:username": person.username,
+            "urn:altinn:partyid": person.party_id,
+            "urn:altinn:party:uuid": person.party_uuid,
+            "urn:altinn:authenticatemethod": method,
+            "urn:altinn:authlevel": _auth_level(acr),
+        }
+        for name, value in claims.items():
+            if name not in _DROPPED_IDPORTEN_CLAIMS:
+                # .NET flattens a JSON array into one claim per value and writes a single value
+                # back as a plain string: "amr": ["TestID"] becomes "amr": "TestID".
+                issued[name] = value[0] if isinstance(value, list) and len(value) == 1 else value
+        issued["iss"] = altinn_issuer_for(request.origin)
+        issued["sid"] = str(uuid.uuid4())
+        # GenerateToken(principal, token.ValidTo): the Altinn token ends with the ID-porten one.
+        return negotiated_string(request, self._issue(issued, now, expires=int(claims["exp"])))
+
     def _verified_maskinporten_claims(
         self, token: str, origin: str, now: float
     ) -> dict[str, Any] | None:
@@ -173,12 +222,12 @@ class Authentication:
             return None
         return claims
 
-    def _issue(self, claims: dict[str, Any], now: float) -> str:
+    def _issue(self, claims: dict[str, Any], now: float, *, expires: int | None = None) -> str:
         issued_at = int(now)
         body = {
             **claims,
             "nbf": issued_at,
-            "exp": issued_at + self._state.altinn_token_lifetime,
+            "exp": issued_at + self._state.altinn_token_lifetime if expires is None else expires,
             "iat": issued_at,
         }
         return self._state.altinn_key.sign(body)
@@ -193,12 +242,14 @@ class Authentication:
             obj, header, claims = parse_jwt(token, self._registry)
         except MalformedJWTError:
             return None
-        if which == "maskinporten":
-            signer = self._state.maskinporten_key
-            key, kid = signer.key, signer.kid
-        else:
+        if which == "altinn":
             altinn = self._state.altinn_key
             key, kid = altinn.key, altinn.kid
+        else:
+            signer = (
+                self._state.idporten_key if which == "idporten" else self._state.maskinporten_key
+            )
+            key, kid = signer.key, signer.kid
         if header.get("kid") not in (None, kid) or not signature_valid(obj, key, self._registry):
             return None
         with self._state.lock:
@@ -238,6 +289,15 @@ def _lifetime_ok(claims: dict[str, Any], now: float) -> bool:
         nbf is not None
         and (not isinstance(nbf, int | float) or isinstance(nbf, bool) or nbf - CLOCK_SKEW > now)
     )
+
+
+def _auth_level(acr: str) -> int:
+    """``urn:altinn:authlevel`` from ``acr``: the idporten-loa-* names, else the last character
+    (``Level3`` -> 3)."""
+    if acr in _AUTH_LEVELS:
+        return _AUTH_LEVELS[acr]
+    last = acr[-1]
+    return int(last) if last.isdigit() else 0
 
 
 def _consumer_org_number(consumer: Any) -> str | None:

@@ -1,7 +1,8 @@
-"""The `Emulator`: Maskinporten, Altinn authentication and Storage in one ASGI app."""
+"""The `Emulator`: Maskinporten, ID-porten, Altinn authentication and Storage in one ASGI app."""
 
 from __future__ import annotations
 
+import html
 import re
 import time
 import urllib.parse
@@ -34,10 +35,20 @@ from ._asgi import (
 )
 from ._authentication import Authentication, altinn_issuer_for
 from ._certificates import CertificateAuthority
+from ._idporten import AUTH_METHODS, LOGIN_PATH, Idporten
+from ._idporten import issuer_for as idporten_issuer_for
 from ._maskinporten import Maskinporten
 from ._maskinporten import issuer_for as maskinporten_issuer_for
 from ._serve import serve_in_thread
-from ._state import Fault, MaskinportenClient, ScopeSettings, State, SystemUser
+from ._state import (
+    Fault,
+    IdportenClient,
+    MaskinportenClient,
+    Person,
+    ScopeSettings,
+    State,
+    SystemUser,
+)
 from ._storage import (
     InstanceSpec,
     InstanceStore,
@@ -47,13 +58,22 @@ from ._storage import (
     render_instance,
 )
 
-__all__ = ["ENDPOINTS", "Emulator"]
+__all__ = ["DEFAULT_PID", "ENDPOINTS", "Emulator"]
 
 ENDPOINTS = frozenset(
     {
         "maskinporten.metadata",
         "maskinporten.jwk",
         "maskinporten.token",
+        "idporten.metadata",
+        "idporten.jwks",
+        "idporten.authorize",
+        "idporten.login",
+        "idporten.par",
+        "idporten.token",
+        "idporten.userinfo",
+        "idporten.logout",
+        "idporten.revoke",
         "authentication.exchange",
         "authentication.refresh",
         "authentication.openid_configuration",
@@ -67,14 +87,59 @@ ENDPOINTS = frozenset(
 )
 """The endpoint names used by `Emulator.requests` and `Emulator.inject_fault`."""
 
+DEFAULT_PID = "24917298544"
+"""The person every emulator has in its Register and pre-fills on the TestID page.
+
+A synthetic national identity number (month + 80, as in Norway's synthetic test population) with
+valid check digits; party id 50002119, user id 20000011, name "Ola Testesen".
+"""
+
 _ORG_NUMBER = re.compile(r"\d{9}")
+_PID = re.compile(r"\d{11}")
 _DEFAULT_SERVICE_OWNERS = {"digdir": "991825827", "ttd": "405003309"}
+_HIDDEN_TRANSACTION = re.compile(r'<input type="hidden" name="transaction" value="([^"]*)">')
+_PAGE_ERROR = re.compile(r'<p class="error"[^>]*>(.*?)</p>', re.DOTALL)
 
 
 def _check_org_number(value: str, what: str) -> str:
     if not _ORG_NUMBER.fullmatch(str(value)):
         raise ValueError(f"{what} must be a 9-digit organisation number, got {value!r}")
     return value
+
+
+def _import_public_keys(jwks: Iterable[Mapping[str, Any]], what: str) -> dict[str, RSAKey]:
+    keys: dict[str, RSAKey] = {}
+    for jwk in jwks:
+        kid = jwk.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise ValueError("every registered JWK needs a 'kid'")
+        if jwk.get("kty") != "RSA":
+            raise ValueError(f"JWK {kid!r} is not an RSA key; {what} signs with RS256")
+        try:
+            imported = RSAKey.import_key(dict(jwk))
+            # Keep only the public part, whatever the caller handed over.
+            keys[kid] = RSAKey.import_key(imported.as_dict(private=False))
+        except (JoseError, ValueError, TypeError) as exc:
+            raise ValueError(f"JWK {kid!r} is not a valid RSA key: {exc}") from exc
+    return keys
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.endswith(".localhost") or host.startswith("127.")
+
+
+def _check_redirect_uri(uri: str, what: str) -> str:
+    """Absolute, no fragment; plain http only to loopback hosts (as ID-porten allows in test)."""
+    parts = urllib.parse.urlsplit(uri)
+    if (
+        not parts.scheme
+        or parts.fragment
+        or (parts.scheme in ("http", "https") and not parts.netloc)
+    ):
+        raise ValueError(f"{what} must be absolute URIs without a fragment, got {uri!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        raise ValueError(f"{what} may use http only for localhost, got {uri!r}")
+    return uri
 
 
 def _origin(base_url: str) -> str:
@@ -86,8 +151,15 @@ def _origin(base_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _login_failure(step: str, response: httpx.Response) -> str:
+    found = _PAGE_ERROR.search(response.text)
+    detail = html.unescape(found.group(1)) if found else response.text[:200]
+    return f"ID-porten refused {step} (HTTP {response.status_code}): {detail}"
+
+
 class Emulator:
-    """A local Maskinporten, Altinn authentication and Altinn Storage that enforces the real rules.
+    """A local Maskinporten, ID-porten, Altinn authentication and Altinn Storage that enforces the
+    real rules.
 
     The emulator is an ASGI application. Use it in-process through `transport`, or on a real port
     with `serve`. Links, issuers and audiences follow the origin each request was sent to, so the
@@ -104,6 +176,10 @@ class Emulator:
         emu.add_instances("digdir", "my-app", 250)
         async with httpx.AsyncClient(transport=emu.transport(), base_url=emu.base_url) as http:
             ...
+
+        emu.add_idporten_client("my-app", client_secret="…",
+                                redirect_uris=["http://localhost:8080/callback"])
+        callback_url = await emu.idporten_login(authorization_url)  # TestID, as a browser would
 
     Args:
         base_url: the origin the in-process transport and `environment` use.
@@ -134,16 +210,25 @@ class Emulator:
         self._store = InstanceStore(self._state.lock)
         self._router = Router()
         self._maskinporten = Maskinporten(self._state)
+        self._idporten = Idporten(self._state)
         self._authentication = Authentication(self._state)
         self._storage = Storage(self._state, self._store, self._authentication)
-        for service in (self._maskinporten, self._authentication, self._storage):
+        for service in (self._maskinporten, self._idporten, self._authentication, self._storage):
             service.register(self._router)
         self._party_counter = 0
+        self._person_counter = 0
+        self.add_person(
+            DEFAULT_PID, name="Ola Testesen", party_id=50002119, user_id=20000011, username=""
+        )
 
     def __repr__(self) -> str:
         with self._state.lock:
             clients = len(self._state.clients)
-        return f"Emulator(base_url={self._base_url!r}, clients={clients})"
+            idporten_clients = len(self._state.idporten_clients)
+        return (
+            f"Emulator(base_url={self._base_url!r}, clients={clients}, "
+            f"idporten_clients={idporten_clients})"
+        )
 
     # -- where it lives ----------------------------------------------------------------------
 
@@ -161,17 +246,33 @@ class Emulator:
         """The `Environment` for the emulator reached at another origin (e.g. when served)."""
         origin = _origin(base_url)
         issuer = maskinporten_issuer_for(origin)
+        idporten = idporten_issuer_for(origin)
         return Environment(
             name="emulator",
             maskinporten=AuthorizationServer(
                 issuer=issuer, token_endpoint=f"{issuer}token", jwks_uri=f"{issuer}jwk"
             ),
             platform=f"{origin}/platform",
+            idporten=AuthorizationServer(
+                issuer=idporten,
+                authorization_endpoint=f"{idporten}/authorize",
+                pushed_authorization_request_endpoint=f"{idporten}/par",
+                token_endpoint=f"{idporten}/token",
+                userinfo_endpoint=f"{idporten}/userinfo",
+                jwks_uri=f"{idporten}/jwks.json",
+                end_session_endpoint=f"{idporten}/logout",
+                revocation_endpoint=f"{idporten}/token/revoke",
+                authorization_response_iss_parameter_supported=True,
+            ),
         )
 
     def maskinporten_issuer_for(self, origin: str | None = None) -> str:
         """The Maskinporten issuer (and grant ``aud``) at ``origin`` (default `base_url`)."""
         return maskinporten_issuer_for(_origin(origin or self._base_url))
+
+    def idporten_issuer_for(self, origin: str | None = None) -> str:
+        """The ID-porten issuer at ``origin`` (default `base_url`), without a trailing slash."""
+        return idporten_issuer_for(_origin(origin or self._base_url))
 
     def altinn_issuer_for(self, origin: str | None = None) -> str:
         """The ``iss`` of Altinn tokens exchanged at ``origin`` (default `base_url`)."""
@@ -223,19 +324,7 @@ class Emulator:
         if not client_id:
             raise ValueError("client_id must not be empty")
         _check_org_number(org_number, "org_number")
-        keys: dict[str, RSAKey] = {}
-        for jwk in jwks:
-            kid = jwk.get("kid")
-            if not isinstance(kid, str) or not kid:
-                raise ValueError("every registered JWK needs a 'kid'")
-            if jwk.get("kty") != "RSA":
-                raise ValueError(f"JWK {kid!r} is not an RSA key; Maskinporten signs with RS256")
-            try:
-                imported = RSAKey.import_key(dict(jwk))
-                # Keep only the public part, whatever the caller handed over.
-                keys[kid] = RSAKey.import_key(imported.as_dict(private=False))
-            except (JoseError, ValueError, TypeError) as exc:
-                raise ValueError(f"JWK {kid!r} is not a valid RSA key: {exc}") from exc
+        keys = _import_public_keys(jwks, "Maskinporten")
         client = MaskinportenClient(
             client_id=client_id,
             org_number=org_number,
@@ -317,6 +406,207 @@ class Emulator:
             raise ValueError("org must not be empty")
         with self._state.lock:
             self._state.service_owners[org_number] = org
+
+    # -- seeding: ID-porten and the Register -------------------------------------------------
+
+    def add_idporten_client(
+        self,
+        client_id: str,
+        *,
+        redirect_uris: Iterable[str],
+        client_secret: str | None = None,
+        jwks: Iterable[Mapping[str, Any]] = (),
+        token_endpoint_auth_method: str = "client_secret_basic",  # noqa: S107 - a method name
+        scopes: Iterable[str] = ("openid", "profile"),
+        post_logout_redirect_uris: Iterable[str] = (),
+        org_number: str = "991825827",
+        rotate_refresh_tokens: bool = True,
+        access_token_lifetime: int = 120,
+        refresh_token_lifetime: int = 600,
+        authorization_lifetime: int = 7200,
+    ) -> None:
+        """Register (or replace) an ID-porten client (an OpenID Connect integration).
+
+        Args:
+            client_id: the client id.
+            redirect_uris: where ``/authorize`` may send the browser back (exact match). Plain
+                ``http`` only for localhost, as in ID-porten's test environment.
+            client_secret: the secret, for ``client_secret_basic`` / ``client_secret_post``.
+            jwks: the client's public keys (JWKs with ``kid``), for ``private_key_jwt``.
+            token_endpoint_auth_method: ``client_secret_basic``, ``client_secret_post``,
+                ``private_key_jwt`` or ``none`` (a public client: it gets no refresh token,
+                since refreshing needs client authentication).
+            scopes: the scopes the client may request (add ``altinn:`` scopes to exchange its
+                access tokens for Altinn tokens).
+            post_logout_redirect_uris: where ``/logout`` may send the browser back.
+            org_number: the organisation that owns the client (the access token's ``consumer``).
+            rotate_refresh_tokens: each refresh returns a new refresh token and retires the old
+                one (reusing a retired one revokes the authorization); if False, refresh tokens
+                are reusable and none is returned on refresh.
+            access_token_lifetime: access-token lifetime in seconds.
+            refresh_token_lifetime: refresh-token inactivity lifetime in seconds.
+            authorization_lifetime: how long one login can be kept alive by refreshing.
+
+        Raises:
+            ValueError: an argument is malformed or does not fit the authentication method.
+        """
+        if not client_id:
+            raise ValueError("client_id must not be empty")
+        if token_endpoint_auth_method not in AUTH_METHODS:
+            raise ValueError(
+                f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}, "
+                f"got {token_endpoint_auth_method!r}"
+            )
+        _check_org_number(org_number, "org_number")
+        redirects = tuple(_check_redirect_uri(u, "redirect_uris") for u in redirect_uris)
+        if not redirects:
+            raise ValueError("an ID-porten client needs at least one redirect_uri")
+        logouts = tuple(
+            _check_redirect_uri(u, "post_logout_redirect_uris") for u in post_logout_redirect_uris
+        )
+        keys = _import_public_keys(jwks, "ID-porten")
+        uses_secret = token_endpoint_auth_method.startswith("client_secret_")
+        if uses_secret and not client_secret:
+            raise ValueError(f"{token_endpoint_auth_method} needs a client_secret")
+        if not uses_secret and client_secret is not None:
+            raise ValueError(f"a {token_endpoint_auth_method} client has no client_secret")
+        if token_endpoint_auth_method == "private_key_jwt" and not keys:
+            raise ValueError("private_key_jwt needs at least one registered JWK")
+        if min(access_token_lifetime, refresh_token_lifetime, authorization_lifetime) < 1:
+            raise ValueError("token lifetimes must be positive")
+        client = IdportenClient(
+            client_id=client_id,
+            client_secret=client_secret,
+            keys=keys,
+            token_endpoint_auth_method=token_endpoint_auth_method,
+            redirect_uris=redirects,
+            post_logout_redirect_uris=logouts,
+            scopes=frozenset(scopes),
+            org_number=org_number,
+            rotate_refresh_tokens=rotate_refresh_tokens,
+            access_token_lifetime=access_token_lifetime,
+            refresh_token_lifetime=refresh_token_lifetime,
+            authorization_lifetime=authorization_lifetime,
+        )
+        with self._state.lock:
+            self._state.idporten_clients[client_id] = client
+
+    def add_person(
+        self,
+        pid: str,
+        *,
+        name: str | None = None,
+        party_id: int | None = None,
+        user_id: int | None = None,
+        username: str = "",
+    ) -> Person:
+        """Add (or replace) a person in the Altinn Register, so the ID-porten exchange knows them.
+
+        Anyone can log in on the TestID page with any 11-digit number, as in ID-porten's test
+        environment; only people in the Register get an Altinn token. `DEFAULT_PID` is there
+        from the start.
+
+        Args:
+            pid: the national identity number, 11 digits.
+            name: the person's name.
+            party_id: the person's Altinn party id (generated if omitted); instances they own
+                are stored under it.
+            user_id: the person's Altinn user id (generated if omitted).
+            username: the Altinn username (most people have none).
+
+        Returns:
+            The stored `Person`.
+
+        Raises:
+            ValueError: ``pid`` is not 11 digits, or an id is not positive.
+        """
+        if not _PID.fullmatch(pid):
+            raise ValueError(f"pid must be an 11-digit national identity number, got {pid!r}")
+        with self._state.lock:
+            self._person_counter += 1
+            number = self._person_counter
+        party = 50_100_000 + number if party_id is None else int(party_id)
+        user = 20_100_000 + number if user_id is None else int(user_id)
+        if party < 1 or user < 1:
+            raise ValueError("party_id and user_id must be positive")
+        person = Person(
+            pid=pid,
+            name=name,
+            party_id=party,
+            user_id=user,
+            username=username,
+            party_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:altinn:party:{party}")),
+        )
+        with self._state.lock:
+            self._state.persons[pid] = person
+        return person
+
+    def person(self, pid: str = DEFAULT_PID) -> Person:
+        """The person with ``pid`` in the Register (default: the `DEFAULT_PID` person).
+
+        Raises:
+            KeyError: no such person.
+        """
+        with self._state.lock:
+            return self._state.persons[pid]
+
+    def add_partner_scope(self, scope: str) -> None:
+        """Let ID-porten tokens carrying ``scope`` be exchanged even without an ``altinn:``
+        scope (Altinn's configured partner scopes)."""
+        if not scope:
+            raise ValueError("scope must not be empty")
+        with self._state.lock:
+            self._state.partner_scopes.add(scope)
+
+    async def idporten_login(
+        self, authorization_url: str, *, pid: str | None = None, deny: bool = False
+    ) -> str:
+        """Play the person in the browser: open ``authorization_url`` and log in with TestID.
+
+        The requests go to this emulator in-process (through `transport`, at the URL's origin),
+        exactly as a browser would send them: ``GET /authorize``, then the TestID form. They
+        count in `requests` and injected faults apply.
+
+        Args:
+            authorization_url: the full ``/authorize`` URL the client built (or its PAR form,
+                ``?client_id=…&request_uri=…``).
+            pid: the person number to log in with (default `DEFAULT_PID`).
+            deny: press "Cancel" instead, which sends the browser back with
+                ``error=access_denied``.
+
+        Returns:
+            The URL ID-porten redirects the browser to: ``redirect_uri?code=…&state=…&iss=…``,
+            or with ``error=…&error_description=…`` when the login is cancelled or the request is
+            refused in a way ID-porten reports to the client.
+
+        Raises:
+            ValueError: ``authorization_url`` is not absolute, or ID-porten showed an error
+                page instead of redirecting (unknown client, unregistered redirect_uri, bad
+                request_uri, a refused person number) or answered something unexpected (such as
+                an injected fault).
+        """
+        parts = urllib.parse.urlsplit(authorization_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"authorization_url must be an absolute URL, got {authorization_url!r}"
+            )
+        origin = f"{parts.scheme}://{parts.netloc}"
+        async with httpx.AsyncClient(transport=self.transport()) as http:
+            response = await http.get(authorization_url)
+            if response.status_code == 302:
+                return response.headers["location"]
+            found = _HIDDEN_TRANSACTION.search(response.text)
+            if response.status_code != 200 or found is None:
+                raise ValueError(_login_failure("the authorization request", response))
+            form = {"transaction": html.unescape(found.group(1))}
+            if deny:
+                form["action"] = "cancel"
+            else:
+                form.update(action="login", pid=DEFAULT_PID if pid is None else pid)
+            response = await http.post(f"{origin}{LOGIN_PATH}", data=form)
+            if response.status_code == 302:
+                return response.headers["location"]
+            raise ValueError(_login_failure("the TestID login", response))
 
     # -- seeding: Storage --------------------------------------------------------------------
 

@@ -79,20 +79,21 @@ def _int_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
 
 
-class MaskinportenSigningKey:
-    """The emulated Maskinporten's token-signing key, generated on first use.
+class RsaSigningKey:
+    """A token-signing key of the emulated Maskinporten or ID-porten, generated on first use.
 
     Generation is lazy because RSA key generation costs tens of milliseconds and many emulators
     (one per test) never issue a token.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self._name = name
         self._lock = threading.Lock()
         self._key: RSAKey | None = None
         self._kid = ""
 
     def __repr__(self) -> str:
-        return "MaskinportenSigningKey(<private>)"
+        return f"RsaSigningKey({self._name!r}, <private>)"
 
     def _ensure(self) -> RSAKey:
         with self._lock:
@@ -114,7 +115,7 @@ class MaskinportenSigningKey:
         return self._kid
 
     def public_jwk(self) -> dict[str, Any]:
-        """The public JWK as Maskinporten's ``/jwk`` lists it."""
+        """The public JWK as Maskinporten's ``/jwk`` and ID-porten's ``/jwks.json`` list it."""
         public = self.key.as_dict(private=False)
         return {
             "kty": "RSA",
@@ -126,7 +127,8 @@ class MaskinportenSigningKey:
         }
 
     def sign(self, claims: Mapping[str, Any]) -> str:
-        """An RS256 JWT with header ``{"kid", "alg"}`` (Maskinporten sets no ``typ``)."""
+        """An RS256 JWT with header ``{"kid", "alg"}`` (neither Maskinporten nor ID-porten sets
+        ``typ``)."""
         return jwt.encode(
             {"kid": self.kid, "alg": "RS256"},
             dict(claims),

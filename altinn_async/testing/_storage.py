@@ -1,4 +1,5 @@
-"""Emulated Altinn 3 Storage for service owners: instance queries, instances, data and completion.
+"""Emulated Altinn 3 Storage for service owners (and end users, for their own instances): instance
+queries, instances, data and completion.
 
 Behaviour follows ``InstancesController`` / ``DataController`` of altinn-storage and its
 Postgres repository (``altinn-protocol.md`` §5.1-5.2 and §7 items 16-17).
@@ -582,6 +583,10 @@ class Storage:
             token = f"{last.last_changed};{last.internal_id}"
             # HttpUtility.UrlEncode, then QueryBuilder encodes again: "%253B" in the link.
             next_link = _link(request, urllib.parse.quote(token, safe=""))
+        if not owner_or_adapter:
+            # End users: the page is fetched first and then filtered by the PDP
+            # (AuthorizeInstances), so a page may come back short with a next link all the same.
+            found = [i for i in found if _is_own_instance(claims, i)]
         head = json.dumps(
             {"count": len(found), "self": _self_link(request, query), "next": next_link},
             separators=(",", ":"),
@@ -694,9 +699,18 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename={plain}; filename*=UTF-8''{star}"
 
 
+def _is_own_instance(claims: dict[str, Any], instance: StoredInstance) -> bool:
+    """Whether an end user's token names the instance owner's party as the user's own.
+
+    The emulator's PDP knows no roles or delegations: a person may read what they own.
+    """
+    party = claims.get("urn:altinn:partyid")
+    return claims.get("urn:altinn:userid") is not None and str(party) == instance.party_id
+
+
 def _may_read(claims: dict[str, Any], instance: StoredInstance) -> bool:
     scopes = _scopes(claims)
-    if SYNC_ADAPTER_SCOPE in scopes:
+    if SYNC_ADAPTER_SCOPE in scopes or _is_own_instance(claims, instance):
         return True
     org = claims.get("urn:altinn:org")
     return org == instance.org and (READ_SCOPE in scopes or WRITE_SCOPE in scopes)
@@ -724,13 +738,12 @@ def _parse_bool(name: str, value: str) -> bool:
 
 
 def _authorize_query(claims: dict[str, Any], query: _Query) -> Response | None:
-    """``AuthorizeCaller`` for a service-owner token; None when the query may run."""
+    """``AuthorizeCaller``; None when the query may run."""
     scopes = _scopes(claims)
     org_claim = claims.get("urn:altinn:org")
     sync_adapter = SYNC_ADAPTER_SCOPE in scopes
     if not isinstance(org_claim, str) or not org_claim:
-        # Neither a service owner nor (in this emulator) an end user or system user.
-        return problem_response(400)
+        return _authorize_end_user_query(claims, query)
     if not sync_adapter and READ_SCOPE not in scopes:
         return empty_response(403)
     if not query.org and not query.app_id:
@@ -742,6 +755,17 @@ def _authorize_query(claims: dict[str, Any], query: _Query) -> Response | None:
             return _json_string("AppId must be defined.", 400)
         # The cross-org PDP decision: the emulator grants no cross-org access.
         return empty_response(403)
+    return None
+
+
+def _authorize_end_user_query(claims: dict[str, Any], query: _Query) -> Response | None:
+    if claims.get("urn:altinn:userid") is None:
+        # Neither a service owner nor an end user (system users are not emulated).
+        return problem_response(400)
+    if query.party_id is None:
+        return _json_string(
+            "Either InstanceOwnerPartyId or InstanceOwnerIdentifier need to be defined.", 400
+        )
     return None
 
 

@@ -1,4 +1,5 @@
-"""The emulated Altinn authentication: exchange, refresh, OpenID configuration and JWKS."""
+"""The emulated Altinn authentication: exchange (Maskinporten and ID-porten), refresh, OpenID
+configuration and JWKS; and what an exchanged end-user token may do in Storage."""
 
 from __future__ import annotations
 
@@ -13,15 +14,19 @@ from cryptography.hazmat.primitives import hashes
 from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 
-from altinn_async.testing import Emulator
+from altinn_async.testing import DEFAULT_PID, Emulator
 
 from .conftest import (
+    ALTINN_SCOPE,
     CLIENT_ID,
     DIGDIR,
     EXCHANGE,
+    IDP,
     READ,
     WRITE,
     Clock,
+    add_idporten_clients,
+    idporten_tokens,
     maskinporten_token,
 )
 
@@ -421,3 +426,199 @@ async def test_jwks_has_thumbprint_kid_x5c_and_standard_base64(
     assert header["kid"] == jwk["kid"]
     x5t = base64.urlsafe_b64encode(certificate.fingerprint(hashes.SHA1())).rstrip(b"=")  # noqa: S303
     assert header["x5t"] == x5t.decode()
+
+
+# -- the ID-porten exchange ----------------------------------------------------------------------
+
+IDPORTEN_EXCHANGE = f"{API}/exchange/id-porten"
+OWN_INSTANCES = "/platform/storage/api/v1/instances"
+
+
+async def idporten_access_token(
+    emu: Emulator, http: httpx.AsyncClient, key: RSAKey, now: float, **params: str
+) -> str:
+    add_idporten_clients(emu, key)
+    return str((await idporten_tokens(emu, http, key, now, **params))["access_token"])
+
+
+def idporten_signed(emu: Emulator, clock: Clock, **claims: Any) -> str:
+    """An ID-porten token made with the emulator's own ID-porten key, for claim shapes the
+    emulated ID-porten never issues (old acr values, amr on an access token, missing claims)."""
+    body: dict[str, Any] = {
+        "sub": "pairwise",
+        "acr": "idporten-loa-substantial",
+        "scope": ALTINN_SCOPE,
+        "iss": IDP,
+        "pid": DEFAULT_PID,
+        "exp": int(clock.now) + 120,
+        "iat": int(clock.now),
+        "jti": "a-jti",
+    }
+    body.update(claims)
+    body = {k: v for k, v in body.items() if v is not None}
+    return emu._state.idporten_key.sign(body)
+
+
+async def test_idporten_exchange_maps_the_claims(
+    emu: Emulator, http: httpx.AsyncClient, idp_key: RSAKey, clock: Clock
+) -> None:
+    token = await idporten_access_token(emu, http, idp_key, clock.now)
+    incoming = json.loads(jws.extract_compact(token.encode()).payload)
+    clock.advance(30)
+    response = await exchange(http, token, path=IDPORTEN_EXCHANGE)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    header, claims = await decode_altinn(http, response.text)
+    assert header["alg"] == "RS256"
+    person = emu.person()
+    assert list(claims)[:7] == [
+        "nameid",
+        "urn:altinn:userid",
+        "urn:altinn:username",
+        "urn:altinn:partyid",
+        "urn:altinn:party:uuid",
+        "urn:altinn:authenticatemethod",
+        "urn:altinn:authlevel",
+    ]
+    assert claims["nameid"] == claims["urn:altinn:userid"] == "20000011"
+    assert claims["urn:altinn:username"] == ""
+    assert claims["urn:altinn:partyid"] == 50002119
+    assert claims["urn:altinn:party:uuid"] == person.party_uuid
+    # ID-porten access tokens carry no amr.
+    assert claims["urn:altinn:authenticatemethod"] == "NotDefined"
+    assert claims["urn:altinn:authlevel"] == 3
+    for kept in ("acr", "scope", "client_amr", "pid", "jti", "client_id", "consumer"):
+        assert claims[kept] == incoming[kept]
+    assert "sub" not in claims
+    assert "aud" not in claims
+    assert claims["iss"] == ALTINN_ISSUER
+    assert len(claims["sid"]) == 36
+    # The Altinn token ends when the ID-porten token does.
+    assert claims["exp"] == incoming["exp"]
+    assert claims["iat"] == claims["nbf"] == int(clock.now)
+    assert emu.requests["authentication.exchange"] == 1
+
+
+async def test_idporten_exchange_of_a_high_level_login(
+    emu: Emulator, http: httpx.AsyncClient, idp_key: RSAKey, clock: Clock
+) -> None:
+    token = await idporten_access_token(
+        emu, http, idp_key, clock.now, acr_values="idporten-loa-high"
+    )
+    response = await exchange(
+        http, token, path=f"{API}/exchange/ID-Porten", Accept="application/json"
+    )
+    _, claims = await decode_altinn(http, response.json())
+    assert claims["urn:altinn:authlevel"] == 4
+
+
+@pytest.mark.parametrize(
+    ("acr", "level"), [("idporten-loa-low", 0), ("Level3", 3), ("Level4", 4), ("odd", 0)]
+)
+async def test_idporten_exchange_maps_acr_to_authlevel(
+    emu: Emulator, http: httpx.AsyncClient, clock: Clock, acr: str, level: int
+) -> None:
+    token = idporten_signed(emu, clock, acr=acr, amr=["Minid-PIN"])
+    _, claims = await decode_altinn(
+        http, (await exchange(http, token, path=IDPORTEN_EXCHANGE)).text
+    )
+    assert claims["urn:altinn:authlevel"] == level
+    assert claims["urn:altinn:authenticatemethod"] == "Minid-PIN"
+    assert claims["amr"] == "Minid-PIN"  # .NET writes a one-value claim as a string
+
+
+async def test_idporten_exchange_needs_an_altinn_scope(
+    emu: Emulator, http: httpx.AsyncClient, idp_key: RSAKey, clock: Clock
+) -> None:
+    token = await idporten_access_token(emu, http, idp_key, clock.now, scope="openid profile")
+    response = await exchange(http, token, path=IDPORTEN_EXCHANGE)
+    assert response.status_code == 403
+    assert response.content == b""
+    emu.add_partner_scope("profile")
+    assert (await exchange(http, token, path=IDPORTEN_EXCHANGE)).status_code == 200
+
+
+async def test_idporten_exchange_refuses_an_id_token(
+    emu: Emulator, http: httpx.AsyncClient, idp_key: RSAKey, clock: Clock
+) -> None:
+    add_idporten_clients(emu, idp_key)
+    tokens = await idporten_tokens(emu, http, idp_key, clock.now)
+    # The scope check comes first in Altinn, and an id_token has no scope.
+    assert (await exchange(http, tokens["id_token"], path=IDPORTEN_EXCHANGE)).status_code == 403
+
+
+async def test_idporten_exchange_needs_a_person_in_the_register(
+    emu: Emulator, http: httpx.AsyncClient, idp_key: RSAKey, clock: Clock
+) -> None:
+    token = await idporten_access_token(emu, http, idp_key, clock.now, pid="21879498012")
+    assert_problem(await exchange(http, token, path=IDPORTEN_EXCHANGE), 401, "Unauthorized")
+    emu.add_person("21879498012", party_id=50003000, user_id=20003000, username="kari")
+    _, claims = await decode_altinn(
+        http, (await exchange(http, token, path=IDPORTEN_EXCHANGE)).text
+    )
+    assert claims["urn:altinn:partyid"] == 50003000
+    assert claims["urn:altinn:username"] == "kari"
+
+
+@pytest.mark.parametrize("missing", ["pid", "acr"])
+async def test_idporten_exchange_needs_pid_and_acr(
+    emu: Emulator, http: httpx.AsyncClient, clock: Clock, missing: str
+) -> None:
+    token = idporten_signed(emu, clock, **{missing: None})
+    assert_problem(await exchange(http, token, path=IDPORTEN_EXCHANGE), 401, "Unauthorized")
+
+
+async def test_idporten_exchange_checks_lifetime_issuer_and_signature(
+    emu: Emulator, http: httpx.AsyncClient, idp_key: RSAKey, other_key: RSAKey, clock: Clock
+) -> None:
+    token = await idporten_access_token(emu, http, idp_key, clock.now)
+    other_origin = idporten_signed(emu, clock, iss="http://127.0.0.1:9/idporten")
+    assert_problem(await exchange(http, other_origin, path=IDPORTEN_EXCHANGE), 401, "Unauthorized")
+    forged = jwt.encode(
+        {"alg": "RS256", "kid": emu._state.idporten_key.kid},
+        json.loads(jws.extract_compact(token.encode()).payload),
+        other_key,
+    )
+    assert_problem(await exchange(http, forged, path=IDPORTEN_EXCHANGE), 401, "Unauthorized")
+    # A Maskinporten-style exchange of an ID-porten token fails the other way round as well.
+    assert_problem(await exchange(http, token), 401, "Unauthorized")
+    clock.advance(120 + 10)
+    assert (await exchange(http, token, path=IDPORTEN_EXCHANGE)).status_code == 200
+    clock.advance(1)
+    assert_problem(await exchange(http, token, path=IDPORTEN_EXCHANGE), 401, "Unauthorized")
+
+
+async def test_end_user_token_reads_own_instances_in_storage(
+    emu: Emulator, http: httpx.AsyncClient, idp_key: RSAKey, clock: Clock
+) -> None:
+    party = emu.person().party_id
+    own = emu.add_instance("ttd", "app", party_id=party, data=b"<a/>")
+    other = emu.add_instance("ttd", "app", party_id=50009999)
+    token = await idporten_access_token(emu, http, idp_key, clock.now)
+    altinn = (await exchange(http, token, path=IDPORTEN_EXCHANGE)).text
+    auth = {"Authorization": f"Bearer {altinn}"}
+
+    response = await http.get(OWN_INSTANCES, params={"instanceOwner.partyId": party}, headers=auth)
+    assert response.status_code == 200, response.text
+    assert [i["id"] for i in response.json()["instances"]] == [own["id"]]
+    # Another party's instances are filtered out by the PDP, not refused.
+    response = await http.get(
+        OWN_INSTANCES, params={"instanceOwner.partyId": 50009999}, headers=auth
+    )
+    assert response.json()["count"] == 0
+    response = await http.get(OWN_INSTANCES, params={"org": "ttd"}, headers=auth)
+    assert response.status_code == 400
+    assert response.json() == (
+        "Either InstanceOwnerPartyId or InstanceOwnerIdentifier need to be defined."
+    )
+    own_url = f"{OWN_INSTANCES}/{own['id']}"
+    assert (await http.get(own_url, headers=auth)).status_code == 200
+    data_url = own["data"][0]["selfLinks"]["platform"].removeprefix("http://altinn.localhost")
+    assert (await http.get(data_url, headers=auth)).content == b"<a/>"
+    assert (await http.get(f"{OWN_INSTANCES}/{other['id']}", headers=auth)).status_code == 403
+    # Confirming downloads is for the app owner only.
+    assert (await http.post(f"{own_url}/complete", headers=auth)).status_code == 403
+    # The Altinn refresh keeps the person's claims.
+    refreshed = await http.get(f"{API}/refresh", headers=auth)
+    _, claims = await decode_altinn(http, refreshed.text)
+    assert claims["urn:altinn:partyid"] == party
