@@ -20,6 +20,7 @@ from joserfc import jws
 
 from ._environment import PRODUCTION, TEST, Environment
 from ._exchange import AltinnExchangeAuth
+from ._idporten import IDPortenAuth
 from ._keys import SigningKey
 from ._maskinporten import MaskinportenAuth
 from ._storage import StorageClient
@@ -32,6 +33,11 @@ DEMO_CLIENT_ID = "altinn-async-demo"
 DEMO_ORG = "ttd"
 DEMO_ORG_NUMBER = "405003309"
 DEMO_SCOPES = ("altinn:serviceowner/instances.read", "altinn:serviceowner/instances.write")
+DEMO_WEB_CLIENT = "altinn-async-demo-web"
+DEMO_WEB_REDIRECT = "https://app.example/callback"
+DEMO_PERSON_INSTANCES = 12
+# The emulator's own client: not a secret anywhere else.
+DEMO_WEB_SECRET = "demo-web-secret"
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -151,6 +157,16 @@ def _new_demo_emulator(
         scopes=DEMO_SCOPES,
         jwks=[key.public_jwk],
     )
+    # A person with a few instances of their own, and a web app they log in to with ID-porten.
+    person = emulator.person()
+    for _ in range(DEMO_PERSON_INSTANCES):
+        emulator.add_instance(DEMO_ORG, "app-1", party_id=person.party_id)
+    emulator.add_idporten_client(
+        DEMO_WEB_CLIENT,
+        redirect_uris=[DEMO_WEB_REDIRECT],
+        client_secret=DEMO_WEB_SECRET,
+        scopes=["openid", "profile", "altinn:instances.read"],
+    )
     per_app, extra = divmod(instances, max(apps, 1))
     for index in range(max(apps, 1)):
         count = per_app + (1 if index < extra else 0)
@@ -165,8 +181,9 @@ async def _demo(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     emulator, key, _ = _new_demo_emulator(DEMO_CLIENT_ID, args.instances, args.apps)
     print(
-        f"emulator seeded: {args.instances} instances in {args.apps} apps of org {DEMO_ORG!r}, "
-        f"client {DEMO_CLIENT_ID!r} ({time.perf_counter() - started:.2f} s)"
+        f"emulator seeded: {args.instances} instances in {args.apps} apps of org {DEMO_ORG!r} "
+        f"and {DEMO_PERSON_INSTANCES} of a person, Maskinporten client {DEMO_CLIENT_ID!r}, "
+        f"ID-porten client {DEMO_WEB_CLIENT!r} ({time.perf_counter() - started:.2f} s)"
     )
     if args.serve:
         with emulator.serve(host="127.0.0.1", port=0) as base_url:
@@ -240,10 +257,47 @@ async def _run_demo(
         f"time:                 {elapsed:.2f} s ({total_requests / elapsed:.0f} requests/s, "
         f"concurrency {args.concurrency})"
     )
-    if totals["instances"] != args.instances:
-        raise AltinnError(
-            f"listed {totals['instances']} instances but {args.instances} were seeded"
-        )
+    expected = args.instances + DEMO_PERSON_INSTANCES
+    if totals["instances"] != expected:
+        raise AltinnError(f"listed {totals['instances']} instances but {expected} were seeded")
+    await _person_demo(emulator, environment, transport)
+
+
+async def _person_demo(
+    emulator: Emulator, environment: Environment, transport: httpx.AsyncBaseTransport | None
+) -> None:
+    """A person logs in with ID-porten (the scripted TestID login) and lists their instances."""
+    started = time.perf_counter()
+    async with (
+        httpx.AsyncClient(transport=transport) as token_http,
+        IDPortenAuth(
+            client_id=DEMO_WEB_CLIENT,
+            client_secret=DEMO_WEB_SECRET,
+            redirect_uri=DEMO_WEB_REDIRECT,
+            scopes=["openid", "altinn:instances.read"],
+            environment=environment,
+            acr_values="idporten-loa-substantial",
+            http_client=token_http,
+        ) as idporten,
+        AltinnExchangeAuth(idporten, http_client=token_http) as auth,
+        httpx.AsyncClient(transport=transport, auth=auth, base_url=environment.platform) as http,
+    ):
+        login = idporten.start_login()
+        callback = await emulator.idporten_login(login.url)
+        session = await idporten.complete_login(callback, login)
+        party = emulator.person().party_id
+        storage = StorageClient(http)
+        own = [i async for i in storage.instances(params={"instanceOwner.partyId": str(party)})]
+    pid = session.claims.pid or ""
+    print(
+        f"person logged in:     pid {pid[:6]}*****, {session.claims.acr}, "
+        f"amr {', '.join(session.claims.amr)}"
+    )
+    print(f"their instances:      {len(own)} (party {party}, as them via an Altinn token)")
+    print(f"ID-porten /token:     {emulator.requests['idporten.token']}")
+    print(f"time:                 {time.perf_counter() - started:.2f} s")
+    if len(own) != DEMO_PERSON_INSTANCES:
+        raise AltinnError(f"the person sees {len(own)} instances, not {DEMO_PERSON_INSTANCES}")
 
 
 # --- emulator -----------------------------------------------------------------------------------
@@ -270,6 +324,13 @@ def _serve_emulator(args: argparse.Namespace) -> None:
     print(f"  key id (kid):         {key.key_id}  (private key in {args.key_out})")
     print(f"  scopes:               {' '.join(DEMO_SCOPES)}")
     print(f"  instances:            {args.instances} in app {DEMO_ORG}/app-1")
+    if environment.idporten is not None:
+        print(f"  ID-porten issuer:     {environment.idporten.issuer}")
+        print(
+            f"  ID-porten client:     {DEMO_WEB_CLIENT} (secret {DEMO_WEB_SECRET!r}, "
+            f"redirect_uri {DEMO_WEB_REDIRECT})"
+        )
+        print(f"  TestID person:        pid {emulator.person().pid} (log in on the form)")
     print(
         "Try: altinn-async token --env "
         + environment.maskinporten.issuer

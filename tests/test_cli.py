@@ -23,12 +23,15 @@ def test_demo_pages_everything_with_one_token(
 ) -> None:
     assert main(["demo", "--instances", "420", "--apps", "3", "--page-size", "50", *backend]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"instances listed:\s+420\b", out)
+    assert re.search(r"instances listed:\s+432\b", out)  # and the person's 12
     assert re.search(r"data downloaded:\s+420 elements", out)
     assert re.search(r"Maskinporten /token:\s+1\n", out)
     assert re.search(r"Altinn exchanges:\s+1\n", out)
-    # 3 apps of 140 instances in pages of 50: 3 pages each.
-    assert re.search(r"pages fetched:\s+9\b", out)
+    # 3 apps of 140 instances in pages of 50: 3 pages each (app-1 has 152).
+    assert re.search(r"pages fetched:\s+10\b", out)
+    assert re.search(r"person logged in:\s+pid \d{6}\*{5}, idporten-loa-substantial", out)
+    assert re.search(r"their instances:\s+12\b", out)
+    assert re.search(r"ID-porten /token:\s+1\n", out)
 
 
 def test_demo_refuses_bad_options_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
