@@ -421,3 +421,20 @@ async def test_configuration_errors(world: World) -> None:
     no_idporten = attrs.evolve(world.emulator.environment, idporten=None)
     with pytest.raises(altinn.ConfigurationError, match="no ID-porten"):
         world.auth(environment=no_idporten)
+
+
+async def test_private_key_jwt_assertion(world: World) -> None:
+    auth = world.auth("jwt")
+    first = await auth.create_client_assertion()
+    second = await auth.create_client_assertion()
+    key = altinn.SigningKey.from_pem(private_pem(5), kid="jwt-key")
+    from joserfc import jwt  # noqa: PLC0415
+    from joserfc.jwk import RSAKey  # noqa: PLC0415
+
+    decoded = [jwt.decode(a, RSAKey.import_key(key.public_jwk)) for a in (first, second)]
+    claims = decoded[0].claims
+    assert decoded[0].header["kid"] == "jwt-key"
+    assert claims["iss"] == claims["sub"] == "jwt"
+    assert claims["aud"] == world.emulator.environment.idporten.issuer  # type: ignore[union-attr]
+    assert 0 < claims["exp"] - claims["iat"] <= 120
+    assert claims["jti"] != decoded[1].claims["jti"]
