@@ -226,6 +226,7 @@ class IDPortenAuth(TokenAuth):
 
     def for_session(self, session_key: str) -> IDPortenAuth:
         """The same client for another session (another person), sharing store, cache and HTTP."""
+        self._client()  # made now, so that every session shares it and this one closes it
         other = object.__new__(type(self))
         other.__dict__.update(self.__dict__)
         other._session_key = session_key

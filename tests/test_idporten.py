@@ -438,3 +438,12 @@ async def test_private_key_jwt_assertion(world: World) -> None:
     assert claims["aud"] == world.emulator.environment.idporten.issuer  # type: ignore[union-attr]
     assert 0 < claims["exp"] - claims["iat"] <= 120
     assert claims["jti"] != decoded[1].claims["jti"]
+
+
+async def test_sessions_share_one_http_client(world: World) -> None:
+    auth = world.auth(http_client=None)
+    other = auth.for_session("someone")
+    assert other._client() is auth._client()
+    await other.aclose()
+    assert not auth._client().is_closed  # only the original closes it
+    await auth.aclose()
