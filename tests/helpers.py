@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,16 @@ def _private_pem(index: int) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+class Clock:
+    """A settable clock starting at the real time (``now`` is seconds since the epoch)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def signing_key(kid: str = "test-kid", index: int = 0) -> SigningKey:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -16,20 +15,12 @@ from joserfc import jws
 import altinn_async as altinn
 from altinn_async.testing import CertificateAuthority, Emulator
 
-from .helpers import private_pem, signing_key
+from .helpers import Clock, private_pem, signing_key
 
 CLIENT = "e2e-client"
 ORG_NUMBER = "405003309"  # ttd
 READ = "altinn:serviceowner/instances.read"
 WRITE = "altinn:serviceowner/instances.write"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @attrs.define

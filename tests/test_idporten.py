@@ -6,7 +6,6 @@ import json
 import logging
 import socket
 import stat
-import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,19 +21,11 @@ from joserfc import jws
 import altinn_async as altinn
 from altinn_async.testing import Emulator
 
-from .helpers import private_pem
+from .helpers import Clock, private_pem
 
 REDIRECT = "https://app.example/callback"
 LOGOUT_REDIRECT = "https://app.example/logged-out"
 SCOPES = ["openid", "altinn:instances.read"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @attrs.define
