@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import logging
 import secrets
@@ -235,9 +236,13 @@ class IDPortenAuth(TokenAuth):
 
     def __repr__(self) -> str:
         return (
-            f"IDPortenAuth(client_id={self._client_id!r}, session_key={self._session_key!r}, "
+            f"IDPortenAuth(client_id={self._client_id!r}, session={self._session_label()}, "
             f"method={self._method!r}, environment={self.environment.name!r})"
         )
+
+    def _session_label(self) -> str:
+        # The key may be a web session id or a national id number: logs get a digest of it.
+        return hashlib.sha256(self._session_key.encode()).hexdigest()[:10]
 
     @property
     def client_id(self) -> str:
@@ -258,7 +263,7 @@ class IDPortenAuth(TokenAuth):
         return "id-porten"
 
     def _describe(self) -> str:
-        return f"ID-porten session {self._session_key!r} of client {self._client_id!r}"
+        return f"ID-porten session {self._session_label()} of client {self._client_id!r}"
 
     # -- logging in --------------------------------------------------------------------------
 

@@ -26,6 +26,11 @@ def _opt_int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _mask(pid: str | None) -> str:
+    # A national identity number is personal data: a repr (and so a log line) shows its birth date.
+    return "None" if pid is None else repr(pid[:6] + "*" * max(len(pid) - 6, 0))
+
+
 @attrs.frozen
 class IDTokenClaims:
     """The claims of a validated ID-porten id_token, typed.
@@ -43,7 +48,7 @@ class IDTokenClaims:
     """
 
     sub: str
-    pid: str | None = None
+    pid: str | None = attrs.field(default=None, repr=_mask)
     acr: str | None = None
     amr: tuple[str, ...] = ()
     sid: str | None = None

@@ -355,7 +355,14 @@ async def test_no_secret_in_reprs_or_logs(world: World, caplog: pytest.LogCaptur
         token.access_token,
         query(callback)["code"],
     ]
+    person = auth.for_session(f"web-session-cookie-{world.pid}")
+    secrets.append(person.session_key)
+    with pytest.raises(altinn.LoginRequiredError) as info:
+        await person.get_token()
     texts = [repr(auth), repr(login), repr(session), repr(session.claims), repr(token)]
+    texts += [repr(person), str(info.value)]
+    assert world.pid[:6] + "*****" in repr(session.claims)
+    assert world.pid not in repr(session)
     texts += [record.getMessage() for record in caplog.records]
     assert any("logged in" in text for text in texts)
     for text in texts:
