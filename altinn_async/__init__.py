@@ -7,6 +7,7 @@ faithful local emulator of the services to test against.
 from __future__ import annotations
 
 from . import exceptions
+from ._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
 from ._auth import StaticToken, TokenAuth, TokenSource
 from ._environment import PRODUCTION, TEST, AuthorizationServer, Environment
 from ._exchange import AltinnExchangeAuth
@@ -41,6 +42,7 @@ __all__ = [
     "TEST",
     "APIError",
     "AccessToken",
+    "Altinn2Auth",
     "AltinnError",
     "AltinnExchangeAuth",
     "AuthorizationError",
@@ -68,6 +70,7 @@ __all__ = [
     "MaskinportenError",
     "MemoryTokenStore",
     "PaginationError",
+    "PasswordLogin",
     "Signer",
     "SigningKey",
     "StaticToken",
@@ -79,5 +82,6 @@ __all__ = [
     "TokenRequestError",
     "TokenSource",
     "TokenStore",
+    "enterprise_tls_context",
     "exceptions",
 ]
