@@ -7,13 +7,25 @@ faithful local emulator of the services to test against.
 from __future__ import annotations
 
 from . import exceptions
+from ._altinn2 import Altinn2Client
 from ._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
 from ._auth import StaticToken, TokenAuth, TokenSource
 from ._environment import PRODUCTION, TEST, AuthorizationServer, Environment
 from ._exchange import AltinnExchangeAuth
+from ._hal import HalResource, Link, parse_hal
 from ._idporten import IDPortenAuth, LoginRequest
 from ._keys import Signer, SigningKey
 from ._maskinporten import MaskinportenAuth, SystemUser
+from ._paging import (
+    BodyNextField,
+    HalNextLink,
+    NextHeader,
+    ODataPaging,
+    Page,
+    PageContent,
+    Paginator,
+    PagingRule,
+)
 from ._sessions import FileTokenStore, IDTokenClaims, LoginSession, MemoryTokenStore, TokenStore
 from ._storage import InstancePage, InstancePager, StorageClient
 from ._tokens import AccessToken, Clock, TokenCache
@@ -26,9 +38,11 @@ from .exceptions import (
     ConfigurationError,
     DiscoveryError,
     ExchangeError,
+    HALError,
     IDTokenError,
     InvalidScopeError,
     KeyLoadError,
+    LimitReachedWarning,
     LoginError,
     LoginRequiredError,
     MaskinportenError,
@@ -43,10 +57,12 @@ __all__ = [
     "APIError",
     "AccessToken",
     "Altinn2Auth",
+    "Altinn2Client",
     "AltinnError",
     "AltinnExchangeAuth",
     "AuthorizationError",
     "AuthorizationServer",
+    "BodyNextField",
     "CallbackError",
     "CertificateError",
     "Clock",
@@ -55,6 +71,9 @@ __all__ = [
     "Environment",
     "ExchangeError",
     "FileTokenStore",
+    "HALError",
+    "HalNextLink",
+    "HalResource",
     "IDPortenAuth",
     "IDTokenClaims",
     "IDTokenError",
@@ -62,6 +81,8 @@ __all__ = [
     "InstancePager",
     "InvalidScopeError",
     "KeyLoadError",
+    "LimitReachedWarning",
+    "Link",
     "LoginError",
     "LoginRequest",
     "LoginRequiredError",
@@ -69,7 +90,13 @@ __all__ = [
     "MaskinportenAuth",
     "MaskinportenError",
     "MemoryTokenStore",
+    "NextHeader",
+    "ODataPaging",
+    "Page",
+    "PageContent",
     "PaginationError",
+    "Paginator",
+    "PagingRule",
     "PasswordLogin",
     "Signer",
     "SigningKey",
@@ -84,4 +111,5 @@ __all__ = [
     "TokenStore",
     "enterprise_tls_context",
     "exceptions",
+    "parse_hal",
 ]

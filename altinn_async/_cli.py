@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+import ssl
 import sys
 import time
 from collections.abc import Sequence
@@ -18,8 +19,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jws
 
+from ._altinn2 import Altinn2Client
+from ._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
 from ._environment import PRODUCTION, TEST, Environment
 from ._exchange import AltinnExchangeAuth
+from ._hal import HalResource
 from ._idporten import IDPortenAuth
 from ._keys import SigningKey
 from ._maskinporten import MaskinportenAuth
@@ -114,6 +118,34 @@ def _build_parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--decode", action="store_true", help="also print the decoded header and claims"
     )
+    harvest = commands.add_parser(
+        "harvest",
+        help="page an Altinn 2 message box to JSON Lines and download its attachments",
+        description="Page through a message box (Altinn 2), write each message as one JSON line, "
+        "and download the attachments into a folder, with a progress line. The position is "
+        "saved beside the output after every page; --resume continues from it. Secrets come "
+        "from environment variables (or a prompt), never from the command line.",
+    )
+    harvest.add_argument(
+        "--env", default="test", help="'test', 'production', or the Altinn 2 base URL"
+    )
+    harvest.add_argument("--api-key-env", required=True, metavar="VAR", help="holds the ApiKey")
+    harvest.add_argument("--username", help="user for the password login")
+    harvest.add_argument(
+        "--password-env", metavar="VAR", help="holds the user's (or the .p12's) password"
+    )
+    harvest.add_argument("--p12", type=Path, help="enterprise certificate (TLS client certificate)")
+    harvest.add_argument("--p12-password-env", metavar="VAR", help="holds the .p12 password")
+    harvest.add_argument("--ca", type=Path, help="CA bundle to trust (e.g. the emulator's)")
+    harvest.add_argument("--who", default="my", help="'my', an organisation number or r<id>")
+    harvest.add_argument("--filter", help="OData $filter")
+    harvest.add_argument("--date-from", help="dateFrom (narrows the box in Altinn's database)")
+    harvest.add_argument("--date-to", help="dateTo")
+    harvest.add_argument("--max", type=int, help="stop after this many messages")
+    harvest.add_argument("--out", type=Path, required=True, help="the JSON Lines file")
+    harvest.add_argument("--attachments", type=Path, help="download attachments into this folder")
+    harvest.add_argument("--concurrency", type=int, default=8, help="parallel downloads (8)")
+    harvest.add_argument("--resume", action="store_true", help="continue from the saved position")
     return parser
 
 
@@ -126,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             anyio.run(_demo, args, backend=backend)
         elif args.command == "emulator":
             _serve_emulator(args)
+        elif args.command == "harvest":
+            anyio.run(_harvest, args)
         else:
             anyio.run(_token, args)
     except AltinnError as exc:
@@ -409,3 +443,113 @@ async def _token(args: argparse.Namespace) -> None:
         view["expires_in"] = round(token.expires_in(time.time()))
         print(json.dumps(view, indent=2, ensure_ascii=False), file=sys.stderr)
     print(token.access_token)
+
+
+# --- harvest ------------------------------------------------------------------------------------
+
+
+def _secret(variable: str | None, prompt: str) -> str | None:
+    if variable:
+        value = os.environ.get(variable)
+        if value is None:
+            raise ConfigurationError(f"environment variable {variable} is not set")
+        return value
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return None
+
+
+class _Progress:
+    """One status line on stderr, redrawn in place on a terminal and printed at the end."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.pages = 0
+        self.attachments = 0
+        self.bytes = 0
+        self._tty = sys.stderr.isatty()
+
+    def line(self) -> str:
+        return (
+            f"messages {self.messages} | pages {self.pages} | attachments {self.attachments} "
+            f"({self.bytes / 1e6:.1f} MB)"
+        )
+
+    def update(self) -> None:
+        if self._tty:
+            print(f"\r{self.line()}", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        print(f"\r{self.line()}" if self._tty else self.line(), file=sys.stderr)
+
+
+def _safe_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "._- " else "_" for c in name).strip(". ")
+    return cleaned or "attachment"
+
+
+async def _harvest(args: argparse.Namespace) -> None:
+    if args.concurrency < 1:
+        raise ConfigurationError("--concurrency must be at least 1")
+    base = {"test": TEST.altinn2, "production": PRODUCTION.altinn2}.get(args.env, args.env)
+    api_key = _secret(args.api_key_env, "ApiKey: ")
+    if not api_key:
+        raise ConfigurationError("no ApiKey: set the variable named by --api-key-env")
+    login: httpx.Auth | None = None
+    if args.username:
+        password = _secret(args.password_env, f"password for {args.username}: ")
+        if not password:
+            raise ConfigurationError("--username needs --password-env (or a terminal to ask on)")
+        login = PasswordLogin(args.username, password)
+    verify: ssl.SSLContext | str | bool = str(args.ca) if args.ca else True
+    if args.p12 is not None:
+        p12_password = _secret(args.p12_password_env, f"password for {args.p12}: ")
+        verify = enterprise_tls_context(args.p12, p12_password, verify=args.ca or True)
+    elif login is None:
+        raise ConfigurationError("give --username (password login) or --p12 (certificate)")
+    auth = Altinn2Auth(api_key, login=login, force_ei_authentication=args.p12 is not None)
+    position_file = args.out.with_name(args.out.name + ".position")
+    resume = position_file.read_text().strip() if args.resume and position_file.exists() else None
+    progress = _Progress()
+    limiter = anyio.CapacityLimiter(args.concurrency)
+    timeout = httpx.Timeout(60.0, connect=10.0)
+    async with httpx.AsyncClient(auth=auth, verify=verify, timeout=timeout) as http:
+        altinn2 = Altinn2Client(http, base_url=base)
+
+        async def attachments_of(message: HalResource) -> None:
+            async with limiter:
+                self_link = message.link("self")
+                full = await altinn2.get(self_link) if self_link else message
+                for link in altinn2.attachments(full):
+                    name = link.attributes.get("fileName") or link.name or "attachment"
+                    folder = args.attachments / _safe_name(str(message.get("MessageId", "")))
+                    path = await altinn2.download(link, folder / _safe_name(str(name)))
+                    progress.attachments += 1
+                    progress.bytes += path.stat().st_size
+                    progress.update()
+
+        pager = altinn2.messages(
+            args.who,
+            filter=args.filter,
+            date_from=args.date_from,
+            date_to=args.date_to,
+            max_items=args.max,
+            resume_from=resume,
+        )
+        with args.out.open("a" if resume else "w", encoding="utf-8") as out:
+            async for page in pager.pages():
+                async with anyio.create_task_group() as downloads:
+                    for message in page.items:
+                        out.write(json.dumps(dict(message.document), ensure_ascii=False) + "\n")
+                        progress.messages += 1
+                        if args.attachments is not None:
+                            downloads.start_soon(attachments_of, message)
+                out.flush()
+                progress.pages += 1
+                # Saved only once the page's attachments are on disk: a resumed run repeats at
+                # most one page, and loses nothing.
+                position_file.write_text(page.next or "")
+                progress.update()
+    progress.done()
+    if pager.position is None:
+        position_file.unlink(missing_ok=True)

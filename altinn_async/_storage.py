@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import collections
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import attrs
 import httpx
 
 from ._api import api_error
-from .exceptions import ConfigurationError, PaginationError
+from ._paging import BodyNextField, Page, PageContent, Paginator
+from .exceptions import ConfigurationError
 
 __all__ = ["InstancePage", "InstancePager", "StorageClient"]
 
@@ -22,52 +22,55 @@ _INSTANCES = "/storage/api/v1/instances"
 
 
 @attrs.frozen
-class InstancePage:
-    """One page of an instance list.
+class InstancePage(Page[Instance]):
+    """One page of an instance list: a `Page` whose items are instances.
 
     Attributes:
-        instances: the instances on this page.
+        items: the instances on this page (also as `instances`).
         url: the URL this page was fetched from (a position to resume from).
         next: the URL of the next page, or ``None`` on the last page.
     """
 
-    instances: list[Instance]
-    url: str
-    next: str | None
+    @property
+    def instances(self) -> list[Instance]:
+        """The instances on this page (the same list as `items`)."""
+        return self.items
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host, url.port)
-
-
-class InstancePager:
+class InstancePager(Paginator[Instance]):
     """An async iterator over the instances of a Storage query, following ``next`` links.
 
-    Iterate it for instances, or iterate `pages` for whole pages. `position` is the URL of the
-    first page not yet fully handed out: save it, and pass it as ``resume_from`` to pick up where
-    a run stopped (after an error, too: a failed page leaves the position where it was). The
-    ``next`` link is followed verbatim (its continuation token is double-encoded on purpose), but
-    only to the same origin as the first page, so the token is never sent elsewhere.
+    A `Paginator` with the `BodyNextField` rule for Storage's ``{"instances": [...], "next": …}``
+    whose pages are `InstancePage` objects. Iterate it for instances, or iterate `pages` for
+    whole pages. `position` is the URL of the first page not yet fully handed out: save it, and
+    pass it as ``resume_from`` to pick up where a run stopped (after an error, too: a failed
+    page leaves the position where it was). The ``next`` link is followed verbatim (its
+    continuation token is double-encoded on purpose), but only to the same origin as the first
+    page, so the token is never sent elsewhere.
 
     It is a plain iterator object, not an async generator, so leaving a loop early needs no
     cleanup.
+
+    Args:
+        http: the client to send the requests with.
+        first_url: the query's first page.
+        resume_from: a saved `position` to start from instead.
+        max_items: stop after this many instances.
     """
 
-    def __init__(self, http: httpx.AsyncClient, first_url: httpx.URL) -> None:
-        self._http = http
-        self._next: httpx.URL | None = first_url
-        self._current: httpx.URL | None = None
-        self._buffer: collections.deque[Instance] = collections.deque()
-        self._origin = _origin(first_url)
-        self._seen: set[str] = set()
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        first_url: str | httpx.URL,
+        *,
+        resume_from: str | httpx.URL | None = None,
+        max_items: int | None = None,
+    ) -> None:
+        super().__init__(
+            http, first_url, _STORAGE_RULE, resume_from=resume_from, max_items=max_items
+        )
 
-    @property
-    def position(self) -> str | None:
-        """The URL to resume from, or ``None`` when the list is done."""
-        url = self._current if self._buffer else self._next
-        return None if url is None else str(url)
-
-    def pages(self) -> _Pages:
+    def pages(self) -> AsyncIterator[InstancePage]:
         """The pages one by one, as an async iterator.
 
         Raises:
@@ -75,68 +78,37 @@ class InstancePager:
             PaginationError: a page is not a Storage list, or a ``next`` link repeats or leaves
                 the origin.
         """
-        return _Pages(self)
+        return _InstancePages(self)
 
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> Instance:
-        while not self._buffer:
-            page = await self._next_page()
-            self._buffer.extend(page.instances)
-        return self._buffer.popleft()
-
-    async def _next_page(self) -> InstancePage:
-        url = self._next
-        if url is None:
-            raise StopAsyncIteration
-        response = await self._http.get(url)
-        if response.status_code != 200:
-            raise await api_error(response)
-        page = self._parse(response, url)
-        self._seen.add(str(url))
-        next_url = None
-        if page.next is not None:
-            next_url = httpx.URL(page.next)
-            if _origin(next_url) != self._origin:
-                raise PaginationError(
-                    f"the next link points to another origin ({next_url.scheme}://"
-                    f"{next_url.host}); not following it",
-                    position=str(url),
-                )
-            if page.next in self._seen:
-                raise PaginationError(
-                    "Storage returned a next link that was already fetched; stopping instead "
-                    "of looping",
-                    position=str(url),
-                )
-        self._current, self._next = url, next_url
-        return page
-
-    @staticmethod
-    def _parse(response: httpx.Response, url: httpx.URL) -> InstancePage:
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise PaginationError(f"{url} did not answer JSON", position=str(url)) from exc
-        instances = body.get("instances") if isinstance(body, dict) else None
-        if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
-            raise PaginationError(f"{url} answered without an 'instances' list", position=str(url))
-        next_link = body.get("next")
-        if next_link is not None and not isinstance(next_link, str):
-            raise PaginationError(f"{url} answered a 'next' that is not a URL", position=str(url))
-        return InstancePage(instances=instances, url=str(url), next=next_link or None)
+    def _new_page(
+        self,
+        content: PageContent[Instance],
+        url: httpx.URL,
+        next_url: httpx.URL | None,
+        headers: httpx.Headers,
+    ) -> InstancePage:
+        return InstancePage(
+            items=content.items,
+            url=str(url),
+            next=None if next_url is None else str(next_url),
+            headers=headers,
+        )
 
 
-class _Pages:
+class _InstancePages:
     def __init__(self, pager: InstancePager) -> None:
-        self._pager = pager
+        self._pages = Paginator.pages(pager)
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> InstancePage:
-        return await self._pager._next_page()  # noqa: SLF001 - the pager's own view
+        page = await anext(self._pages)
+        # Every page of an InstancePager is built by its _new_page (attrs.evolve keeps the class).
+        return cast("InstancePage", page)
+
+
+_STORAGE_RULE = BodyNextField("instances")
 
 
 class StorageClient:
@@ -171,6 +143,7 @@ class StorageClient:
         size: int | None = None,
         params: Mapping[str, str | Sequence[str]] | None = None,
         resume_from: str | None = None,
+        max_items: int | None = None,
     ) -> InstancePager:
         """Instances matching a query, newest change first.
 
@@ -181,10 +154,21 @@ class StorageClient:
             params: further filters as Storage names them, e.g.
                 ``{"process.isComplete": "true", "lastChanged": ["gt:2024-01-01", "lt:2024-02-01"],
                 "excludeConfirmedBy": "ttd"}``.
-            resume_from: a saved `InstancePager.position`, to continue an earlier run.
+            resume_from: a saved `InstancePager.position`, to continue an earlier run (the
+                query arguments are then ignored: the position holds them).
+            max_items: stop after this many instances.
+
+        Raises:
+            ConfigurationError: ``size`` is below 1, or ``resume_from`` is not a URL on the
+                platform.
         """
         if resume_from is not None:
-            return InstancePager(self._http, httpx.URL(resume_from))
+            return InstancePager(
+                self._http,
+                f"{self._base}{_INSTANCES}",
+                resume_from=resume_from,
+                max_items=max_items,
+            )
         query: list[tuple[str, str]] = []
         if org is not None:
             query.append(("org", org))
@@ -198,7 +182,7 @@ class StorageClient:
             values = [value] if isinstance(value, str) else list(value)
             query.extend((name, v) for v in values)
         url = httpx.URL(f"{self._base}{_INSTANCES}", params=query)
-        return InstancePager(self._http, url)
+        return InstancePager(self._http, url, max_items=max_items)
 
     async def get_instance(self, instance_id: str) -> Instance:
         """One instance by ``{partyId}/{instanceGuid}``."""

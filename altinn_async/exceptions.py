@@ -10,6 +10,7 @@ Every exception the library raises on purpose derives from `AltinnError`::
     ├── DiscoveryError              an issuer's metadata could not be fetched or read
     ├── APIError                    an Altinn API answered with an error status
     ├── PaginationError             a list cannot be paged further (a next link repeats, a bad page)
+    ├── HALError                    a HAL+JSON document is malformed, a link will not expand
     ├── LoginError                  a person's login could not be completed
     │   ├── AuthorizationError      the provider answered the login with an error (access_denied)
     │   ├── CallbackError           the callback is not the answer to this login (state, iss)
@@ -19,6 +20,11 @@ Every exception the library raises on purpose derives from `AltinnError`::
         │   └── MaskinportenError   ... with the MP-xxx code and a hint
         ├── ExchangeError           Altinn's token exchange refused the upstream token
         └── LoginRequiredError      no session, or it expired or was revoked: log in again
+
+And one warning (the page is still handed out; the list may be incomplete)::
+
+    UserWarning
+    └── LimitReachedWarning         Altinn 2 capped a list before filtering (X-Warning-LimitReached)
 
 No message, `repr` or attribute of these exceptions carries an access token, refresh token,
 password, private key or signed grant.
@@ -35,9 +41,11 @@ __all__ = [
     "ConfigurationError",
     "DiscoveryError",
     "ExchangeError",
+    "HALError",
     "IDTokenError",
     "InvalidScopeError",
     "KeyLoadError",
+    "LimitReachedWarning",
     "LoginError",
     "LoginRequiredError",
     "MaskinportenError",
@@ -122,6 +130,36 @@ class PaginationError(AltinnError):
     def __init__(self, message: str, *, position: str | None = None) -> None:
         super().__init__(message)
         self.position = position
+
+
+class HALError(AltinnError):
+    """A HAL+JSON document is malformed, or a templated link cannot be expanded.
+
+    Attributes:
+        path: where in the document the problem is, as a JSONPath such as
+            ``$._embedded.messages[3]._links.self.href``; ``$`` is the document itself (and
+            the template, for an expansion error).
+    """
+
+    def __init__(self, message: str, *, path: str = "$") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class LimitReachedWarning(UserWarning):
+    """Altinn 2 stopped reading its database before applying the OData filter.
+
+    Sent as the ``X-Warning-LimitReached`` response header: the list may be missing items that
+    match the filter. Narrow the query with ``dateFrom`` / ``dateTo``, which Altinn applies in
+    the database, and page each window separately.
+
+    Attributes:
+        url: the page whose response carried the header.
+    """
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class TokenError(AltinnError):

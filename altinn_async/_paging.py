@@ -1,0 +1,560 @@
+"""Paginators: async iterators over Altinn's list endpoints, one small rule per paging style.
+
+A `Paginator` does the I/O and the bookkeeping (positions, the loop and origin guards, the item
+budget, warnings); a rule only reads one response: its items and where the next page is. The
+rules here cover every style the Altinn APIs use:
+
+- `HalNextLink`: HAL ``_links.next`` (Altinn 2 continuation-token lists),
+- `ODataPaging`: ``$top`` / ``$skip`` until a short or empty page (Altinn 2 lists),
+- `BodyNextField`: a ``next`` URL in the body (Altinn 3 Storage),
+- `NextHeader`: a ``next`` response header, until ``[]`` (Altinn 3 Events).
+
+A new style is a class with the two methods of `PagingRule`.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+import attrs
+import httpx
+
+from ._api import api_error
+from ._hal import HalResource, json_kind, parse_hal, parse_hal_array
+from .exceptions import ConfigurationError, HALError, LimitReachedWarning, PaginationError
+
+__all__ = [
+    "BodyNextField",
+    "HalNextLink",
+    "NextHeader",
+    "ODataPaging",
+    "Page",
+    "PageContent",
+    "Paginator",
+    "PagingRule",
+]
+
+T = TypeVar("T")
+P_co = TypeVar("P_co", covariant=True)
+
+
+@attrs.frozen
+class PageContent(Generic[T]):
+    """What a `PagingRule` read from one response.
+
+    Attributes:
+        items: the items on the page, in order.
+        next: where the next page is (absolute, or relative to the page's URL), or ``None``
+            on the last page.
+        continuation_token: the server's continuation token, when it sends one besides the
+            next link (informational: the paginator follows ``next``).
+        warning: a warning about this page, issued at most once per kind per paginator.
+    """
+
+    items: list[T]
+    next: str | httpx.URL | None
+    continuation_token: str | None = None
+    warning: Warning | None = None
+
+
+class PagingRule(Protocol[T]):
+    """How one API pages: what the first request looks like and how to read a response."""
+
+    def start(self, url: httpx.URL) -> httpx.URL:
+        """The first page's URL for a list at ``url`` (most rules return ``url`` unchanged).
+
+        Not called when resuming: a saved position is already a complete page URL.
+
+        Raises:
+            ConfigurationError: ``url`` cannot be paged by this rule.
+        """
+        ...
+
+    def parse(self, response: httpx.Response, url: httpx.URL) -> PageContent[T]:
+        """The items and the next position from a 200 response for the page at ``url``.
+
+        Raises:
+            PaginationError: the response is not a page of this list (with ``position=url``).
+        """
+        ...
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a list.
+
+    Attributes:
+        items: the items on this page (fewer than the server sent when ``max_items`` cut it).
+        url: the URL this page was fetched from: a position to resume from.
+        next: the URL of the next page, or ``None`` on the last page.
+        continuation_token: the server's continuation token for the next page, when it sends
+            one (Altinn 2 ``continuationtoken``).
+        headers: the response's headers (left out of ``repr``: they may set cookies).
+    """
+
+    items: list[T]
+    url: str
+    next: str | None
+    continuation_token: str | None = None
+    headers: httpx.Headers = attrs.field(factory=httpx.Headers, repr=False, eq=False)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+class Paginator(Generic[T]):
+    """An async iterator over the items of a paged list, following the list's own rule.
+
+    Iterate it for items, or iterate `pages` for whole pages::
+
+        messages = Paginator(http, "/api/my/messages", ODataPaging(50, "messages"))
+        async for message in messages:
+            print(message["Subject"])
+
+    `position` is the URL of the first page not yet fully handed out: save it, and pass it as
+    ``resume_from`` to continue where a run stopped. Resuming is at-least-once: the items of a
+    partly read page come again. A failed request or a bad page raises and leaves the position
+    (and the paginator) where it was, so the same object can also be iterated again.
+
+    Next links are followed verbatim (Storage's continuation token is double-encoded on
+    purpose), but only to the origin of the first page, because the client's auth goes with
+    every request. A next link that was already fetched raises `PaginationError` rather than
+    looping.
+
+    It is a plain iterator object, not an async generator, so leaving a loop early needs no
+    cleanup on any event loop. One paginator is not meant to be iterated by two tasks at once.
+
+    Args:
+        http: the client to send the requests with (its auth, headers and base URL apply).
+        url: the list's URL, absolute or relative to the client's ``base_url``.
+        rule: how the list pages.
+        resume_from: a saved `position` to start from instead (on the same origin as ``url``).
+        max_items: stop after handing out this many items, without fetching further pages.
+        headers: extra headers for every page request, such as
+            ``{"Accept": "application/hal+json"}``.
+
+    Raises:
+        ConfigurationError: ``url`` is not absolute and the client has no ``base_url``,
+            ``resume_from`` is on another origin, or ``max_items`` is negative.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        url: str | httpx.URL,
+        rule: PagingRule[T],
+        *,
+        resume_from: str | httpx.URL | None = None,
+        max_items: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if max_items is not None and max_items < 0:
+            raise ConfigurationError("max_items must not be negative")
+        first = _absolute(http, url)
+        self._origin = _origin(first)
+        if resume_from is None:
+            start = rule.start(first)
+        else:
+            start = _absolute(http, resume_from)
+            if _origin(start) != self._origin:
+                raise ConfigurationError(
+                    f"resume_from ({start.scheme}://{start.host}) is not on the list's origin "
+                    f"({first.scheme}://{first.host})"
+                )
+        self._http = http
+        self._rule = rule
+        self._headers = None if headers is None else dict(headers)
+        self._remaining = max_items
+        self._next: httpx.URL | None = start
+        self._current: httpx.URL | None = None
+        self._items: list[T] = []
+        # A stand-in until the first fetch; never handed out, since it has no items.
+        self._page: Page[T] = Page(items=self._items, url=str(start), next=str(start))
+        self._index = 0
+        self._seen: set[str] = set()
+        self._warned: set[type[Warning]] = set()
+
+    @property
+    def position(self) -> str | None:
+        """The URL to resume from, or ``None`` when the list is done."""
+        url = self._current if self._index < len(self._items) else self._next
+        return None if url is None else str(url)
+
+    def pages(self) -> AsyncIterator[Page[T]]:
+        """The pages one by one, as an async iterator.
+
+        Every fetched page is handed out, an empty last page too (its ``url`` is where an
+        Events feed continues later). When items were already taken from the current page,
+        the first page handed out holds the rest of it.
+
+        Raises:
+            APIError: the server answered a page with an error status.
+            PaginationError: a page is malformed, or a next link repeats or leaves the origin.
+        """
+        return _Pages(self._next_page)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._remaining == 0:
+            raise StopAsyncIteration
+        while self._index >= len(self._items):
+            await self._fetch(stacklevel=4)
+        item = self._items[self._index]
+        self._index += 1
+        if self._remaining is not None:
+            self._remaining -= 1
+        return item
+
+    async def _next_page(self, stacklevel: int = 5) -> Page[T]:
+        if self._remaining == 0:
+            raise StopAsyncIteration
+        if self._index >= len(self._items):
+            await self._fetch(stacklevel)
+        page = self._page
+        start = self._index
+        items = self._items if start == 0 else self._items[start:]
+        if self._remaining is not None and len(items) > self._remaining:
+            items = items[: self._remaining]
+        self._index = start + len(items)
+        if self._remaining is not None:
+            self._remaining -= len(items)
+        return page if items is page.items else attrs.evolve(page, items=items)
+
+    async def _fetch(self, stacklevel: int) -> None:
+        # stacklevel: how many frames up the user's loop is, so a warning points at it.
+        url = self._next
+        if url is None:
+            raise StopAsyncIteration
+        response = await self._http.get(url, headers=self._headers)
+        if response.status_code != 200:
+            raise await api_error(response)
+        content = self._rule.parse(response, url)
+        next_url = None if content.next is None else self._follow(url, content.next)
+        if content.warning is not None:
+            # Before the state moves on: with warnings turned into errors the page is not
+            # handed out, and the position still points at it.
+            self._warn(content.warning, stacklevel)
+        self._seen.add(str(url))
+        self._page = self._new_page(content, url, next_url, response.headers)
+        self._items = content.items
+        self._index = 0
+        self._current, self._next = url, next_url
+
+    def _follow(self, url: httpx.URL, link: str | httpx.URL) -> httpx.URL:
+        try:
+            next_url = url.join(link)
+        except httpx.InvalidURL as exc:
+            raise PaginationError(
+                f"{url} answered a next link that is not a URL", position=str(url)
+            ) from exc
+        if _origin(next_url) != self._origin:
+            raise PaginationError(
+                f"the next link points to another origin ({next_url.scheme}://{next_url.host}); "
+                f"not following it",
+                position=str(url),
+            )
+        if next_url == url or str(next_url) in self._seen:
+            raise PaginationError(
+                f"{url} answered a next link that was already fetched ({next_url}); stopping "
+                f"instead of looping",
+                position=str(url),
+            )
+        return next_url
+
+    def _warn(self, warning: Warning, stacklevel: int) -> None:
+        kind = type(warning)
+        if kind not in self._warned:
+            self._warned.add(kind)
+            warnings.warn(warning, stacklevel=stacklevel)
+
+    def _new_page(
+        self,
+        content: PageContent[T],
+        url: httpx.URL,
+        next_url: httpx.URL | None,
+        headers: httpx.Headers,
+    ) -> Page[T]:
+        return Page(
+            items=content.items,
+            url=str(url),
+            next=None if next_url is None else str(next_url),
+            continuation_token=content.continuation_token,
+            headers=headers,
+        )
+
+
+class _Pages(Generic[P_co]):
+    def __init__(self, next_page: Callable[[], Awaitable[P_co]]) -> None:
+        self._next_page = next_page
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> P_co:
+        return await self._next_page()
+
+
+def _absolute(http: httpx.AsyncClient, url: str | httpx.URL) -> httpx.URL:
+    # build_request resolves a relative URL against base_url exactly as http.get would.
+    resolved = http.build_request("GET", url).url
+    if not resolved.is_absolute_url:
+        raise ConfigurationError(
+            f"{url} is not an absolute URL, and the client has no base_url to resolve it against"
+        )
+    return resolved
+
+
+# --- reading responses --------------------------------------------------------------------------
+
+
+def _json(response: httpx.Response, url: httpx.URL) -> object:
+    try:
+        return response.json()
+    except ValueError as exc:
+        content_type = response.headers.get("Content-Type", "")
+        hint = ""
+        if "html" in content_type:
+            # Altinn 2 treats an unauthenticated caller as a browser and answers a login page.
+            hint = " (an HTML page: is the request authenticated?)"
+        raise PaginationError(
+            f"{url} did not answer JSON but {content_type or 'no Content-Type'}{hint}",
+            position=str(url),
+        ) from exc
+
+
+def _objects(body: object, url: httpx.URL, what: str) -> list[dict[str, Any]]:
+    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+        raise PaginationError(
+            f"{url} answered {what} that is not a list of objects", position=str(url)
+        )
+    return body
+
+
+def _hal(body: object, url: httpx.URL) -> HalResource:
+    try:
+        return parse_hal(body)
+    except HALError as exc:
+        raise PaginationError(f"{url}: {exc}", position=str(url)) from exc
+
+
+def _embedded_items(resource: HalResource, rel: str | None, url: httpx.URL) -> list[HalResource]:
+    if rel is None:
+        # Altinn 2 lists embed exactly one relation; guessing among several would be a lie.
+        if len(resource.embedded) > 1:
+            rels = ", ".join(sorted(resource.embedded))
+            raise PaginationError(
+                f"{url} embeds several relations ({rels}); name the one to page", position=str(url)
+            )
+        return [item for items in resource.embedded.values() for item in items]
+    if rel in resource.embedded:
+        return list(resource.embedded[rel])
+    # An empty list may leave out _embedded (or the relation) altogether; anything else
+    # embedded means the rule names the wrong relation.
+    if resource.embedded:
+        rels = ", ".join(sorted(resource.embedded))
+        raise PaginationError(f"{url} embeds {rels} but not {rel!r}", position=str(url))
+    return []
+
+
+def _limit_reached(response: httpx.Response, url: httpx.URL) -> LimitReachedWarning | None:
+    if "X-Warning-LimitReached" not in response.headers:
+        return None
+    return LimitReachedWarning(
+        f"Altinn capped the query behind {url} before filtering it (X-Warning-LimitReached): "
+        f"the list may be missing items. Narrow it with dateFrom/dateTo, which Altinn applies "
+        f"in the database, and page each window on its own.",
+        url=str(url),
+    )
+
+
+# --- the rules ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class HalNextLink:
+    """A HAL list that links to its next page: ``_links.next.href`` (Altinn 2 continuation lists).
+
+    Items are `HalResource` objects from ``_embedded[rel]``. The lower-case top-level
+    ``continuationtoken`` Altinn 2 sends alongside is exposed as `Page.continuation_token`.
+    A response header ``X-Warning-LimitReached`` issues a `LimitReachedWarning`.
+
+    Args:
+        rel: the embedded relation holding the items (``consents``, ``messages``, ...).
+    """
+
+    rel: str
+
+    def start(self, url: httpx.URL) -> httpx.URL:
+        """The list's URL, unchanged."""
+        return url
+
+    def parse(self, response: httpx.Response, url: httpx.URL) -> PageContent[HalResource]:
+        """The embedded items and ``_links.next``."""
+        resource = _hal(_json(response, url), url)
+        link = resource.link("next")
+        token = resource.properties.get("continuationtoken")
+        return PageContent(
+            items=_embedded_items(resource, self.rel, url),
+            next=None if link is None else link.href,
+            continuation_token=token if isinstance(token, str) and token else None,
+            warning=_limit_reached(response, url),
+        )
+
+
+@attrs.frozen
+class ODataPaging:
+    """OData ``$top`` / ``$skip`` paging (Altinn 2 lists without a next link).
+
+    The first request gets ``$top=page_size`` (any ``$skip`` in the URL is the starting
+    offset); each next page advances ``$skip`` by the items received. Paging stops on an empty
+    page, and on a short one (fewer than ``page_size`` items) unless ``stop_on_short_page`` is
+    false. Other query parameters (``$filter``, ``dateFrom``, ...) are sent exactly as given.
+
+    The body may be a HAL list (``_embedded[rel]``) or, with ``Accept: application/json``, a
+    bare JSON array; either way the items are `HalResource` objects (without links, for a bare
+    array). A response header ``X-Warning-LimitReached`` issues a `LimitReachedWarning`.
+
+    Altinn 2 caps end-user lists (``{who}/messages``, ``reportees``) at 50 items a page, while
+    service-owner and metadata lists take ``$top`` up to 10000. A ``page_size`` above a list's
+    cap would look like a short last page; ``stop_on_short_page=False`` pages until an empty
+    page instead, which is safe against any cap at the cost of one more request.
+
+    Args:
+        page_size: ``$top``: items to ask for per page.
+        rel: the embedded relation holding the items; ``None`` takes the only one there is.
+        stop_on_short_page: whether a page with fewer than ``page_size`` items is the last.
+    """
+
+    page_size: int = 50
+    rel: str | None = None
+    stop_on_short_page: bool = attrs.field(default=True, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if self.page_size < 1:
+            raise ConfigurationError("page_size must be at least 1")
+
+    def start(self, url: httpx.URL) -> httpx.URL:
+        """``url`` with ``$top`` set to the page size."""
+        try:
+            _skip(url)
+        except ValueError as exc:
+            raise ConfigurationError(f"{url}: $skip must be a non-negative integer") from exc
+        return _set_query(url, "$top", str(self.page_size))
+
+    def parse(self, response: httpx.Response, url: httpx.URL) -> PageContent[HalResource]:
+        """The items, and the same URL with ``$skip`` advanced when another page may follow."""
+        body = _json(response, url)
+        if isinstance(body, list):
+            try:
+                items = parse_hal_array(body)
+            except HALError as exc:
+                raise PaginationError(f"{url}: {exc}", position=str(url)) from exc
+        else:
+            items = _embedded_items(_hal(body, url), self.rel, url)
+        received = len(items)
+        next_url = None
+        if received and (received >= self.page_size or not self.stop_on_short_page):
+            try:
+                skip = _skip(url)
+            except ValueError as exc:
+                raise PaginationError(f"{url}: $skip is not a number", position=str(url)) from exc
+            next_url = _set_query(url, "$skip", str(skip + received))
+        return PageContent(items=items, next=next_url, warning=_limit_reached(response, url))
+
+
+def _skip(url: httpx.URL) -> int:
+    value = url.params.get("$skip")
+    if value is None:
+        return 0
+    skip = int(value)
+    if skip < 0:
+        raise ValueError(value)
+    return skip
+
+
+def _set_query(url: httpx.URL, name: str, value: str) -> httpx.URL:
+    # Edits the raw query so that every other parameter keeps its exact encoding; httpx's
+    # copy_set_param would re-encode them all ($filter's %20 as +, $ as %24).
+    pair = f"{name}={urllib.parse.quote(value, safe='')}"
+    pairs = url.query.decode("ascii").split("&") if url.query else []
+    replaced = False
+    for index, existing in enumerate(pairs):
+        if urllib.parse.unquote(existing.partition("=")[0]) == name:
+            if replaced:
+                pairs[index] = ""
+            else:
+                pairs[index] = pair
+                replaced = True
+    if not replaced:
+        pairs.append(pair)
+    return url.copy_with(query="&".join(p for p in pairs if p).encode("ascii"))
+
+
+@attrs.frozen
+class BodyNextField:
+    """A JSON object with the items under one key and the next page's URL under another.
+
+    Altinn 3 Storage answers ``{"count": 2, "next": "https://…", "instances": [...]}``, with
+    ``"next": null`` on the last page. Items are the objects as sent.
+
+    Args:
+        items_key: the key of the items list (``instances``).
+        next_key: the key of the next page's URL.
+    """
+
+    items_key: str
+    next_key: str = "next"
+
+    def start(self, url: httpx.URL) -> httpx.URL:
+        """The list's URL, unchanged."""
+        return url
+
+    def parse(self, response: httpx.Response, url: httpx.URL) -> PageContent[dict[str, Any]]:
+        """The items list and the ``next`` URL."""
+        body = _json(response, url)
+        if not isinstance(body, dict):
+            raise PaginationError(
+                f"{url} answered {json_kind(body)}, not an object", position=str(url)
+            )
+        items = body.get(self.items_key)
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise PaginationError(
+                f"{url} answered without an {self.items_key!r} list", position=str(url)
+            )
+        next_link = body.get(self.next_key)
+        if next_link is not None and not isinstance(next_link, str):
+            raise PaginationError(
+                f"{url} answered a {self.next_key!r} that is not a URL", position=str(url)
+            )
+        return PageContent(items=items, next=next_link or None)
+
+
+@attrs.frozen
+class NextHeader:
+    """A JSON array of items, with the next page's URL in a response header.
+
+    Altinn 3 Events sends ``next`` only with a non-empty page, and the feed ends (for now)
+    with ``[]``; its ``url`` is where to ask again later. Items are the objects as sent
+    (CloudEvents).
+
+    Args:
+        header: the response header holding the next page's URL.
+    """
+
+    header: str = "next"
+
+    def start(self, url: httpx.URL) -> httpx.URL:
+        """The list's URL, unchanged."""
+        return url
+
+    def parse(self, response: httpx.Response, url: httpx.URL) -> PageContent[dict[str, Any]]:
+        """The array's items, and the header's URL unless the array is empty."""
+        items = _objects(_json(response, url), url, "a body")
+        next_link = response.headers.get(self.header) if items else None
+        return PageContent(items=items, next=next_link or None)
