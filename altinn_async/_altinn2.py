@@ -83,9 +83,7 @@ class Altinn2Client:
             )
         return url
 
-    async def get(
-        self, target: str | Link, params: Mapping[str, str] | None = None
-    ) -> HalResource:
+    async def get(self, target: str | Link, params: Mapping[str, str] | None = None) -> HalResource:
         """Any API resource, by link or by path under the API (``"reportees"``)."""
         response = await self._http.get(self._url(target), params=params, headers=_HAL)
         if response.status_code != 200:
