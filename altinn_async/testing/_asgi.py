@@ -25,6 +25,14 @@ PROBLEM_JSON = "application/problem+json; charset=utf-8"
 TEXT_UTF8 = "text/plain; charset=utf-8"
 HTML_UTF8 = "text/html; charset=utf-8"
 
+REASON_HEADER = "x-altinn-async-reason-phrase"
+"""Carries a custom HTTP reason phrase from the app to the server or transport.
+
+ASGI has no field for the reason phrase. The emulator's uvicorn protocol and its in-process
+transport turn this header into the status line's reason phrase (and drop the header); other ASGI
+servers pass it through as an ordinary header.
+"""
+
 # Request bodies are small form posts; anything larger is a misbehaving client.
 MAX_BODY = 1024 * 1024
 
@@ -44,6 +52,8 @@ class Request:
     body: bytes
     origin: str
     path_params: dict[str, str] = field(default_factory=dict)
+    # The verified TLS client certificate chain (PEM, leaf first), from the ASGI TLS extension.
+    client_cert_chain: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         """The header's value (repeated headers joined with ``", "``), or None."""
@@ -76,11 +86,18 @@ class Request:
 
 @dataclass(slots=True)
 class Response:
-    """One HTTP response."""
+    """One HTTP response.
+
+    ``reason`` replaces the standard reason phrase (see `REASON_HEADER`). ``stream``, when given,
+    is sent in chunks after ``body`` and its total size must be ``stream_length``.
+    """
 
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    reason: str | None = None
+    stream: Iterable[bytes] | None = None
+    stream_length: int = 0
 
 
 def json_response(
@@ -300,9 +317,28 @@ async def read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
+def safe_reason(text: str) -> str:
+    """A reason phrase that fits a status line: printable Latin-1, one line, at most 512 chars."""
+    cleaned = "".join(
+        c if (" " <= c <= "~") or ("\xa0" <= c <= "\xff") else "?" for c in text.replace("\t", " ")
+    )
+    return cleaned[:512]
+
+
 async def send_response(send: Send, response: Response, *, head: bool = False) -> None:
-    """Send ``response`` (headers as given, plus Content-Length)."""
+    """Send ``response`` (headers as given, plus Content-Length and the reason carrier)."""
     headers = [(name.encode("latin-1"), val.encode("latin-1")) for name, val in response.headers]
-    headers.append((b"content-length", str(len(response.body)).encode()))
+    if response.reason:
+        headers.append((REASON_HEADER.encode(), safe_reason(response.reason).encode("latin-1")))
+    length = len(response.body) + (response.stream_length if response.stream is not None else 0)
+    headers.append((b"content-length", str(length).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else response.body})
+    if head or response.stream is None:
+        await send({"type": "http.response.body", "body": b"" if head else response.body})
+        return
+    if response.body:
+        await send({"type": "http.response.body", "body": response.body, "more_body": True})
+    for chunk in response.stream:
+        if chunk:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})

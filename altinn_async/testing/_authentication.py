@@ -232,6 +232,11 @@ class Authentication:
         }
         return self._state.altinn_key.sign(body)
 
+    def verified_claims(self, token: str, which: str) -> dict[str, Any] | None:
+        """The claims of a token signed by the emulator's ``which`` key (``"maskinporten"``,
+        ``"idporten"`` or ``"altinn"``), or None; lifetime and issuer are not checked."""
+        return self._verified_claims(token, which)
+
     def _verified_claims(self, token: str, which: str) -> dict[str, Any] | None:
         cache_key = f"{which}:{token}"
         with self._state.lock:

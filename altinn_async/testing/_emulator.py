@@ -15,10 +15,33 @@ from typing import Any
 import anyio
 import httpx
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from .._environment import AuthorizationServer, Environment
+from ._altinn2 import COOKIE_NAMES, Altinn2, consent_json
+from ._altinn2_data import (
+    BUSINESS,
+    CORRESPONDENCE,
+    ENTERPRISE,
+    FORM_TASK,
+    PERSON,
+    STATUSES,
+    Attachment,
+    Consent,
+    Form,
+    Message,
+    MessageSpec,
+    Reportee,
+    Service,
+    User,
+    form_xml,
+    message_json,
+    message_links,
+    to_ms,
+)
+from ._altinn2_data import generate_specs as generate_messages
 from ._asgi import (
     BodyTooLargeError,
     Receive,
@@ -34,12 +57,12 @@ from ._asgi import (
     send_response,
 )
 from ._authentication import Authentication, altinn_issuer_for
-from ._certificates import CertificateAuthority
+from ._certificates import CertificateAuthority, IssuedCertificate
 from ._idporten import AUTH_METHODS, LOGIN_PATH, Idporten
 from ._idporten import issuer_for as idporten_issuer_for
-from ._maskinporten import Maskinporten
+from ._maskinporten import Maskinporten, _chain_is_trusted
 from ._maskinporten import issuer_for as maskinporten_issuer_for
-from ._serve import serve_in_thread
+from ._serve import ServerTLS, serve_in_thread
 from ._state import (
     Fault,
     IdportenClient,
@@ -57,6 +80,7 @@ from ._storage import (
     generate_specs,
     render_instance,
 )
+from ._transport import EmulatorTransport, client_cert_chain, tls_extension
 
 __all__ = ["DEFAULT_PID", "ENDPOINTS", "Emulator"]
 
@@ -83,6 +107,19 @@ ENDPOINTS = frozenset(
         "storage.data",
         "storage.dataelements",
         "storage.complete",
+        "altinn2.authenticate",
+        "altinn2.messages",
+        "altinn2.message",
+        "altinn2.forms",
+        "altinn2.form",
+        "altinn2.formdata",
+        "altinn2.attachments",
+        "altinn2.attachment",
+        "altinn2.print",
+        "altinn2.reportees",
+        "altinn2.reportee",
+        "altinn2.serviceowner_reportees",
+        "altinn2.consents",
     }
 )
 """The endpoint names used by `Emulator.requests` and `Emulator.inject_fault`."""
@@ -162,9 +199,14 @@ class Emulator:
     real rules.
 
     The emulator is an ASGI application. Use it in-process through `transport`, or on a real port
-    with `serve`. Links, issuers and audiences follow the origin each request was sent to, so the
-    same emulator answers as ``http://altinn.localhost`` in-process and as
-    ``http://127.0.0.1:<port>`` when served.
+    with `serve` (optionally HTTPS with client certificates). Links, issuers and audiences follow
+    the origin each request was sent to, so the same emulator answers as
+    ``http://altinn.localhost`` in-process and as ``http://127.0.0.1:<port>`` when served.
+
+    With ``altinn2=True`` (the default) it also plays the legacy Altinn 2 REST API under
+    ``/altinn2/api`` (``environment.altinn2`` is ``{origin}/altinn2``): seed API keys, users,
+    reportees, messages and consents with the ``add_api_key``, ``add_altinn2_*``, ``add_reportee``
+    and ``add_consent`` methods.
 
     All seeding methods are synchronous and thread-safe, and may be called at any time.
 
@@ -186,6 +228,12 @@ class Emulator:
         clock: the time source (seconds since the epoch) for every check and timestamp.
         maskinporten_token_lifetime: ``expires_in`` of Maskinporten tokens before scope caps.
         altinn_token_lifetime: lifetime of exchanged Altinn tokens, in seconds.
+        altinn2: serve the Altinn 2 REST API under ``/altinn2/api``.
+        altinn2_cookie_name: the password login's cookie: ``.AspxAuthTT02`` (TT02, the default),
+            ``.AspxAuthProd``, ``.AspxAuthCloud`` or ``.ASPXAUTH`` (before release 25.4).
+        altinn2_session_lifetime: idle seconds before a password login's session expires.
+        altinn2_db_cap: how many messages (or service-owner reportees) the emulated database
+            returns before OData filtering; a bigger box gets ``X-Warning-LimitReached``.
     """
 
     def __init__(
@@ -195,9 +243,17 @@ class Emulator:
         clock: Callable[[], float] = time.time,
         maskinporten_token_lifetime: int = 120,
         altinn_token_lifetime: int = 1800,
+        altinn2: bool = True,
+        altinn2_cookie_name: str = ".AspxAuthTT02",
+        altinn2_session_lifetime: float = 1800.0,
+        altinn2_db_cap: int = 1000,
     ) -> None:
         if maskinporten_token_lifetime < 1 or altinn_token_lifetime < 1:
             raise ValueError("token lifetimes must be positive")
+        if altinn2_cookie_name not in COOKIE_NAMES:
+            raise ValueError(f"altinn2_cookie_name must be one of {', '.join(COOKIE_NAMES)}")
+        if altinn2_session_lifetime <= 0 or altinn2_db_cap < 1:
+            raise ValueError("altinn2_session_lifetime and altinn2_db_cap must be positive")
         self._base_url = _origin(base_url)
         self._state = State(
             clock=clock,
@@ -215,6 +271,16 @@ class Emulator:
         self._storage = Storage(self._state, self._store, self._authentication)
         for service in (self._maskinporten, self._idporten, self._authentication, self._storage):
             service.register(self._router)
+        self._altinn2_enabled = altinn2
+        self._altinn2 = Altinn2(
+            self._state,
+            self._authentication,
+            cookie_name=altinn2_cookie_name,
+            session_lifetime=altinn2_session_lifetime,
+            db_cap=altinn2_db_cap,
+        )
+        if altinn2:
+            self._altinn2.register(self._router)
         self._party_counter = 0
         self._person_counter = 0
         self.add_person(
@@ -264,6 +330,7 @@ class Emulator:
                 revocation_endpoint=f"{idporten}/token/revoke",
                 authorization_response_iss_parameter_supported=True,
             ),
+            altinn2=f"{origin}/altinn2" if self._altinn2_enabled else None,
         )
 
     def maskinporten_issuer_for(self, origin: str | None = None) -> str:
@@ -278,20 +345,82 @@ class Emulator:
         """The ``iss`` of Altinn tokens exchanged at ``origin`` (default `base_url`)."""
         return altinn_issuer_for(_origin(origin or self._base_url))
 
-    def transport(self) -> httpx.ASGITransport:
-        """An httpx transport that sends requests straight to this emulator, in-process."""
-        return httpx.ASGITransport(app=self)
+    def transport(
+        self, *, client_certificate: IssuedCertificate | x509.Certificate | None = None
+    ) -> httpx.ASGITransport:
+        """An httpx transport that sends requests straight to this emulator, in-process.
+
+        Responses carry the emulator's custom reason phrases (``response.reason_phrase``).
+
+        Args:
+            client_certificate: play a TLS connection on which the client presented this
+                certificate (an enterprise certificate for Altinn 2's
+                ``?ForceEIAuthentication``). Its chain must lead to a CA given to
+                `trust_certificate_authority`; otherwise every request fails with
+                `httpx.ConnectError`, as the TLS handshake would.
+        """
+        if client_certificate is None:
+            return EmulatorTransport(self)
+        if isinstance(client_certificate, IssuedCertificate):
+            chain = [client_certificate.certificate, *client_certificate.chain]
+        else:
+            chain = [client_certificate]
+        with self._state.lock:
+            trusted = list(self._state.trusted_certificates)
+        if not _chain_is_trusted(chain, trusted, time.time()):
+            return EmulatorTransport(
+                self, refuse="certificate verify failed: the client certificate is not trusted"
+            )
+        return EmulatorTransport(self, tls=tls_extension(chain[:1], tls_version="TLSv1.3"))
 
     @contextmanager
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        certificate_authority: CertificateAuthority | None = None,
+        require_client_certificate: bool = False,
+    ) -> Iterator[str]:
         """Serve the emulator on a real port with uvicorn (in a daemon thread with its own
         asyncio loop) and yield its base URL, ``http://127.0.0.1:<port>``.
 
+        With ``certificate_authority`` it serves HTTPS (``https://127.0.0.1:<port>``): the CA
+        issues the server certificate (for ``host``, ``localhost``, ``127.0.0.1`` and ``::1``;
+        clients trust ``certificate_authority.ca_pem()``) and the server asks for a TLS client
+        certificate, which must chain to that CA or to one given to
+        `trust_certificate_authority` (before serving). An enterprise certificate's
+        organisation number then authenticates Altinn 2 requests with
+        ``?ForceEIAuthentication``.
+
+        Args:
+            host: the address to listen on.
+            port: the port (0 picks a free one).
+            certificate_authority: serve HTTPS with a server certificate from this CA.
+            require_client_certificate: refuse the TLS handshake without a client certificate
+                (otherwise a certificate is optional and only the API refuses what needs one).
+
         Raises:
+            ValueError: ``require_client_certificate`` without ``certificate_authority``.
             RuntimeError: uvicorn is not installed (``pip install 'altinn-async[emulator]'``),
                 or the server did not start.
         """
-        with serve_in_thread(self, host, port) as url:
+        tls: ServerTLS | None = None
+        if certificate_authority is not None:
+            hosts = tuple(dict.fromkeys((host.strip("[]"), "localhost", "127.0.0.1", "::1")))
+            server = certificate_authority.issue_server_certificate(hosts)
+            with self._state.lock:
+                trusted = list(self._state.trusted_certificates)
+            anchors = [certificate_authority.root, certificate_authority.intermediate, *trusted]
+            tls = ServerTLS(
+                certificate_chain=server.chain_pem(),
+                private_key=server.private_key_pem(),
+                client_ca=b"".join(c.public_bytes(serialization.Encoding.PEM) for c in anchors),
+                require_client_certificate=require_client_certificate,
+            )
+        elif require_client_certificate:
+            raise ValueError("require_client_certificate needs a certificate_authority (TLS)")
+        with serve_in_thread(self, host, port, tls=tls) as url:
             yield url
 
     # -- seeding: Maskinporten ---------------------------------------------------------------
@@ -717,6 +846,459 @@ class Emulator:
         )
         return [render_instance(instance, self._base_url) for instance in stored]
 
+    # -- seeding: Altinn 2 -------------------------------------------------------------------
+
+    def add_api_key(self, key: str, *, service_owner: bool = False) -> None:
+        """Register an Altinn 2 API key (the ``ApiKey`` header every call needs).
+
+        Args:
+            key: the key.
+            service_owner: the key may also call the service-owner API (``/api/serviceowner``);
+                other keys get ``403 The API key is not authorized for this operation`` there.
+        """
+        if not key or key != key.strip():
+            raise ValueError("an API key must be non-empty, without surrounding spaces")
+        with self._state.lock:
+            self._altinn2.store.api_keys[key] = service_owner
+
+    def add_reportee(
+        self,
+        name: str,
+        *,
+        org_number: str | None = None,
+        pid: str | None = None,
+        party_id: int | None = None,
+        parent_org_number: str | None = None,
+        organization_form: str | None = None,
+        active: bool = True,
+    ) -> dict[str, Any]:
+        """Add (or update) an Altinn 2 reportee (avgiver): an organisation or a person.
+
+        An organisation with ``parent_org_number`` is a business (underenhet), else an
+        enterprise. A person is also added to the Register (see `add_person`), and keeps the
+        Register's party id.
+
+        Args:
+            name: the name, as Altinn shows it (``DALEKVAM OG BORGEN``).
+            org_number: the organisation number (9 digits), for an organisation.
+            pid: the national identity number (11 digits), for a person.
+            party_id: the party id (``ReporteeId`` is ``r<party_id>``; generated if omitted).
+            parent_org_number: the enterprise a business belongs to.
+            organization_form: ``AS``, ``ENK``, ``BEDR``, …
+            active: False for a deleted organisation (``Status`` ``Inactive``).
+
+        Returns:
+            The reportee as the service-owner API shows it.
+
+        Raises:
+            ValueError: not exactly one of ``org_number`` and ``pid``, or a malformed one.
+        """
+        if (org_number is None) == (pid is None):
+            raise ValueError("give exactly one of org_number and pid")
+        if not name:
+            raise ValueError("name must not be empty")
+        if parent_org_number is not None:
+            _check_org_number(parent_org_number, "parent_org_number")
+        if pid is not None:
+            if not _PID.fullmatch(pid):
+                raise ValueError(f"pid must be 11 digits, got {pid!r}")
+            with self._state.lock:
+                person = self._state.persons.get(pid)
+            if person is None or (party_id is not None and person.party_id != party_id):
+                person = self.add_person(pid, name=name, party_id=party_id)
+            reportee = Reportee(person.party_id, name, PERSON, pid=pid, active=active)
+        else:
+            org = _check_org_number(org_number or "", "org_number")
+            kind = BUSINESS if parent_org_number is not None else ENTERPRISE
+            with self._state.lock:
+                store = self._altinn2.store
+                known = store.by_org.get(org)
+                number = party_id or known or store.new_party_id()
+            reportee = Reportee(
+                number,
+                name,
+                kind,
+                org_number=org,
+                parent_org_number=parent_org_number,
+                organization_form=organization_form,
+                active=active,
+            )
+        with self._state.lock:
+            self._altinn2.store.add_reportee(reportee)
+        return reportee.service_owner_json()
+
+    def add_altinn2_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        pid: str | None = None,
+        name: str | None = None,
+        enterprise_org: str | None = None,
+        reportees: Iterable[str | int] = (),
+    ) -> str:
+        """Add (or replace) an Altinn 2 user who logs in with ``authenticatewithpassword``.
+
+        Args:
+            username: the username (case-insensitive at login).
+            password: the password.
+            pid: the person's national identity number: they may log in with it instead of the
+                username, and it links the user to the Register person (added if missing) whose
+                party is the user's own reportee (``my``), as for an ID-porten login.
+            name: the person's name (for a new reportee).
+            enterprise_org: makes this an enterprise user (virksomhetsbruker) of that
+                organisation: the login needs ``?ForceEIAuthentication`` and the organisation's
+                enterprise certificate, on every call; ``my`` is the organisation.
+            reportees: parties the user may represent (org numbers, person numbers, party ids
+                or ``r<party id>``), for every service (see `add_altinn2_right`).
+
+        Returns:
+            The user's own ``ReporteeId`` (``r<party id>``).
+
+        Raises:
+            ValueError: a malformed argument, or both ``pid`` and ``enterprise_org``.
+        """
+        if not username or not password:
+            raise ValueError("username and password must not be empty")
+        if pid is not None and enterprise_org is not None:
+            raise ValueError("an enterprise user is not a person: give pid or enterprise_org")
+        if pid is not None:
+            if not _PID.fullmatch(pid):
+                raise ValueError(f"pid must be 11 digits, got {pid!r}")
+            with self._state.lock:
+                known = pid in self._state.persons
+            if not known:
+                self.add_person(pid, name=name)
+            party = self._altinn2_party(pid)
+        elif enterprise_org is not None:
+            party = self._altinn2_party(_check_org_number(enterprise_org, "enterprise_org"))
+        else:
+            with self._state.lock:
+                store = self._altinn2.store
+                party = store.new_party_id()
+                store.add_reportee(Reportee(party, name or username, PERSON))
+        user = User(username, password, pid, party, enterprise_org)
+        with self._state.lock:
+            store = self._altinn2.store
+            previous = store.users.get(user.key)
+            if previous is not None and previous.pid is not None:
+                store.users_by_pid.pop(previous.pid, None)
+            store.users[user.key] = user
+            if pid is not None:
+                store.users_by_pid[pid] = user
+        for reportee in reportees:
+            self._altinn2_grant(user.subject, reportee, Service())
+        return f"r{party}"
+
+    def add_altinn2_right(
+        self,
+        subject: str,
+        reportee: str | int,
+        *,
+        service_code: str | None = None,
+        service_edition: int | None = None,
+    ) -> None:
+        """Let ``subject`` represent ``reportee`` in Altinn 2, for one service or (by default)
+        all of them.
+
+        Args:
+            subject: a person number, or the username of an `add_altinn2_user` user.
+            reportee: an org number, a person number, a party id or ``r<party id>`` (an unknown
+                org number or person number is added as a reportee).
+            service_code: the service the right is for (None: every service).
+            service_edition: the edition (None: every edition of ``service_code``).
+
+        Raises:
+            ValueError: an unknown username or reportee.
+        """
+        if _PID.fullmatch(subject):
+            key = subject
+        else:
+            with self._state.lock:
+                user = self._altinn2.store.users.get(subject.lower())
+            if user is None:
+                raise ValueError(f"unknown Altinn 2 user {subject!r} (add_altinn2_user first)")
+            key = user.subject
+        service = Service(service_code, service_edition if service_code is not None else None)
+        self._altinn2_grant(key, reportee, service)
+
+    def _altinn2_grant(self, subject_key: str, reportee: str | int, service: Service) -> None:
+        party = self._altinn2_party(reportee)
+        with self._state.lock:
+            rights = self._altinn2.store.rights.setdefault(subject_key, {})
+            rights.setdefault(party, set()).add(service)
+
+    def add_altinn2_message(
+        self,
+        reportee: str | int,
+        *,
+        subject: str,
+        service_owner: str,
+        type: str = CORRESPONDENCE,  # noqa: A002 - the wire name (Message.Type)
+        status: str | None = None,
+        created: float | None = None,
+        last_changed: float | None = None,
+        service_code: str | None = None,
+        service_edition: int = 1,
+        message_sender: str | None = None,
+        summary: str | None = None,
+        body: str | None = None,
+        last_changed_by: str | None = None,
+        forms: Iterable[tuple[str, bytes | str]] = (),
+        attachments: Iterable[tuple[str, bytes | int, str]] = (),
+    ) -> dict[str, Any]:
+        """Put one message in a reportee's Altinn 2 message box.
+
+        Args:
+            reportee: whose box: an org number, a person number, a party id or ``r<party id>``
+                (an unknown org or person number is added as a reportee).
+            subject: ``Subject``.
+            service_owner: ``ServiceOwner`` (a display name: ``Skatteetaten``).
+            type: ``Correspondence`` (a message) or ``FormTask`` (a form to fill in).
+            status: the bokmål status: ``Ulest``, ``Lest`` or ``Arkivert`` for a
+                correspondence, ``Utfylling``, ``Signering`` or ``Arkivert`` for a form task
+                (default the first). Archived messages get ``b`` ids, others ``a``.
+            created: ``CreatedDate`` (default now).
+            last_changed: ``LastChangedDateTime`` (default ``created``); the box is newest
+                first by it.
+            service_code: ``ServiceCode`` (default ``4503`` or, for a form task, ``2802``).
+            service_edition: ``ServiceEdition``.
+            message_sender: ``MessageSender`` (default ``service_owner`` for a correspondence).
+            summary: ``Summary`` (default the subject, for a correspondence).
+            body: ``Body`` (HTML; default a paragraph with the subject, for a correspondence).
+            last_changed_by: ``LastChangedBy`` (default ``service_owner``).
+            forms: a form task's forms, ``(name, xml)``; the first is the main form (default one
+                generated from the subject).
+            attachments: ``(file name, bytes or a size, content type)``; a size makes that many
+                deterministic generated bytes, never held in memory (for large downloads).
+
+        Returns:
+            The message as ``GET /api/r<party id>/messages/{id}`` shows it (HAL, links for
+            `base_url`).
+
+        Raises:
+            ValueError: an unknown type or status, forms on a correspondence, a bad attachment.
+        """
+        if type not in STATUSES:
+            raise ValueError(f"type must be {CORRESPONDENCE!r} or {FORM_TASK!r}, got {type!r}")
+        status = STATUSES[type][0] if status is None else status
+        if status not in STATUSES[type]:
+            raise ValueError(f"status of a {type} must be one of {STATUSES[type]}, got {status!r}")
+        form_list = [(n, x.encode() if isinstance(x, str) else bytes(x)) for n, x in forms]
+        if form_list and type != FORM_TASK:
+            raise ValueError("only a FormTask has forms")
+        if type == FORM_TASK and not form_list:
+            form_list = [(subject, form_xml(subject, 1, 0))]
+        attachment_list: list[tuple[str, bytes | int, str]] = []
+        for file_name, data, content_type in attachments:
+            if not file_name or not content_type:
+                raise ValueError("an attachment needs a file name and a content type")
+            if isinstance(data, int) and (isinstance(data, bool) or data < 0):
+                raise ValueError("an attachment's size must be a non-negative int")
+            attachment_list.append(
+                (file_name, data if isinstance(data, int) else bytes(data), content_type)
+            )
+        correspondence = type == CORRESPONDENCE
+        created_ms = to_ms(self._state.clock() if created is None else created)
+        spec = MessageSpec(
+            type=type,
+            subject=subject,
+            service_owner=service_owner,
+            service_code=service_code or ("4503" if correspondence else "2802"),
+            service_edition=service_edition,
+            status=status,
+            created=created_ms,
+            last_changed=max(created_ms, to_ms(last_changed)) if last_changed else created_ms,
+            last_changed_by=last_changed_by or service_owner,
+            message_sender=message_sender or (service_owner if correspondence else None),
+            summary=summary if summary is not None else (subject if correspondence else None),
+            body=body
+            if body is not None
+            else (f"<p>{html.escape(subject)}</p>" if correspondence else None),
+            forms=tuple((n, "213", 10422, x) for n, x in form_list),
+            attachments=tuple(attachment_list),
+        )
+        party = self._altinn2_party(reportee)
+        with self._state.lock:
+            [message] = self._altinn2_store_messages(party, [spec])
+        return self._altinn2_json(message, detail=True)
+
+    def add_altinn2_messages(
+        self, reportee: str | int, count: int, *, seed: int = 0
+    ) -> list[dict[str, Any]]:
+        """Fill a reportee's Altinn 2 message box with ``count`` realistic generated messages
+        (correspondences and form tasks from several service owners over the last year, some
+        read or archived, some with a generated PDF attachment). Deterministic for a given seed
+        and call order; thousands take well under a second.
+
+        Returns:
+            The messages as the box lists them (HAL, links for `base_url`).
+        """
+        if count < 0:
+            raise ValueError("count must not be negative")
+        party = self._altinn2_party(reportee)
+        with self._state.lock:
+            store = self._altinn2.store
+            store.generated += 1
+            seed_text = f"{seed}:altinn2:{party}:{store.generated}"
+        specs = list(generate_messages(count, seed_text, to_ms(self._state.clock())))
+        with self._state.lock:
+            messages = self._altinn2_store_messages(party, specs)
+        return [self._altinn2_json(m, detail=False) for m in messages]
+
+    def add_consent(
+        self,
+        *,
+        service_code: str,
+        service_edition: int,
+        offered_by: str | int,
+        covered_by: str | int,
+        handled_by: str | int | None = None,
+        status: str = "Active",
+        created: float | None = None,
+        valid_to: float | None = None,
+        last_changed: float | None = None,
+        authorization_code: str | None = None,
+    ) -> dict[str, Any]:
+        """Record a consent (samtykke) or power of attorney for a service, for
+        ``GET /api/serviceowner/consents``.
+
+        Args:
+            service_code: the consent service's code.
+            service_edition: its edition.
+            offered_by: who gave it (person number, org number, party id or ``r<id>``).
+            covered_by: who received it.
+            handled_by: a third party that may use it on ``covered_by``'s behalf.
+            status: ``Active`` or ``Revoked``.
+            created: when it was given (default now).
+            valid_to: when it expires (default 90 days after ``created``); expired consents are
+                not listed.
+            last_changed: the last status change (default ``created``); the list is ordered by it.
+            authorization_code: the consent's GUID (random if omitted).
+
+        Returns:
+            The consent as the list shows it.
+        """
+        if status not in ("Active", "Revoked"):
+            raise ValueError(f"status must be 'Active' or 'Revoked', got {status!r}")
+        offered, covered = self._altinn2_party(offered_by), self._altinn2_party(covered_by)
+        handler = self._altinn2_party(handled_by) if handled_by is not None else None
+        created_ms = to_ms(self._state.clock() if created is None else created)
+        valid_ms = to_ms(valid_to) if valid_to is not None else created_ms + 90 * 86_400_000
+        changed_ms = to_ms(last_changed) if last_changed is not None else created_ms
+        code = str(uuid.UUID(authorization_code)) if authorization_code else str(uuid.uuid4())
+        with self._state.lock:
+            store = self._altinn2.store
+            consent = Consent(
+                id=store.next_consent,
+                authorization_code=code,
+                service_code=service_code,
+                service_edition=service_edition,
+                offered_by=offered,
+                covered_by=covered,
+                handled_by=handler,
+                revoked=status == "Revoked",
+                created=created_ms,
+                valid_to=valid_ms,
+                last_changed=max(changed_ms, created_ms),
+            )
+            store.next_consent += 1
+            store.consents.append(consent)
+            store.consents_sorted = False
+            return consent_json(consent, store.reportees)
+
+    def end_altinn2_sessions(self) -> None:
+        """End every Altinn 2 password login, so clients have to log in again."""
+        self._altinn2.end_sessions()
+
+    def _altinn2_party(self, reportee: str | int) -> int:
+        """The party id of an org number, person number, party id or ``r<id>``; unknown org
+        and person numbers are added (persons to the Register too)."""
+        text = str(reportee).strip()
+        if text[:1] in ("r", "R") and text[1:].isdigit():
+            text = text[1:]
+        store = self._altinn2.store
+        if _ORG_NUMBER.fullmatch(text):
+            with self._state.lock:
+                known = store.by_org.get(text)
+            if known is None:
+                self.add_reportee(
+                    f"TESTORGANISASJON {text}", org_number=text, organization_form="AS"
+                )
+                with self._state.lock:
+                    known = store.by_org[text]
+            return known
+        if _PID.fullmatch(text):
+            with self._state.lock:
+                known = store.by_pid.get(text)
+                person = self._state.persons.get(text)
+            if known is not None:
+                return known
+            name = person.name.upper() if person is not None and person.name else f"PERSON {text}"
+            self.add_reportee(name, pid=text)
+            with self._state.lock:
+                return store.by_pid[text]
+        if text.isdigit():
+            party = int(text)
+            with self._state.lock:
+                if party in store.reportees:
+                    return party
+                person = next(
+                    (p for p in self._state.persons.values() if p.party_id == party), None
+                )
+            if person is not None:
+                return self._altinn2_party(person.pid)
+        raise ValueError(f"unknown Altinn 2 reportee {reportee!r}")
+
+    def _altinn2_store_messages(self, party: int, specs: Iterable[MessageSpec]) -> list[Message]:
+        """Number and store messages (lock held)."""
+        store = self._altinn2.store
+        messages: list[Message] = []
+        for spec in specs:
+            store.next_message += 1
+            forms: list[Form] = []
+            for index, (name, format_id, version, xml) in enumerate(spec.forms):
+                store.next_item += 1
+                kind = "MainForm" if index == 0 else "SubForm"
+                forms.append(Form(store.next_item, name, kind, format_id, version, xml))
+            attachments: list[Attachment] = []
+            for file_name, data, content_type in spec.attachments:
+                store.next_item += 1
+                stored = None if isinstance(data, int) else data
+                size = data if isinstance(data, int) else len(data)
+                name = file_name.rsplit(".", 1)[0] if "." in file_name else file_name
+                attachments.append(
+                    Attachment(store.next_item, file_name, name, content_type, stored, size)
+                )
+            messages.append(
+                Message(
+                    number=store.next_message,
+                    party_id=party,
+                    type=spec.type,
+                    subject=spec.subject,
+                    service_owner=spec.service_owner,
+                    status=spec.status,
+                    created=spec.created,
+                    last_changed=max(spec.last_changed, spec.created),
+                    last_changed_by=spec.last_changed_by,
+                    service_code=spec.service_code,
+                    service_edition=spec.service_edition,
+                    message_sender=spec.message_sender,
+                    summary=spec.summary,
+                    body=spec.body,
+                    forms=forms,
+                    attachments=attachments,
+                )
+            )
+        store.add_messages(messages)
+        return messages
+
+    def _altinn2_json(self, message: Message, *, detail: bool) -> dict[str, Any]:
+        base = f"{self._base_url}/altinn2/api/r{message.party_id}/messages"
+        document = message_json(message, 1044, detail=detail)
+        document["_links"] = message_links(message, base, self._base_url, detail=detail)
+        return document
+
     # -- statistics and faults ---------------------------------------------------------------
 
     @property
@@ -820,6 +1402,7 @@ class Emulator:
             body=body,
             origin=request_origin(scope, headers),
             path_params=params,
+            client_cert_chain=client_cert_chain(scope),
         )
         response = await route.handler(request)
         await send_response(send, response, head=head)

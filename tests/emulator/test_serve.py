@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
-from altinn_async.testing import Emulator
+from altinn_async.testing import DEFAULT_PID, CertificateAuthority, Emulator, IssuedCertificate
 
-from .conftest import EXCHANGE, INSTANCES, READ, WRITE, Clock, make_grant, request_token
+from .conftest import DIGDIR, EXCHANGE, INSTANCES, READ, WRITE, Clock, make_grant, request_token
 
 
 async def test_full_flow_over_a_socket(emu: Emulator, client_key: RSAKey, clock: Clock) -> None:
@@ -83,3 +86,124 @@ def test_two_servers_at_once() -> None:
             two = http.get(f"{second}/maskinporten/jwk").json()
     # One emulator, one signing key, whatever the origin.
     assert one == two
+
+
+# -- HTTPS with client certificates (Altinn 2's enterprise-certificate login) ---------------------
+
+NO_ORG = "Authorization failed: There is no authenticated organization number set on this request."
+SO_REPORTEES = f"/altinn2/api/serviceowner/reportees?subject={DEFAULT_PID}"
+
+
+@pytest.fixture
+def certificate_files(tmp_path: Path, enterprise_cert: IssuedCertificate) -> tuple[str, str]:
+    chain, key = tmp_path / "virksomhet.pem", tmp_path / "virksomhet-key.pem"
+    chain.write_bytes(enterprise_cert.chain_pem())
+    key.write_bytes(enterprise_cert.private_key_pem())
+    return str(chain), str(key)
+
+
+@pytest.fixture(scope="module")
+def other_ca() -> CertificateAuthority:
+    return CertificateAuthority("Someone Else's CA")
+
+
+def tls_context(
+    ca: CertificateAuthority, certificate: tuple[str, str] | None = None
+) -> ssl.SSLContext:
+    context = ssl.create_default_context(cadata=ca.ca_pem().decode())
+    if certificate is not None:
+        context.load_cert_chain(*certificate)
+    return context
+
+
+def altinn2_emulator() -> Emulator:
+    emu = Emulator()
+    emu.add_api_key("so-key", service_owner=True)
+    emu.add_api_key("key")
+    emu.add_altinn2_user("digdir-bruker", "pw", enterprise_org=DIGDIR)
+    return emu
+
+
+async def test_altinn2_over_tls_with_a_required_client_certificate(
+    ca: CertificateAuthority,
+    other_ca: CertificateAuthority,
+    certificate_files: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    emu = altinn2_emulator()
+    with emu.serve(certificate_authority=ca, require_client_certificate=True) as base_url:
+        assert base_url.startswith("https://127.0.0.1:")
+        assert emu.environment_for(base_url).altinn2 == f"{base_url}/altinn2"
+        verify = tls_context(ca, certificate_files)
+        async with httpx.AsyncClient(verify=verify, base_url=base_url) as http:
+            ok = await http.get(
+                f"{SO_REPORTEES}&ForceEIAuthentication", headers={"ApiKey": "so-key"}
+            )
+            assert ok.status_code == 200, ok.reason_phrase
+            assert ok.json()["_links"]["self"]["href"].startswith(f"{base_url}/altinn2/api/")
+            # Without the flag the certificate does not count: the reason phrase says so.
+            refused = await http.get(SO_REPORTEES, headers={"ApiKey": "so-key"})
+            assert (refused.status_code, refused.reason_phrase) == (401, NO_ORG)
+            assert refused.content == b""
+            assert "x-altinn-async-reason-phrase" not in refused.headers
+            # An enterprise user logs in with the certificate; the cookie is Secure over https.
+            login = await http.post(
+                "/altinn2/api/authentication/authenticatewithpassword?ForceEIAuthentication",
+                json={"UserName": "digdir-bruker", "UserPassword": "pw"},
+                headers={"ApiKey": "key"},
+            )
+            assert login.status_code == 200
+            assert "; secure; HttpOnly" in login.headers["set-cookie"]
+            box = await http.get(
+                f"/altinn2/api/{DIGDIR}/messages?ForceEIAuthentication", headers={"ApiKey": "key"}
+            )
+            assert box.headers["content-type"] == "application/hal+json; charset=utf-8"
+        # No client certificate: the TLS handshake is refused.
+        async with httpx.AsyncClient(verify=tls_context(ca), base_url=base_url) as http:
+            with pytest.raises(httpx.TransportError):
+                await http.get(
+                    f"{SO_REPORTEES}&ForceEIAuthentication", headers={"ApiKey": "so-key"}
+                )
+        # A certificate from a CA the emulator does not trust: refused as well.
+        stranger = other_ca.issue_enterprise_certificate(DIGDIR)
+        (tmp_path / "other.pem").write_bytes(stranger.chain_pem())
+        (tmp_path / "other-key.pem").write_bytes(stranger.private_key_pem())
+        files = (str(tmp_path / "other.pem"), str(tmp_path / "other-key.pem"))
+        async with httpx.AsyncClient(verify=tls_context(ca, files), base_url=base_url) as http:
+            with pytest.raises(httpx.TransportError):
+                await http.get(
+                    f"{SO_REPORTEES}&ForceEIAuthentication", headers={"ApiKey": "so-key"}
+                )
+        # The server's certificate is the test CA's: a default client does not trust it.
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(SO_REPORTEES)
+
+
+async def test_altinn2_over_tls_with_an_optional_client_certificate(
+    ca: CertificateAuthority, certificate_files: tuple[str, str]
+) -> None:
+    emu = altinn2_emulator()
+    with emu.serve(certificate_authority=ca) as base_url:
+        flagged = f"{SO_REPORTEES}&ForceEIAuthentication"
+        async with httpx.AsyncClient(verify=tls_context(ca), base_url=base_url) as http:
+            # The handshake succeeds; the API refuses what needs the certificate.
+            refused = await http.get(flagged, headers={"ApiKey": "so-key"})
+            assert (refused.status_code, refused.reason_phrase) == (401, NO_ORG)
+            missing = await http.get(flagged)
+            assert (missing.status_code, missing.reason_phrase) == (
+                400,
+                "Required header 'ApiKey' is missing.",
+            )
+            # The rest of the emulator works over https too.
+            metadata = await http.get("/maskinporten/.well-known/oauth-authorization-server")
+            assert metadata.json()["issuer"] == f"{base_url}/maskinporten/"
+        verify = tls_context(ca, certificate_files)
+        async with httpx.AsyncClient(verify=verify, base_url=base_url) as http:
+            ok = await http.get(flagged, headers={"ApiKey": "so-key"})
+            assert ok.status_code == 200
+    with (
+        pytest.raises(ValueError, match="certificate_authority"),
+        emu.serve(require_client_certificate=True),
+    ):
+        pass  # pragma: no cover

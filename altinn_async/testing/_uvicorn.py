@@ -1,0 +1,82 @@
+"""uvicorn glue (imported only when serving): custom reason phrases and TLS client certificates.
+
+uvicorn's h11 protocol writes the standard reason phrase for every status and does not put the
+TLS peer certificate into the ASGI scope. `EmulatorProtocol` is uvicorn's own `H11Protocol` with
+two additions:
+
+- its h11 connection rewrites a response that carries `REASON_HEADER`: the header's value becomes
+  the status line's reason phrase and the header is dropped;
+- once the TLS handshake is done, it reads the client certificate OpenSSL verified
+  (``ssl_object.getpeercert(binary_form=True)``) and wraps the connection's app so every request
+  scope carries it in ``scope["extensions"]["tls"]`` (the ASGI TLS extension).
+
+Python 3.11's ssl module exposes only the leaf of the client's chain, so ``client_cert_chain``
+holds the leaf alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, overload
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from ._asgi import REASON_HEADER
+from ._transport import tls_extension, with_tls_extension
+
+_REASON = REASON_HEADER.encode()
+
+
+class _ReasonPhraseConnection(h11.Connection):
+    """An h11 server connection that takes the reason phrase from `REASON_HEADER`."""
+
+    @overload
+    def send(self, event: h11.ConnectionClosed) -> None: ...
+
+    @overload
+    def send(
+        self,
+        event: h11.Request | h11.InformationalResponse | h11.Response | h11.Data | h11.EndOfMessage,
+    ) -> bytes: ...
+
+    @overload
+    def send(self, event: h11.Event) -> bytes | None: ...
+
+    def send(self, event: h11.Event) -> bytes | None:
+        if isinstance(event, h11.Response):
+            reason: bytes | None = None
+            kept: list[tuple[bytes, bytes]] = []
+            for name, value in event.headers:
+                if name == _REASON:
+                    reason = value
+                else:
+                    kept.append((name, value))
+            if reason is not None:
+                event = h11.Response(
+                    status_code=event.status_code,
+                    headers=kept,
+                    reason=reason,
+                    http_version=event.http_version,
+                )
+        return super().send(event)
+
+
+class EmulatorProtocol(H11Protocol):
+    """uvicorn's h11 protocol with custom reason phrases and the ASGI TLS extension."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Same construction arguments, one overridden method: swap the class in place.
+        self.conn.__class__ = _ReasonPhraseConnection
+
+    def connection_made(  # type: ignore[override]
+        self, transport: asyncio.Transport
+    ) -> None:
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return
+        der = ssl_object.getpeercert(binary_form=True)
+        extension = tls_extension([der] if der else [], tls_version=ssl_object.version())
+        self.app = with_tls_extension(self.app, extension)
