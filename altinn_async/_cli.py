@@ -548,7 +548,7 @@ async def _harvest(args: argparse.Namespace) -> None:
                 progress.pages += 1
                 # Saved only once the page's attachments are on disk: a resumed run repeats at
                 # most one page, and loses nothing.
-                position_file.write_text(page.next or "")
+                position_file.write_text(pager.position or "")
                 progress.update()
     progress.done()
     if pager.position is None:
