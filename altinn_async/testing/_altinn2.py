@@ -515,16 +515,22 @@ class Altinn2:
 
     # -- the message box ---------------------------------------------------------------------
 
+    def _end_user_party(
+        self, request: Request, scopes: frozenset[str], param: str
+    ) -> Reportee | Response:
+        """The party named by path parameter ``param``, if the logged-in user may act for it."""
+        guard = self._end_user(request, scopes)
+        if isinstance(guard, Response):
+            return guard
+        _, user = guard
+        return self._party(user, request.path_params[param])
+
     def _messages_base(self, request: Request) -> str:
         return f"{request.origin}{PREFIX}/{request.path_params['who']}/messages"
 
     async def messages(self, request: Request) -> Response:
         """``GET /{who}/messages``: newest first, DB cap, OData, at most 50."""
-        guard = self._end_user(request, _LIST_SCOPES)
-        if isinstance(guard, Response):
-            return guard
-        _, user = guard
-        party = self._party(user, request.path_params["who"])
+        party = self._end_user_party(request, _LIST_SCOPES, "who")
         if isinstance(party, Response):
             return party
         mode = _negotiate(request)
@@ -569,11 +575,7 @@ class Altinn2:
         return _hal_list(mode, "messages", items, links, headers=headers)
 
     def _message(self, request: Request, scopes: frozenset[str]) -> Message | Response:
-        guard = self._end_user(request, scopes)
-        if isinstance(guard, Response):
-            return guard
-        _, user = guard
-        party = self._party(user, request.path_params["who"])
+        party = self._end_user_party(request, scopes, "who")
         if isinstance(party, Response):
             return party
         found = _MESSAGE_ID.fullmatch(request.path_params["message_id"])
@@ -732,11 +734,7 @@ class Altinn2:
 
     async def reportee(self, request: Request) -> Response:
         """``GET /reportees/{reporteeId}``."""
-        guard = self._end_user(request, _REPORTEE_SCOPES)
-        if isinstance(guard, Response):
-            return guard
-        _, user = guard
-        party = self._party(user, request.path_params["reportee"])
+        party = self._end_user_party(request, _REPORTEE_SCOPES, "reportee")
         if isinstance(party, Response):
             return party
         mode = _negotiate(request)
