@@ -8,7 +8,6 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
@@ -282,7 +281,3 @@ class Altinn2Client:
             path, HalNextLink(rel), dict(params or {}), max_items=max_items, resume_from=resume_from
         )
 
-
-def message_summary(message: HalResource) -> dict[str, Any]:
-    """The message as plain JSON (its document, links included), e.g. for a JSON Lines file."""
-    return dict(message.document) if message.document else dict(message.properties)

@@ -123,7 +123,7 @@ async def test_a_wrong_password_is_a_login_error_without_the_password() -> None:
     assert server.logins == 0
 
 
-def test_no_secret_in_reprs(caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_in_reprs() -> None:
     auth = altinn.Altinn2Auth("api-key-value", login=altinn.PasswordLogin("ola", "password-value"))
     assert "api-key-value" not in repr(auth)
     assert "password-value" not in repr(auth)
