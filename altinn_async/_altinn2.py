@@ -280,4 +280,3 @@ class Altinn2Client:
         return self._list(
             path, HalNextLink(rel), dict(params or {}), max_items=max_items, resume_from=resume_from
         )
-
