@@ -33,6 +33,7 @@ from ._altinn2_data import (
     MESSAGE_SCHEMA,
     SERVICE_OWNER_REPORTEE_SCHEMA,
     Consent,
+    Form,
     Message,
     Reportee,
     Session,
@@ -620,14 +621,20 @@ class Altinn2:
         items = [(form_json(f), _form_links(base, f.id)) for f in message.forms]
         return _hal_list(mode, "forms", items, {"self": _self_link(request)})
 
-    async def form(self, request: Request) -> Response:
-        """``GET /{who}/messages/{id}/forms/{formId}``."""
+    def _form(self, request: Request) -> tuple[Message, Form] | Response:
         message = self._message(request, _READ_SCOPES)
         if isinstance(message, Response):
             return message
-        form = next((f for f in message.forms if f.id == int(request.path_params["form_id"])), None)
-        if form is None:
-            return empty_response(404)
+        form_id = int(request.path_params["form_id"])  # the route admits digits only
+        form = next((f for f in message.forms if f.id == form_id), None)
+        return empty_response(404) if form is None else (message, form)
+
+    async def form(self, request: Request) -> Response:
+        """``GET /{who}/messages/{id}/forms/{formId}``."""
+        found = self._form(request)
+        if isinstance(found, Response):
+            return found
+        message, form = found
         mode = _negotiate(request)
         if mode is None:
             return empty_response(406)
@@ -636,12 +643,10 @@ class Altinn2:
 
     async def formdata(self, request: Request) -> Response:
         """``GET /{who}/messages/{id}/forms/{formId}/formdata``: the form's XML."""
-        message = self._message(request, _READ_SCOPES)
-        if isinstance(message, Response):
-            return message
-        form = next((f for f in message.forms if f.id == int(request.path_params["form_id"])), None)
-        if form is None:
-            return empty_response(404)
+        found = self._form(request)
+        if isinstance(found, Response):
+            return found
+        _, form = found
         return Response(200, form.xml, [("content-type", "application/xml; charset=utf-8")])
 
     async def attachments(self, request: Request) -> Response:
