@@ -14,6 +14,7 @@ from typing import Protocol, Self, runtime_checkable
 import anyio
 import httpx
 
+from ._api import retry_after
 from ._environment import Environment
 from ._jwt import unverified_claims
 from ._tokens import AccessToken, Clock, TokenCache
@@ -59,10 +60,9 @@ class TokenSource(Protocol):
 
 
 def _retry_delay(attempt: int, response: httpx.Response | None) -> float:
-    if response is not None:
-        retry_after = response.headers.get("Retry-After")
-        if retry_after is not None and retry_after.strip().isdigit():
-            return min(float(retry_after), 30.0)
+    wait = None if response is None else retry_after(response)
+    if wait is not None:
+        return min(wait, 30.0)
     # Full jitter keeps a fleet of workers from retrying in step.
     return random.uniform(0, min(0.25 * 2**attempt, 4.0))  # noqa: S311 - not for security
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -292,3 +294,28 @@ def test_sync_client_is_refused_with_a_clear_error() -> None:
         pytest.raises(ConfigurationError, match="AsyncClient"),
     ):
         c.get("https://api.example/")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("7", 7.0), ("600", 30.0), (None, None)],
+)
+def test_retry_after_seconds_is_honoured_and_capped(
+    header: str | None, expected: float | None
+) -> None:
+    from altinn_async._auth import _retry_delay  # noqa: PLC0415
+
+    headers = {} if header is None else {"Retry-After": header}
+    delay = _retry_delay(0, httpx.Response(503, headers=headers))
+    if expected is None:
+        assert 0 <= delay <= 0.25  # jittered backoff
+    else:
+        assert delay == expected
+
+
+def test_retry_after_as_an_http_date_is_honoured() -> None:
+    from altinn_async._auth import _retry_delay  # noqa: PLC0415
+
+    when = email.utils.formatdate(time.time() + 20, usegmt=True)
+    delay = _retry_delay(0, httpx.Response(503, headers={"Retry-After": when}))
+    assert 15 < delay <= 20
