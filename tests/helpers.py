@@ -34,10 +34,30 @@ def _private_pem(index: int) -> bytes:
 
 
 class Clock:
-    """A settable clock starting at the real time (``now`` is seconds since the epoch)."""
+    """The one test clock: settable, frozen at whole seconds of the real time unless told otherwise.
 
-    def __init__(self) -> None:
-        self.now = time.time()
+    ``now`` is seconds since the epoch; assign it or call `advance`. With ``ticking=True`` it
+    follows the real time, shifted by what `advance` adds (for servers that keep real time).
+    """
+
+    def __init__(self, now: float | None = None, *, ticking: bool = False) -> None:
+        self._ticking = ticking
+        self._offset = 0.0
+        self._now = float(int(time.time())) if now is None else float(now)
+
+    @property
+    def now(self) -> float:
+        return time.time() + self._offset if self._ticking else self._now
+
+    @now.setter
+    def now(self, value: float) -> None:
+        if self._ticking:
+            self._offset = value - time.time()
+        else:
+            self._now = value
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
     def __call__(self) -> float:
         return self.now

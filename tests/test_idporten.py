@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import stat
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -370,14 +369,10 @@ async def test_no_secret_in_reprs_or_logs(world: World, caplog: pytest.LogCaptur
             assert secret not in text
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def test_login_in_browser_for_a_command_line_program(world: World) -> None:
-    redirect = f"http://127.0.0.1:{_free_port()}/callback"
+async def test_login_in_browser_for_a_command_line_program(
+    world: World, free_port: Callable[[], int]
+) -> None:
+    redirect = f"http://127.0.0.1:{free_port()}/callback"
     world.emulator.add_idporten_client(
         "cli", redirect_uris=[redirect], token_endpoint_auth_method="none", scopes=SCOPES
     )

@@ -9,7 +9,7 @@ from joserfc.jwk import RSAKey
 from altinn_async import IDTokenError
 from altinn_async._jwks import JWKSCache
 
-from .helpers import private_pem
+from .helpers import Clock, private_pem
 
 URI = "https://idp.example/jwks.json"
 
@@ -30,15 +30,8 @@ class Keys:
         return httpx.Response(200, json={"keys": self.keys})
 
 
-class Clock:
-    now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_cached_then_refetched_once_for_a_new_kid() -> None:
-    keys, clock = Keys(), Clock()
+    keys, clock = Keys(), Clock(1_000_000.0)
     cache = JWKSCache(URI, clock=clock)
     async with httpx.AsyncClient(transport=httpx.MockTransport(keys)) as http:
         first = await cache.key_set(http, kid="old")
@@ -52,7 +45,7 @@ async def test_cached_then_refetched_once_for_a_new_kid() -> None:
 
 
 async def test_unknown_kids_do_not_cause_a_fetch_storm() -> None:
-    keys, clock = Keys(), Clock()
+    keys, clock = Keys(), Clock(1_000_000.0)
     cache = JWKSCache(URI, clock=clock, min_refetch_interval=60)
     async with httpx.AsyncClient(transport=httpx.MockTransport(keys)) as http:
         await cache.key_set(http, kid="old")
@@ -66,7 +59,7 @@ async def test_unknown_kids_do_not_cause_a_fetch_storm() -> None:
 
 
 async def test_stale_after_max_age() -> None:
-    keys, clock = Keys(), Clock()
+    keys, clock = Keys(), Clock(1_000_000.0)
     cache = JWKSCache(URI, clock=clock, max_age=3600)
     async with httpx.AsyncClient(transport=httpx.MockTransport(keys)) as http:
         await cache.key_set(http, kid=None)
@@ -80,7 +73,7 @@ async def test_stale_after_max_age() -> None:
     [httpx.Response(500), httpx.Response(200, text="nope"), httpx.Response(200, json={"x": 1})],
 )
 async def test_an_unusable_key_set_is_an_id_token_error(response: httpx.Response) -> None:
-    cache = JWKSCache(URI, clock=Clock())
+    cache = JWKSCache(URI, clock=Clock(1_000_000.0))
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: response)) as http:
         with pytest.raises(IDTokenError, match=r"jwks\.json"):
             await cache.key_set(http, kid="k")

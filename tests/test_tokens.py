@@ -7,19 +7,13 @@ import pytest
 
 from altinn_async import AccessToken, TokenCache
 
-
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from .helpers import Clock
 
 
 class CountingFetch:
     """A fetch that takes a little time and counts how often it ran."""
 
-    def __init__(self, clock: FakeClock, lifetime: float = 120.0, delay: float = 0.01) -> None:
+    def __init__(self, clock: Clock, lifetime: float = 120.0, delay: float = 0.01) -> None:
         self.clock = clock
         self.lifetime = lifetime
         self.delay = delay
@@ -43,7 +37,7 @@ def test_repr_hides_the_token() -> None:
 
 
 async def test_500_concurrent_callers_share_one_fetch() -> None:
-    clock = FakeClock()
+    clock = Clock(1_700_000_000.0)
     cache = TokenCache(clock=clock)
     fetch = CountingFetch(clock)
     results: list[AccessToken] = []
@@ -60,7 +54,7 @@ async def test_500_concurrent_callers_share_one_fetch() -> None:
 
 
 async def test_keys_are_separate() -> None:
-    clock = FakeClock()
+    clock = Clock(1_700_000_000.0)
     cache = TokenCache(clock=clock)
     fetch = CountingFetch(clock)
     first = await cache.get(("a",), fetch)
@@ -71,7 +65,7 @@ async def test_keys_are_separate() -> None:
 
 
 async def test_fresh_token_is_served_then_refreshed_after_the_margin() -> None:
-    clock = FakeClock()
+    clock = Clock(1_700_000_000.0)
     cache = TokenCache(clock=clock)
     fetch = CountingFetch(clock, lifetime=120)
     token = await cache.get("k", fetch)
@@ -92,7 +86,7 @@ def test_margin_is_capped_for_long_tokens() -> None:
 
 
 async def test_concurrent_callers_across_the_expiry_boundary_share_one_fetch() -> None:
-    clock = FakeClock()
+    clock = Clock(1_700_000_000.0)
     cache = TokenCache(clock=clock)
     fetch = CountingFetch(clock, lifetime=120)
     await cache.get("k", fetch)
@@ -110,7 +104,7 @@ async def test_concurrent_callers_across_the_expiry_boundary_share_one_fetch() -
 
 
 async def test_during_an_early_refresh_others_keep_the_usable_token() -> None:
-    clock = FakeClock()
+    clock = Clock(1_700_000_000.0)
     cache = TokenCache(clock=clock)
     fetch = CountingFetch(clock, lifetime=120, delay=0.05)
     old = await cache.get("k", fetch)
@@ -130,7 +124,7 @@ async def test_during_an_early_refresh_others_keep_the_usable_token() -> None:
 
 
 async def test_failed_early_refresh_serves_the_old_token_then_retries_later() -> None:
-    clock = FakeClock()
+    clock = Clock(1_700_000_000.0)
     cache = TokenCache(clock=clock)
     fetch = CountingFetch(clock, lifetime=120, delay=0)
     old = await cache.get("k", fetch)
@@ -148,7 +142,7 @@ async def test_failed_early_refresh_serves_the_old_token_then_retries_later() ->
 
 
 async def test_fetch_error_without_a_usable_token_reaches_every_waiter_once() -> None:
-    clock = FakeClock()
+    clock = Clock(1_700_000_000.0)
     cache = TokenCache(clock=clock)
     fetch = CountingFetch(clock, delay=0.02)
     fetch.fail_with = RuntimeError("down")
@@ -168,7 +162,7 @@ async def test_fetch_error_without_a_usable_token_reaches_every_waiter_once() ->
 
 
 async def test_invalidate_drops_only_the_refused_token() -> None:
-    clock = FakeClock()
+    clock = Clock(1_700_000_000.0)
     cache = TokenCache(clock=clock)
     fetch = CountingFetch(clock)
     first = await cache.get("k", fetch)
@@ -181,7 +175,7 @@ async def test_invalidate_drops_only_the_refused_token() -> None:
 
 
 async def test_cancelled_fetcher_does_not_strand_waiters() -> None:
-    clock = FakeClock()
+    clock = Clock(1_700_000_000.0)
     cache = TokenCache(clock=clock)
     fetch = CountingFetch(clock, delay=0.05)
     results: list[AccessToken] = []

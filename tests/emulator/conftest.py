@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import time
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -25,6 +24,10 @@ from joserfc.jwk import KeySet, RSAKey
 
 from altinn_async.testing import CertificateAuthority, Emulator, IssuedCertificate
 
+from ..helpers import Clock
+
+__all__ = ["Clock"]
+
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 READ = "altinn:serviceowner/instances.read"
 WRITE = "altinn:serviceowner/instances.write"
@@ -33,19 +36,6 @@ CLIENT_ID = "client-1"
 ISSUER = "http://altinn.localhost/maskinporten/"
 EXCHANGE = "/platform/authentication/api/v1/exchange/maskinporten"
 INSTANCES = "/platform/storage/api/v1/instances"
-
-
-class Clock:
-    """A frozen clock the tests move by hand."""
-
-    def __init__(self, now: float | None = None) -> None:
-        self.now = float(int(time.time())) if now is None else now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="session")

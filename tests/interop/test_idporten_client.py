@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-import time
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -15,6 +13,7 @@ import pytest
 
 import altinn_async as altinn
 
+from ..helpers import Clock
 from .conftest import OidcClient, OidcProvider, ProviderSettings
 
 SCOPES = ["openid", "profile", "altinn:instances.read"]
@@ -24,14 +23,6 @@ SCOPES = ["openid", "profile", "altinn:instances.read"]
 def oidc_provider_settings() -> ProviderSettings:
     # Opaque access tokens: oidc-provider answers userinfo and revocation only for those.
     return ProviderSettings(access_token_format="opaque")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 @attrs.define
@@ -125,12 +116,12 @@ async def test_denied_login(setup: Setup) -> None:
 
 
 async def test_refresh_rotates_once_for_many_waiting_requests(setup: Setup) -> None:
-    clock = Clock()
+    clock = Clock(ticking=True)
     store = altinn.MemoryTokenStore()
     auth = setup.auth("basic", store=store, clock=clock)
     first = await setup.login(auth)
     before = len(setup.token_requests)
-    clock.offset = 110  # inside the refresh margin of the 120 s access token
+    clock.advance(110)  # inside the refresh margin of the 120 s access token
     api = httpx.AsyncClient(
         auth=auth, transport=httpx.MockTransport(lambda request: httpx.Response(200))
     )
@@ -154,7 +145,7 @@ async def test_refresh_rotates_once_for_many_waiting_requests(setup: Setup) -> N
 
 
 async def test_a_refused_refresh_token_means_log_in_again(setup: Setup) -> None:
-    clock = Clock()
+    clock = Clock(ticking=True)
     auth = setup.auth("post", clock=clock)
     await setup.login(auth)
     await auth.revoke()  # revokes the grant at the provider and forgets it here
@@ -167,7 +158,7 @@ async def test_a_refused_refresh_token_means_log_in_again(setup: Setup) -> None:
     await copy.save("default", session)  # the same tokens, kept by another process
     second = setup.auth("post", clock=clock, store=copy)
     await other.revoke()
-    clock.offset = 200
+    clock.advance(200)
     with pytest.raises(altinn.LoginRequiredError, match="log in again"):
         await second.get_token()
     assert await second.session() is None
@@ -194,14 +185,8 @@ async def test_logout_returns_to_the_app_with_state(setup: Setup) -> None:
         await auth.get_token()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def test_login_in_browser(setup: Setup) -> None:
-    redirect = f"http://127.0.0.1:{_free_port()}/callback"
+async def test_login_in_browser(setup: Setup, free_port: Callable[[], int]) -> None:
+    redirect = f"http://127.0.0.1:{free_port()}/callback"
     auth = setup.auth("public", redirect_uri=redirect)
     announced = anyio.Event()
     shown: list[str] = []
