@@ -12,8 +12,9 @@ from ._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
 from ._auth import StaticToken, TokenAuth, TokenSource
 from ._environment import PRODUCTION, TEST, AuthorizationServer, Environment
 from ._exchange import AltinnExchangeAuth
+from ._files import safe_filename
 from ._hal import HalResource, Link, parse_hal
-from ._idporten import IDPortenAuth, LoginRequest
+from ._idporten import IDPortenClient, IDPortenSession, LoginRequest
 from ._keys import Signer, SigningKey
 from ._maskinporten import MaskinportenAuth, SystemUser
 from ._paging import (
@@ -26,9 +27,18 @@ from ._paging import (
     Paginator,
     PagingRule,
 )
-from ._sessions import FileTokenStore, IDTokenClaims, LoginSession, MemoryTokenStore, TokenStore
+from ._retry import RetryPolicy
+from ._sessions import (
+    ANY_REVISION,
+    FileTokenStore,
+    IDTokenClaims,
+    LoginSession,
+    MemoryTokenStore,
+    TokenStore,
+)
 from ._storage import InstancePage, InstancePager, StorageClient
 from ._tokens import AccessToken, Clock, TokenCache
+from ._version import __version__
 from .exceptions import (
     AltinnError,
     APIError,
@@ -38,6 +48,7 @@ from .exceptions import (
     ConfigurationError,
     DiscoveryError,
     ExchangeError,
+    ForeignOriginError,
     HALError,
     IDTokenError,
     InvalidScopeError,
@@ -46,12 +57,14 @@ from .exceptions import (
     LoginError,
     LoginRequiredError,
     MaskinportenError,
+    NetworkError,
     PaginationError,
     TokenError,
     TokenRequestError,
 )
 
 __all__ = [
+    "ANY_REVISION",
     "PRODUCTION",
     "TEST",
     "APIError",
@@ -71,10 +84,12 @@ __all__ = [
     "Environment",
     "ExchangeError",
     "FileTokenStore",
+    "ForeignOriginError",
     "HALError",
     "HalNextLink",
     "HalResource",
-    "IDPortenAuth",
+    "IDPortenClient",
+    "IDPortenSession",
     "IDTokenClaims",
     "IDTokenError",
     "InstancePage",
@@ -90,6 +105,7 @@ __all__ = [
     "MaskinportenAuth",
     "MaskinportenError",
     "MemoryTokenStore",
+    "NetworkError",
     "NextHeader",
     "ODataPaging",
     "Page",
@@ -98,6 +114,7 @@ __all__ = [
     "Paginator",
     "PagingRule",
     "PasswordLogin",
+    "RetryPolicy",
     "Signer",
     "SigningKey",
     "StaticToken",
@@ -109,7 +126,24 @@ __all__ = [
     "TokenRequestError",
     "TokenSource",
     "TokenStore",
+    "__version__",
     "enterprise_tls_context",
     "exceptions",
     "parse_hal",
+    "safe_filename",
 ]
+
+
+def _public_module() -> None:
+    # Tracebacks, reprs and documentation name the public path (altinn_async.MaskinportenAuth),
+    # not the private module a class happens to live in.
+    for name in __all__:
+        value = globals()[name]
+        if getattr(value, "__module__", "").startswith("altinn_async.") and (
+            isinstance(value, type) or callable(value)
+        ):
+            value.__module__ = __name__
+
+
+_public_module()
+del _public_module

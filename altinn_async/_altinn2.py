@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-import anyio
 import httpx
 
-from ._api import api_error
+from ._files import download_to, safe_filename
 from ._hal import HalResource, Link, parse_hal
+from ._http import api_error, origin
 from ._paging import HalNextLink, ODataPaging, Paginator
+from ._redact import safe_url
+from ._retry import RetryPolicy, request
 from .exceptions import ConfigurationError, HALError
 
 __all__ = ["Altinn2Client"]
@@ -27,10 +28,6 @@ def _date(value: dt.date | dt.datetime | str) -> str:
     return value if isinstance(value, str) else value.isoformat()
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host, url.port)
-
-
 class Altinn2Client:
     """The Altinn 2 REST API over an ``httpx.AsyncClient`` whose auth is `Altinn2Auth`.
 
@@ -38,7 +35,8 @@ class Altinn2Client:
     them: ``message["Subject"]``), paged the way each list pages: end-user lists by ``$skip`` in
     steps of 50, service-owner lists with a larger ``$top``, continuation lists by their next
     link. Links in resources are followed only on the API's own origin, since every request
-    carries the credentials.
+    carries the credentials. Reading never changes the mailbox: a message is fetched with
+    ``markAsRead=false`` unless asked otherwise. Every request goes through the retry policy.
 
     Example::
 
@@ -51,19 +49,36 @@ class Altinn2Client:
     Args:
         http: the client (with `Altinn2Auth`, and for an enterprise certificate the TLS context).
         base_url: the Altinn 2 site (``https://tt02.altinn.no``; an environment's ``altinn2``);
-            the API is under ``{base_url}/api``. Defaults to the client's ``base_url``.
+            the API is under ``{base_url}/api``. Defaults to the client's ``base_url``, then to
+            the site of the client's `Altinn2Auth`.
+        retry: the `RetryPolicy` (``RetryPolicy.NEVER`` for none).
     """
 
-    def __init__(self, http: httpx.AsyncClient, *, base_url: str | None = None) -> None:
-        base = base_url if base_url is not None else str(http.base_url)
-        url = httpx.URL(base.rstrip("/"))
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        base = base_url
+        if base is None and str(http.base_url) not in ("", "/"):
+            base = str(http.base_url)
+        if base is None:
+            base = getattr(http.auth, "base_url", None)
+        url = httpx.URL(str(base or "").rstrip("/"))
         if not url.is_absolute_url:
             raise ConfigurationError(
-                "Altinn2Client needs the Altinn 2 base URL: pass base_url=environment.altinn2"
+                "Altinn2Client needs the Altinn 2 site: pass base_url= (an environment's "
+                "altinn2, e.g. https://tt02.altinn.no), or give the client an Altinn2Auth"
             )
         self._http = http
         self._api = f"{str(url).rstrip('/')}/api"
-        self._origin = _origin(url)
+        self._origin = origin(url)
+        self._retry = retry or RetryPolicy()
+
+    def __repr__(self) -> str:
+        return f"Altinn2Client(api_url={self._api!r})"
 
     @property
     def api_url(self) -> str:
@@ -75,7 +90,7 @@ class Altinn2Client:
     def _url(self, target: str | Link) -> httpx.URL:
         href = target.href if isinstance(target, Link) else target
         url = httpx.URL(href) if "://" in href else httpx.URL(f"{self._api}/{href.lstrip('/')}")
-        if _origin(url) != self._origin:
+        if origin(url) != self._origin:
             raise ConfigurationError(
                 f"{url.scheme}://{url.host} is not the Altinn 2 API's origin; not sending "
                 "credentials there"
@@ -84,16 +99,21 @@ class Altinn2Client:
 
     async def get(self, target: str | Link, params: Mapping[str, str] | None = None) -> HalResource:
         """Any API resource, by link or by path under the API (``"reportees"``)."""
-        response = await self._http.get(self._url(target), params=params, headers=_HAL)
+        url = self._url(target)
+        if params:
+            url = url.copy_merge_params(dict(params))
+        response = await request(self._http, "GET", url, headers=_HAL, policy=self._retry)
         if response.status_code != 200:
             raise await api_error(response)
         try:
             return parse_hal(response.json())
         except ValueError as exc:
-            raise HALError(f"{response.request.url} did not answer JSON", path="$") from exc
+            raise HALError(
+                f"{safe_url(response.request.url)} did not answer JSON", path="$"
+            ) from exc
 
     async def _bytes(self, target: str | Link) -> bytes:
-        response = await self._http.get(self._url(target))
+        response = await request(self._http, "GET", self._url(target), policy=self._retry)
         if response.status_code != 200:
             raise await api_error(response)
         return response.content
@@ -110,7 +130,13 @@ class Altinn2Client:
         query = {name: value for name, value in params.items() if value is not None}
         url = self._url(path).copy_merge_params(query)
         return Paginator(
-            self._http, url, rule, resume_from=resume_from, max_items=max_items, headers=_HAL
+            self._http,
+            url,
+            rule,
+            resume_from=resume_from,
+            max_items=max_items,
+            headers=_HAL,
+            retry=self._retry,
         )
 
     # -- messages -----------------------------------------------------------------------------
@@ -152,9 +178,29 @@ class Altinn2Client:
     async def message(
         self, message_id: str, *, who: str = "my", mark_as_read: bool = False
     ) -> HalResource:
-        """One message, with its ``form`` and ``attachment`` links."""
+        """One message, with its ``form`` and ``attachment`` links.
+
+        Fetched with ``markAsRead=false``: reading it here does not mark an unread
+        correspondence as read (Altinn's own default would), unless ``mark_as_read``.
+        """
         params = {"markAsRead": "true" if mark_as_read else "false"}
         return await self.get(f"{who}/messages/{message_id}", params)
+
+    async def message_details(
+        self, message: HalResource, *, mark_as_read: bool = False
+    ) -> HalResource:
+        """The whole message for an item of a `messages` list (following its ``self`` link).
+
+        Fetched with ``markAsRead=false`` unless ``mark_as_read``, like `message`.
+
+        Raises:
+            HALError: the item has no ``self`` link.
+        """
+        link = message.link("self")
+        if link is None:
+            raise HALError("the message has no self link", path="$._links.self")
+        params = {"markAsRead": "true" if mark_as_read else "false"}
+        return await self.get(link, params)
 
     async def forms(self, message: HalResource) -> list[HalResource]:
         """The forms of a message (fetched from each ``form`` link)."""
@@ -179,34 +225,32 @@ class Altinn2Client:
             raise HALError("the message has no print link", path="$._links.print")
         return await self._bytes(link)
 
-    async def download(self, target: Link | str, to: str | os.PathLike[str]) -> Path:
-        """Stream an attachment (or any API resource) to a file, without holding it in memory.
+    async def download(
+        self,
+        target: Link | str,
+        directory: str | os.PathLike[str],
+        *,
+        filename: str | None = None,
+    ) -> Path:
+        """Stream an attachment (or any API resource) into ``directory``, not into memory.
 
-        The file appears complete or not at all: it is written beside its final name and
-        renamed when the download finished.
+        The file is named ``filename``, or the link's ``fileName`` or ``name``, or the last part
+        of its URL, made safe: a name from the server never leaves ``directory``
+        (``../../evil.txt`` is written as ``evil.txt``). The file appears complete or not at
+        all: it is written beside its final name and renamed when the download finished.
 
         Returns:
             The path written.
         """
-        destination = anyio.Path(to)
-        await destination.parent.mkdir(parents=True, exist_ok=True)
-        async with self._http.stream("GET", self._url(target)) as response:
-            if response.status_code != 200:
-                raise await api_error(response)
-            fd, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
-            os.close(fd)
-            partial = anyio.Path(name)
-            try:
-                # Written in a worker thread: a large attachment must not stall the event loop.
-                async with await anyio.open_file(partial, "wb") as file:
-                    async for chunk in response.aiter_bytes():
-                        await file.write(chunk)
-                await partial.replace(destination)
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await partial.unlink(missing_ok=True)
-                raise
-        return Path(destination)
+        url = self._url(target)
+        name = filename
+        if name is None and isinstance(target, Link):
+            name = str(target.attributes.get("fileName") or target.name or "") or None
+        if name is None:
+            name = url.path.rstrip("/").rsplit("/", 1)[-1]
+        destination = Path(directory) / safe_filename(name, default="attachment")
+        await download_to(self._http, url, destination, policy=self._retry)
+        return destination
 
     # -- reportees ----------------------------------------------------------------------------
 

@@ -7,15 +7,19 @@ import json
 import logging
 import ssl
 import tempfile
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Generator, Iterable
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 
 import anyio
+import attrs
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ._environment import Environment, check_url
+from ._origins import ForeignOrigins, OriginPolicy
+from ._redact import mask_pid
 from .exceptions import ConfigurationError, KeyLoadError, LoginError
 
 __all__ = ["Altinn2Auth", "PasswordLogin", "enterprise_tls_context"]
@@ -54,21 +58,36 @@ def _with_force_ei(request: httpx.Request) -> None:
         request.url = request.url.copy_with(query=query + b"&" + _FORCE_EI if query else _FORCE_EI)
 
 
+@attrs.define
+class _Login:
+    """One login attempt that everyone waiting for a session shares, success or failure."""
+
+    done: anyio.Event = attrs.field(factory=anyio.Event)
+    cookie: tuple[str, str] | None = None
+    error: LoginError | None = None
+
+
 class PasswordLogin(httpx.Auth):
-    """A username/password session (security level 1), as an ``httpx.Auth``.
+    """A username/password session (security level 1), for `Altinn2Auth`.
 
-    Logs in with ``POST /api/authentication/authenticatewithpassword`` through the same client
-    (so an enterprise user's login goes over its TLS client certificate), keeps the session
-    cookie (``.ASPXAUTH``, or ``.AspxAuthTT02`` / ``.AspxAuthProd`` since release 25.4), and logs
-    in again once when the session is gone: a 401, a redirect, or an HTML login page instead of
-    JSON. One login runs however many requests are waiting for it.
+    Logs in with ``POST {altinn2}/api/authentication/authenticatewithpassword`` through the same
+    client (so an enterprise user's login goes over its TLS client certificate), keeps the
+    session cookie (``.ASPXAUTH``, or ``.AspxAuthTT02`` / ``.AspxAuthProd`` since release 25.4),
+    and logs in again once when the session is gone: a 401, a redirect, or an HTML login page
+    instead of JSON.
 
-    Use it inside `Altinn2Auth`, which adds the ``ApiKey`` header to the login request too::
+    One login runs however many requests are waiting for it, and they all share its outcome: a
+    refused login is not tried again by each of them. Altinn locks an account after 10 failed
+    logins in two hours, so once it refuses the password this object does not try it again.
 
-        auth = altinn.Altinn2Auth(api_key, login=altinn.PasswordLogin("user", "password"))
+    It works inside `Altinn2Auth`, which tells it where to log in and adds the ``ApiKey``::
+
+        auth = altinn.Altinn2Auth(api_key, environment=altinn.TEST,
+                                  login=altinn.PasswordLogin("user", password))
 
     Args:
-        username: the username or national identity number.
+        username: the username or national identity number (masked in ``repr``, errors and
+            logs).
         password: the password (never shown in ``repr``, errors or logs).
     """
 
@@ -80,13 +99,33 @@ class PasswordLogin(httpx.Auth):
             raise ConfigurationError("PasswordLogin needs a username and a password")
         self._username = username
         self._password = password
+        self._login_url: httpx.URL | None = None
         self._cookie: tuple[str, str] | None = None
-        self._lock: anyio.Lock | None = None
+        self._login: _Login | None = None
+        self._refused: LoginError | None = None
         self.logins = 0
-        """How many logins were made (for diagnostics)."""
+        """How many logins were attempted (for diagnostics)."""
 
     def __repr__(self) -> str:
-        return f"PasswordLogin(username={self._username!r})"
+        return f"PasswordLogin(username={self.username_label!r})"
+
+    @property
+    def username_label(self) -> str:
+        """The username for messages: a national identity number shows its birth date only."""
+        return mask_pid(self._username)
+
+    def bind(self, altinn2: str) -> None:
+        """Log in at ``{altinn2}/api/authentication/...`` (`Altinn2Auth` calls this).
+
+        Raises:
+            ConfigurationError: it is already bound to another Altinn 2 site.
+        """
+        url = httpx.URL(altinn2.rstrip("/") + _LOGIN_PATH)
+        if self._login_url is not None and self._login_url != url:
+            raise ConfigurationError(
+                "this PasswordLogin already logs in at another Altinn 2 site; make one per site"
+            )
+        self._login_url = url
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         raise ConfigurationError("PasswordLogin works with httpx.AsyncClient only")
@@ -94,21 +133,38 @@ class PasswordLogin(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self._login_url is None:
+            raise ConfigurationError(
+                "a PasswordLogin goes inside Altinn2Auth(api_key, environment=..., login=...), "
+                "which says where to log in"
+            )
         replayable = isinstance(request.stream, httpx.ByteStream)
         stale: tuple[str, str] | None = None
         for attempt in range(2):
             cookie = self._cookie
-            if cookie is None:
-                if self._lock is None:
-                    self._lock = anyio.Lock()
-                # One login at a time: whoever waited finds the new cookie and uses it.
-                async with self._lock:
-                    cookie = self._cookie
-                    if cookie is None or cookie == stale:
-                        login = yield self._login_request(request.url)
-                        await login.aread()
-                        cookie = self._accept(login)
-                        self._cookie = cookie
+            while cookie is None or cookie == stale:
+                if self._refused is not None:
+                    raise LoginError(str(self._refused)) from self._refused
+                login = self._login
+                if login is None:
+                    # This request logs in; whoever comes meanwhile waits for its outcome.
+                    login = self._login = _Login()
+                    try:
+                        response = yield self._login_request()
+                        await response.aread()
+                        login.cookie = self._accept(response)
+                        self._cookie = login.cookie
+                    except LoginError as exc:
+                        login.error = exc
+                        raise
+                    finally:
+                        self._login = None
+                        login.done.set()
+                else:
+                    await login.done.wait()
+                    if login.error is not None:
+                        raise LoginError(str(login.error)) from login.error
+                cookie = login.cookie  # None: the login was cancelled; try again
             _with_cookie(request, *cookie)
             response = yield request
             if attempt == 1 or not replayable or not _session_gone(response):
@@ -118,26 +174,37 @@ class PasswordLogin(httpx.Auth):
             if self._cookie == stale:
                 self._cookie = None
 
-    def _login_request(self, url: httpx.URL) -> httpx.Request:
-        # The login lives beside the API the request was for: {base}/api/authentication/...
-        path = url.path
-        prefix = path[: path.find("/api/")] if "/api/" in path else ""
+    def _login_request(self) -> httpx.Request:
+        assert self._login_url is not None  # noqa: S101 - checked by the flow
+        self.logins += 1
         body = json.dumps({"UserName": self._username, "UserPassword": self._password})
         return httpx.Request(
             "POST",
-            url.copy_with(path=prefix + _LOGIN_PATH, query=None),
+            self._login_url,
             content=body.encode(),
             headers={"Content-Type": "application/hal+json", "Accept": "application/hal+json"},
         )
 
     def _accept(self, response: httpx.Response) -> tuple[str, str]:
-        if response.status_code != 200:
-            reason = response.reason_phrase or ""
-            raise LoginError(
-                f"Altinn 2 refused the password login of {self._username!r}: HTTP "
-                f"{response.status_code} {reason}".rstrip()
-                + " (10 failed logins in 2 hours lock the account for an hour)"
+        who = self.username_label
+        reason = response.reason_phrase or ""
+        if response.status_code == 401:
+            # The one answer that counts towards the lockout: never try this password again.
+            self._refused = LoginError(
+                f"Altinn 2 refused the password login of {who!r}: HTTP 401 {reason}".rstrip()
+                + ". Not trying again: 10 failed logins in 2 hours lock the account for an hour"
             )
+            raise self._refused
+        if response.status_code != 200:
+            hint = {
+                400: "is the ApiKey there?",
+                403: "the ApiKey may not be allowed to do this",
+                404: "is the Altinn 2 base URL right?",
+            }.get(response.status_code)
+            message = (
+                f"Altinn 2 did not log {who!r} in: HTTP {response.status_code} {reason}".rstrip()
+            )
+            raise LoginError(message + (f" ({hint})" if hint else ""))
         for header in response.headers.get_list("set-cookie"):
             jar: SimpleCookie = SimpleCookie()
             try:
@@ -146,8 +213,7 @@ class PasswordLogin(httpx.Auth):
                 continue  # a malformed Set-Cookie of some other cookie
             for name in SESSION_COOKIES:
                 if name in jar and jar[name].value:
-                    self.logins += 1
-                    logger.info("logged in to Altinn 2 as %r (cookie %s)", self._username, name)
+                    logger.info("logged in to Altinn 2 as %r (cookie %s)", who, name)
                     return name, jar[name].value
         raise LoginError("Altinn 2 accepted the password login but set no session cookie")
 
@@ -155,14 +221,23 @@ class PasswordLogin(httpx.Auth):
 class Altinn2Auth(httpx.Auth):
     """The ``ApiKey`` header on every Altinn 2 call, composed with a login.
 
+    The ApiKey and whatever the login adds (the session cookie, a bearer token) go only to the
+    Altinn 2 site's origin and those given in ``allowed_origins``; a request anywhere else is
+    refused with `ForeignOriginError`, or sent bare with ``foreign_origins="omit"``.
+
     Args:
         api_key: the API key Altinn issued for the application (never shown in ``repr``).
-        login: how the user is identified: a `PasswordLogin`, a bearer flow
-            (`IDPortenAuth`, `MaskinportenAuth`, `AltinnExchangeAuth`), or ``None`` for the
+        environment: the environment whose Altinn 2 site this is (its ``altinn2``); by default
+            the login's, for a bearer login.
+        base_url: the Altinn 2 site instead of an environment (``https://tt02.altinn.no``).
+        login: how the user is identified: a `PasswordLogin`, a bearer flow (an
+            `IDPortenSession`, `MaskinportenAuth`, `AltinnExchangeAuth`), or ``None`` for the
             enterprise certificate alone.
         force_ei_authentication: add ``?ForceEIAuthentication`` to every request, so that the
             enterprise certificate (the client's TLS certificate, see `enterprise_tls_context`)
             authenticates the organisation.
+        allowed_origins: more origins to send the credentials to.
+        foreign_origins: ``"refuse"`` (the default) or ``"omit"``.
     """
 
     requires_request_body = False
@@ -173,21 +248,58 @@ class Altinn2Auth(httpx.Auth):
         api_key: str,
         login: httpx.Auth | None = None,
         *,
+        environment: Environment | None = None,
+        base_url: str | None = None,
         force_ei_authentication: bool = False,
+        allowed_origins: Iterable[str] = (),
+        foreign_origins: ForeignOrigins = "refuse",
     ) -> None:
         if not api_key:
             raise ConfigurationError("Altinn2Auth needs an api_key")
+        if environment is None and base_url is None:
+            environment = getattr(login, "environment", None)
+        if base_url is None:
+            if not isinstance(environment, Environment):
+                raise ConfigurationError(
+                    "Altinn2Auth needs to know its Altinn 2 site: pass environment= "
+                    "(altinn_async.TEST, ...) or base_url="
+                )
+            if environment.altinn2 is None:
+                raise ConfigurationError(f"environment {environment.name!r} has no Altinn 2 site")
+            base_url = environment.altinn2
+        site = check_url(base_url, what="the Altinn 2 base_url").rstrip("/")
         self._api_key = api_key
         self._login = login
         self._force_ei = force_ei_authentication
+        self._site = site
+        self._origins = OriginPolicy.build(
+            [site],
+            allowed_origins=allowed_origins,
+            foreign_origins=foreign_origins,
+            what="the Altinn 2 ApiKey and login",
+        )
+        if isinstance(login, PasswordLogin):
+            login.bind(site)
 
     def __repr__(self) -> str:
-        return f"Altinn2Auth(login={self._login!r}, force_ei_authentication={self._force_ei!r})"
+        return (
+            f"Altinn2Auth(site={self._site!r}, login={self._login!r}, "
+            f"force_ei_authentication={self._force_ei!r})"
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The Altinn 2 site (the API is under ``{base_url}/api``)."""
+        return self._site
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         raise ConfigurationError("Altinn2Auth works with httpx.AsyncClient only")
 
     def _prepare(self, request: httpx.Request) -> httpx.Request:
+        if not self._origins.admits(request.url):
+            raise ConfigurationError(  # a login sent its own request elsewhere: never
+                "the login tried to send a request to another origin"
+            )
         request.headers["ApiKey"] = self._api_key
         if self._force_ei:
             _with_force_ei(request)
@@ -196,6 +308,9 @@ class Altinn2Auth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if not self._origins.admits(request.url):
+            yield request  # foreign_origins="omit": no ApiKey, no login
+            return
         if self._login is None:
             yield self._prepare(request)
             return

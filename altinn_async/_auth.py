@@ -5,18 +5,17 @@ from __future__ import annotations
 import abc
 import hashlib
 import logging
-import random
 import time
-from collections.abc import AsyncGenerator, Generator, Hashable
+from collections.abc import AsyncGenerator, Generator, Hashable, Iterable
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
-import anyio
 import httpx
 
-from ._api import retry_after
+from ._context import TokenContext
 from ._environment import Environment
 from ._jwt import unverified_claims
+from ._origins import ForeignOrigins, OriginPolicy
 from ._tokens import AccessToken, Clock, TokenCache
 from .exceptions import ConfigurationError, TokenError
 
@@ -24,13 +23,10 @@ __all__ = ["StaticToken", "TokenAuth", "TokenSource"]
 
 logger = logging.getLogger("altinn_async")
 
-_DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
 
 @runtime_checkable
 class TokenSource(Protocol):
-    """Anything that hands out access tokens: Maskinporten, ID-porten, a fixed token.
+    """Anything that hands out access tokens: Maskinporten, an ID-porten session, a fixed token.
 
     `AltinnExchangeAuth` wraps any token source whose ``exchange_provider`` Altinn accepts.
     """
@@ -59,20 +55,19 @@ class TokenSource(Protocol):
         ...
 
 
-def _retry_delay(attempt: int, response: httpx.Response | None) -> float:
-    wait = None if response is None else retry_after(response)
-    if wait is not None:
-        return min(wait, 30.0)
-    # Full jitter keeps a fleet of workers from retrying in step.
-    return random.uniform(0, min(0.25 * 2**attempt, 4.0))  # noqa: S311 - not for security
+def environment_origins(environment: Environment) -> tuple[str | None, ...]:
+    """The URLs whose origins an environment's API credentials belong to."""
+    return (environment.platform, environment.altinn2)
 
 
 class TokenAuth(httpx.Auth, abc.ABC):
-    """Base of the bearer-token auth flows: cache, single-flight fetch, and a 401 retry.
+    """Base of the bearer-token auth flows: cache, single-flight fetch, origins, a 401 retry.
 
     Subclasses say what identifies their tokens (`cache_key`) and how to fetch one (`_fetch`).
-    Every request gets ``Authorization: Bearer <token>``; on a 401 the token that was sent is
-    dropped, a new one fetched, and the request sent once more, never more than once.
+    Every request to one of the flow's origins gets ``Authorization: Bearer <token>``; on a 401
+    the token that was sent is dropped, a new one fetched, and the request sent once more, never
+    more than once. A request to any other origin is refused (`ForeignOriginError`) or, with
+    ``foreign_origins="omit"``, sent without the token.
     """
 
     requires_request_body = False
@@ -82,24 +77,18 @@ class TokenAuth(httpx.Auth, abc.ABC):
         self,
         *,
         environment: Environment,
-        http_client: httpx.AsyncClient | None,
-        cache: TokenCache | None,
-        clock: Clock | None,
-        max_attempts: int,
+        context: TokenContext,
+        owns_context: bool,
+        origins: OriginPolicy,
     ) -> None:
         if not isinstance(environment, Environment):
             raise ConfigurationError(
                 f"environment must be an altinn_async.Environment, got {type(environment).__name__}"
             )
-        if max_attempts < 1:
-            raise ConfigurationError("max_attempts must be at least 1")
-        if cache is not None and clock is not None and cache.clock is not clock:
-            raise ConfigurationError("give the clock to the TokenCache, not to both")
         self._environment = environment
-        self._cache = cache if cache is not None else TokenCache(clock=clock or time.time)
-        self._http_client = http_client
-        self._owns_client = http_client is None
-        self._max_attempts = max_attempts
+        self._context = context
+        self._owns_context = owns_context
+        self._origins = origins
 
     @property
     def environment(self) -> Environment:
@@ -108,53 +97,36 @@ class TokenAuth(httpx.Auth, abc.ABC):
 
     @property
     def cache(self) -> TokenCache:
-        """The token cache (shareable between flows)."""
-        return self._cache
+        """The token cache (shared by every flow of the chain)."""
+        return self._context.cache
+
+    @property
+    def context(self) -> TokenContext:
+        """The chain's HTTP client, cache, clock and retry policy."""
+        return self._context
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """The origins this flow sends its token to."""
+        return self._origins.home
 
     @property
     @abc.abstractmethod
     def cache_key(self) -> Hashable:
         """What makes this flow's tokens different from another's (never a secret)."""
 
+    @property
+    @abc.abstractmethod
+    def exchange_provider(self) -> str:
+        """The provider name in Altinn's exchange URL."""
+
     @abc.abstractmethod
     async def _fetch(self) -> AccessToken:
         """Fetch a new token from the server."""
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http_client is None:
-            self._http_client = httpx.AsyncClient(timeout=_DEFAULT_TIMEOUT)
-        return self._http_client
-
-    async def _send_with_retries(
-        self, build: _RequestBuilder, *, what: str
-    ) -> httpx.Response | httpx.TransportError:
-        """Send a request built anew for each attempt, retrying transport errors and 429/5xx.
-
-        Returns the last response (whatever its status) or the last transport error.
-        """
-        client = self._client()
-        outcome: httpx.Response | httpx.TransportError
-        attempt = 0
-        while True:
-            request = await build(client)
-            try:
-                outcome = await client.send(request)
-            except httpx.TransportError as exc:
-                outcome = exc
-            if attempt + 1 >= self._max_attempts:
-                return outcome
-            if isinstance(outcome, httpx.Response):
-                if outcome.status_code not in _RETRY_STATUSES:
-                    return outcome
-                await outcome.aread()
-                delay = _retry_delay(attempt, outcome)
-                reason = f"HTTP {outcome.status_code}"
-            else:
-                delay = _retry_delay(attempt, None)
-                reason = type(outcome).__name__
-            logger.info("%s failed (%s); retrying in %.2f s", what, reason, delay)
-            await anyio.sleep(delay)
-            attempt += 1
+    def _derived_from(self) -> Hashable | None:
+        """The cache key of the token this flow's tokens are made from, if any."""
+        return None
 
     async def get_token(self) -> AccessToken:
         """Return a valid token: cached if fresh, else fetched once for all waiting callers.
@@ -162,21 +134,22 @@ class TokenAuth(httpx.Auth, abc.ABC):
         Raises:
             TokenError: no token could be had (its subclasses say why).
         """
-        return await self._cache.get(self.cache_key, self._fetch)
+        return await self._context.cache.get(
+            self.cache_key, self._fetch, derived_from=self._derived_from()
+        )
 
     async def invalidate(self, token: AccessToken) -> None:
         """Drop ``token`` from the cache (it was refused); the next call fetches a new one."""
-        if self._cache.invalidate(self.cache_key, token):
+        if self._context.cache.invalidate(self.cache_key, token):
             logger.info("dropped a refused token (%s)", self._describe())
 
     def _describe(self) -> str:
         return type(self).__name__
 
     async def aclose(self) -> None:
-        """Close the HTTP client this flow created for itself (one given to it stays open)."""
-        if self._owns_client and self._http_client is not None:
-            await self._http_client.aclose()
-            self._http_client = None
+        """Close what this flow's chain made for itself (an HTTP client it was given stays open)."""
+        if self._owns_context:
+            await self._context.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -197,6 +170,9 @@ class TokenAuth(httpx.Auth, abc.ABC):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if not self._origins.admits(request.url):
+            yield request
+            return
         # A body given as bytes can be sent again; a streamed upload cannot. Decided before
         # sending, since a transport may buffer the stream while sending it.
         replayable = isinstance(request.stream, httpx.ByteStream)
@@ -213,8 +189,21 @@ class TokenAuth(httpx.Auth, abc.ABC):
         yield request
 
 
-class _RequestBuilder(Protocol):
-    async def __call__(self, client: httpx.AsyncClient, /) -> httpx.Request: ...
+def origin_policy(
+    environment: Environment,
+    *,
+    extra: Iterable[str | None] = (),
+    allowed_origins: Iterable[str],
+    foreign_origins: ForeignOrigins,
+    what: str,
+) -> OriginPolicy:
+    """The origin policy of a flow whose credentials belong to ``environment``'s APIs."""
+    return OriginPolicy.build(
+        [*environment_origins(environment), *extra],
+        allowed_origins=allowed_origins,
+        foreign_origins=foreign_origins,
+        what=what,
+    )
 
 
 class StaticToken:
@@ -227,6 +216,7 @@ class StaticToken:
         expires_at: its expiry in seconds since the epoch (read from the JWT's ``exp`` if omitted).
         environment: the environment it belongs to.
         exchange_provider: ``maskinporten`` or ``id-porten``.
+        clock: the time source (``time.time``).
     """
 
     def __init__(

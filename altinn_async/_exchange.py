@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 
 import httpx
 
-from ._api import read_error_body
-from ._auth import TokenAuth, TokenSource
+from ._auth import TokenAuth, TokenSource, origin_policy
+from ._context import TokenContext
 from ._environment import Environment
+from ._http import describe_transport_error, read_error_body
 from ._jwt import unverified_claims
-from ._tokens import AccessToken, Clock, TokenCache
+from ._origins import ForeignOrigins
+from ._retry import RetryPolicy, send
+from ._tokens import AccessToken, TokenCache
 from .exceptions import ConfigurationError, ExchangeError, TokenError
 
 __all__ = ["AltinnExchangeAuth"]
@@ -31,6 +34,12 @@ class AltinnExchangeAuth(TokenAuth):
     (its client, scopes and environment), so a refreshed upstream token does not force a new
     exchange while the Altinn token is still good.
 
+    The exchange belongs to its upstream's chain: it uses the upstream's token cache and HTTP
+    client, so an exchanged token dies with the upstream session (a logout, another person's
+    login under the same session key), and an exchange made anew for every request (a web
+    handler's ``AltinnExchangeAuth(idporten.session(key))``) still exchanges once. `aclose`
+    closes the upstream flow too, and with it what the chain made.
+
     If the exchange refuses the upstream token with 401, that upstream token is dropped and the
     exchange tried once more with a new one.
 
@@ -41,15 +50,18 @@ class AltinnExchangeAuth(TokenAuth):
             r = await http.get("/storage/api/v1/instances", params={"org": "ttd"})
 
     Args:
-        upstream: the token source to exchange (`MaskinportenAuth`, `IDPortenAuth`, `StaticToken`).
+        upstream: the token source to exchange (`MaskinportenAuth`, an `IDPortenSession`,
+            `StaticToken`).
         environment: the Altinn environment (the upstream's by default).
         provider: ``maskinporten``, ``id-porten`` or ``altinnstudio`` (the upstream's by default).
         test: send ``test=true``: Altinn then maps Digdir's organisation to ``ttd``.
-        http_client: the client for exchange requests (one is made, and closed by `aclose`, if
-            omitted). It must not carry this auth itself.
-        cache: a `TokenCache` to share between flows.
-        clock: the time source (``time.time``).
-        max_attempts: tries per exchange on network errors, 429 and 5xx.
+        http_client: a client for exchange requests instead of the upstream's.
+        cache: the `TokenCache`, for an upstream that has none of its own (`StaticToken`); a
+            flow of this library always shares its upstream's.
+        retry: the `RetryPolicy` for exchange requests (the upstream's by default).
+        allowed_origins: more origins to send the Altinn token to.
+        foreign_origins: ``"refuse"`` (the default) or ``"omit"``: what a request to any other
+            origin gets.
     """
 
     def __init__(
@@ -61,19 +73,40 @@ class AltinnExchangeAuth(TokenAuth):
         test: bool = False,
         http_client: httpx.AsyncClient | None = None,
         cache: TokenCache | None = None,
-        clock: Clock | None = None,
-        max_attempts: int = 3,
+        retry: RetryPolicy | None = None,
+        allowed_origins: Iterable[str] = (),
+        foreign_origins: ForeignOrigins = "refuse",
     ) -> None:
         if not isinstance(upstream, TokenSource):
             raise ConfigurationError(
-                "upstream must be a token source such as MaskinportenAuth or IDPortenAuth"
+                "upstream must be a token source such as MaskinportenAuth or an IDPortenSession"
             )
+        environment = environment or upstream.environment
+        if not isinstance(environment, Environment):
+            raise ConfigurationError(
+                f"environment must be an altinn_async.Environment, got {type(environment).__name__}"
+            )
+        if isinstance(upstream, TokenAuth):
+            if cache is not None and cache is not upstream.cache:
+                raise ConfigurationError(
+                    "an exchange shares its upstream's TokenCache (so that its tokens end with "
+                    "the upstream's session): give the cache to the upstream instead"
+                )
+            context = upstream.context.derive(http_client=http_client, retry=retry)
+            owns = False  # closing the upstream closes the chain
+        else:
+            context = TokenContext(http_client=http_client, cache=cache, retry=retry)
+            owns = True
         super().__init__(
-            environment=environment or upstream.environment,
-            http_client=http_client,
-            cache=cache,
-            clock=clock,
-            max_attempts=max_attempts,
+            environment=environment,
+            context=context,
+            owns_context=owns,
+            origins=origin_policy(
+                environment,
+                allowed_origins=allowed_origins,
+                foreign_origins=foreign_origins,
+                what="the Altinn token",
+            ),
         )
         provider = (provider or upstream.exchange_provider).lower()
         if provider not in _PROVIDERS:
@@ -83,13 +116,6 @@ class AltinnExchangeAuth(TokenAuth):
         self._upstream = upstream
         self._provider = provider
         self._test = test
-        self._key_tuple: Hashable = (
-            "altinn-exchange",
-            self.environment.platform,
-            provider,
-            test,
-            upstream.cache_key,
-        )
 
     def __repr__(self) -> str:
         return (
@@ -104,7 +130,18 @@ class AltinnExchangeAuth(TokenAuth):
 
     @property
     def cache_key(self) -> Hashable:
-        return self._key_tuple
+        # Computed every time: an upstream's key can change (a session's does not, but a custom
+        # source's may).
+        return (
+            "altinn-exchange",
+            self.environment.platform,
+            self._provider,
+            self._test,
+            self._upstream.cache_key,
+        )
+
+    def _derived_from(self) -> Hashable | None:
+        return self._upstream.cache_key
 
     @property
     def exchange_provider(self) -> str:
@@ -114,6 +151,13 @@ class AltinnExchangeAuth(TokenAuth):
     def _describe(self) -> str:
         return f"Altinn exchange ({self._provider})"
 
+    async def aclose(self) -> None:
+        """Close what the chain made: the upstream flow's HTTP client, or this one's own."""
+        await super().aclose()
+        close = getattr(self._upstream, "aclose", None)
+        if close is not None:
+            await close()
+
     async def _fetch(self) -> AccessToken:
         endpoint = self.environment.exchange_url(self._provider)
         upstream_token = await self._upstream.get_token()
@@ -122,16 +166,28 @@ class AltinnExchangeAuth(TokenAuth):
         except ExchangeError as exc:
             if exc.status_code != 401:
                 raise
+            refused = exc
         # The upstream token was refused (revoked, or expired early by clock skew): drop it and
         # try once more with a new one.
         logger.info("the exchange refused the upstream token; fetching a new one and retrying")
         await self._upstream.invalidate(upstream_token)
-        return await self._exchange(endpoint, await self._upstream.get_token())
+        try:
+            renewed = await self._upstream.get_token()
+        except TokenError as exc:
+            raise ExchangeError(
+                f"{refused}, and no new upstream token could be had: {exc}",
+                endpoint=endpoint,
+                provider=self._provider,
+                status_code=refused.status_code,
+                problem=refused.problem,
+            ) from exc
+        return await self._exchange(endpoint, renewed)
 
     async def _exchange(self, endpoint: str, upstream_token: AccessToken) -> AccessToken:
         params = {"test": "true"} if self._test else None
+        client = self._context.client()
 
-        async def build(client: httpx.AsyncClient) -> httpx.Request:
+        async def build() -> httpx.Request:
             return client.build_request(
                 "GET",
                 endpoint,
@@ -143,21 +199,22 @@ class AltinnExchangeAuth(TokenAuth):
                 },
             )
 
-        outcome = await self._send_with_retries(build, what="Altinn token exchange")
-        if isinstance(outcome, httpx.TransportError):
+        try:
+            outcome = await send(client, build, policy=self._context.retry, use_client_auth=False)
+        except httpx.TransportError as exc:
             raise ExchangeError(
-                f"could not reach Altinn's token exchange at {endpoint}: {type(outcome).__name__}",
+                f"could not reach Altinn's token exchange at {endpoint}: "
+                f"{describe_transport_error(exc)}",
                 endpoint=endpoint,
                 provider=self._provider,
-            ) from outcome
-        await outcome.aread()
+            ) from exc
         if outcome.status_code != 200:
             raise _exchange_error(outcome, endpoint, self._provider)
-        token = _parse_exchanged(outcome, endpoint, self._provider, self._cache.clock())
+        token = _parse_exchanged(outcome, endpoint, self._provider, self._context.clock())
         logger.info(
             "exchanged a %s token for an Altinn token (expires in %.0f s)",
             self._provider,
-            token.expires_in(self._cache.clock()),
+            token.expires_in(self._context.clock()),
         )
         return token
 

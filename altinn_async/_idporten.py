@@ -1,4 +1,10 @@
-"""ID-porten: log a person in (authorization code + PKCE), keep them logged in, call as them."""
+"""ID-porten: log a person in (authorization code + PKCE), keep them logged in, call as them.
+
+`IDPortenClient` is the registered client: its configuration, HTTP client, the provider's keys,
+the session store, and the login itself. `IDPortenSession` is one person's login, handed out by
+`IDPortenClient.session`: the ``httpx.Auth`` that calls as them, refreshes their token, and owns
+everything derived from it (an exchanged Altinn token ends with the session).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ import logging
 import secrets
 import urllib.parse
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from types import TracebackType
 from typing import Any, Literal, Self
 
 import attrs
@@ -20,11 +27,17 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 
-from ._auth import TokenAuth
+from ._auth import TokenAuth, origin_policy
+from ._context import TokenContext
 from ._environment import Environment
+from ._http import describe_transport_error
 from ._jwks import JWKSCache
 from ._jwt import sign_jwt, signer_header
 from ._keys import Signer
+from ._loopback import receive_callback
+from ._oauth import Form, TokenEndpoint, TokenResponse
+from ._origins import ForeignOrigins
+from ._retry import RetryPolicy, send
 from ._sessions import IDTokenClaims, LoginSession, MemoryTokenStore, TokenStore
 from ._tokens import AccessToken, Clock, TokenCache
 from .exceptions import (
@@ -36,7 +49,7 @@ from .exceptions import (
     TokenRequestError,
 )
 
-__all__ = ["IDPortenAuth", "LoginRequest"]
+__all__ = ["IDPortenClient", "IDPortenSession", "LoginRequest"]
 
 logger = logging.getLogger("altinn_async")
 
@@ -103,29 +116,36 @@ def _token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
-class IDPortenAuth(TokenAuth):
-    """A person logged in with ID-porten, as an ``httpx.Auth`` for any ``httpx.AsyncClient``.
+_REFUSED_REFRESH = ("invalid_grant", "invalid_token", "unauthorized_client")
 
-    Log in with `start_login` and `complete_login` (authorization code flow with PKCE S256,
-    ``state`` and ``nonce``; `start_pushed_login` for pushed authorization requests), or with
-    `login_in_browser` in a command-line program. Afterwards every request carries the person's
-    access token; it is refreshed before it expires, once however many requests wait, and a
-    rotated refresh token is stored before the new access token is used. When the refresh token
-    has expired or been revoked, `LoginRequiredError` says to log in again.
 
-    One object is one login session, kept in ``store`` under ``session_key``; `for_session`
-    makes another session sharing the configuration, store, cache and HTTP client (one per user
-    of a web backend).
+class IDPortenClient:
+    """An ID-porten client: logs people in, and hands out their sessions.
+
+    Log a person in with `start_login` and `complete_login` (authorization code flow with PKCE
+    S256, ``state`` and ``nonce``; `start_pushed_login` for pushed authorization requests), or
+    with `login_in_browser` in a command-line program. The login is kept in ``store`` under a
+    session key (a web backend's own session id, say); `session` hands out the ``httpx.Auth``
+    for that person. Tokens are refreshed before they expire, once however many requests wait,
+    also across the workers of a web application that share a store: one worker refreshes while
+    the others wait for its lease and read the refreshed session. A rotated refresh token is
+    stored before the new access token is used. When the refresh token has expired or been
+    revoked, `LoginRequiredError` says to log in again.
+
+    The client owns its HTTP client (unless one is given) and the token cache its sessions
+    share: open it once per application and close it at shutdown (``async with``); sessions are
+    cheap handles and close nothing.
 
     Example::
 
-        idporten = altinn.IDPortenAuth(
+        idporten = altinn.IDPortenClient(
             client_id="...", client_secret="...", redirect_uri="https://app.example/callback",
             scopes=["openid", "altinn:instances.read"], environment=altinn.TEST,
             acr_values="idporten-loa-substantial")
         login = idporten.start_login()            # redirect the browser to login.url
-        await idporten.complete_login(callback_url, login)
-        async with httpx.AsyncClient(auth=altinn.AltinnExchangeAuth(idporten)) as http: ...
+        await idporten.complete_login(callback_url, login, session_key=web_session_id)
+        auth = altinn.AltinnExchangeAuth(idporten.session(web_session_id))
+        async with httpx.AsyncClient(auth=auth, base_url=altinn.TEST.platform) as http: ...
 
     Args:
         client_id: the ID-porten client id.
@@ -140,13 +160,21 @@ class IDPortenAuth(TokenAuth):
             lowest of them.
         ui_locales: ``nb``, ``nn``, ``en`` or ``se``.
         prompt: e.g. ``login`` to force a new authentication.
-        store: where sessions live (`MemoryTokenStore` by default; `FileTokenStore` for a CLI).
-        session_key: the key of this session in ``store``.
-        http_client: the client for token, JWKS and revocation requests.
+        store: where sessions live (`MemoryTokenStore` by default; `FileTokenStore` for a CLI
+            or several processes of one user; your own for a web application's workers).
+        http_client: the client for token, JWKS, userinfo and revocation requests (one is made,
+            and closed by `aclose`, if omitted).
         cache: a `TokenCache` to share.
         clock: the time source.
         leeway: seconds of clock skew accepted on the id_token's ``exp`` and ``iat``.
-        max_attempts: tries per token request on network errors, 429 and 5xx.
+        retry: the `RetryPolicy` for requests to ID-porten. A refresh is retried only when it
+            surely did not reach ID-porten: a refresh token it saw is spent.
+        refresh_lease: seconds a worker may hold a session's refresh lease before another may
+            take over (the worker may have died).
+        allowed_origins: more origins to send the person's access token to (beside the
+            environment's Altinn origins).
+        foreign_origins: ``"refuse"`` (the default) or ``"omit"``: what a request to any other
+            origin gets.
     """
 
     def __init__(
@@ -163,20 +191,19 @@ class IDPortenAuth(TokenAuth):
         ui_locales: str | None = None,
         prompt: str | None = None,
         store: TokenStore | None = None,
-        session_key: str = "default",
         http_client: httpx.AsyncClient | None = None,
         cache: TokenCache | None = None,
         clock: Clock | None = None,
         leeway: int = 30,
-        max_attempts: int = 3,
+        retry: RetryPolicy | None = None,
+        refresh_lease: float = 30.0,
+        allowed_origins: Iterable[str] = (),
+        foreign_origins: ForeignOrigins = "refuse",
     ) -> None:
-        super().__init__(
-            environment=environment,
-            http_client=http_client,
-            cache=cache,
-            clock=clock,
-            max_attempts=max_attempts,
-        )
+        if not isinstance(environment, Environment):
+            raise ConfigurationError(
+                f"environment must be an altinn_async.Environment, got {type(environment).__name__}"
+            )
         server = environment.idporten
         if server is None:
             raise ConfigurationError(f"environment {environment.name!r} has no ID-porten")
@@ -184,30 +211,20 @@ class IDPortenAuth(TokenAuth):
             raise ConfigurationError("the ID-porten server has no authorization_endpoint")
         if not client_id.strip():
             raise ConfigurationError("client_id must be a non-empty string")
-        method = token_endpoint_auth_method or (
-            "private_key_jwt"
-            if key is not None
-            else "client_secret_basic"
-            if client_secret
-            else "none"
-        )
-        if method in ("client_secret_basic", "client_secret_post") and not client_secret:
-            raise ConfigurationError(f"{method} needs client_secret")
-        if method == "private_key_jwt":
-            if key is None:
-                raise ConfigurationError("private_key_jwt needs key")
-            if key.key_id is None and not key.certificate_chain:
-                raise ConfigurationError(
-                    "the key needs a kid (or a certificate) for private_key_jwt"
-                )
-        if method not in ("client_secret_basic", "client_secret_post", "private_key_jwt", "none"):
-            raise ConfigurationError(f"unknown token_endpoint_auth_method {method!r}")
-        scope_list = list(dict.fromkeys(scopes))
+        method = _auth_method(token_endpoint_auth_method, client_secret, key)
+        if store is not None and not isinstance(store, TokenStore):
+            raise ConfigurationError(
+                "store must implement altinn_async.TokenStore (load, save, delete, lease)"
+            )
+        if not refresh_lease > 0:
+            raise ConfigurationError("refresh_lease must be a positive number of seconds")
+        scope_list = list(dict.fromkeys([scopes] if isinstance(scopes, str) else scopes))
         if any(not s or any(c.isspace() for c in s) for s in scope_list):
             raise ConfigurationError("every scope must be one non-empty word")
         if "openid" not in scope_list:
             scope_list.insert(0, "openid")
         acr = (acr_values,) if isinstance(acr_values, str) else tuple(acr_values or ())
+        self._environment = environment
         self._server = server
         self._client_id = client_id
         self._client_secret = client_secret
@@ -219,30 +236,27 @@ class IDPortenAuth(TokenAuth):
         self._ui_locales = ui_locales
         self._prompt = prompt
         self._store: TokenStore = store if store is not None else MemoryTokenStore()
-        self._session_key = session_key
         self._leeway = leeway
-        self._jwks = (
-            JWKSCache(server.jwks_uri, clock=self._cache.clock) if server.jwks_uri else None
+        self._lease_ttl = refresh_lease
+        self._context = TokenContext(http_client=http_client, cache=cache, clock=clock, retry=retry)
+        self._endpoint = TokenEndpoint(self._context, server="ID-porten")
+        self._origins = origin_policy(
+            environment,
+            allowed_origins=allowed_origins,
+            foreign_origins=foreign_origins,
+            what="the ID-porten access token",
         )
-
-    def for_session(self, session_key: str) -> IDPortenAuth:
-        """The same client for another session (another person), sharing store, cache and HTTP."""
-        self._client()  # made now, so that every session shares it and this one closes it
-        other = object.__new__(type(self))
-        other.__dict__.update(self.__dict__)
-        other._session_key = session_key
-        other._owns_client = False  # the original closes it
-        return other
+        self._jwks = (
+            JWKSCache(server.jwks_uri, clock=self._context.clock, retry=self._context.retry)
+            if server.jwks_uri
+            else None
+        )
 
     def __repr__(self) -> str:
         return (
-            f"IDPortenAuth(client_id={self._client_id!r}, session={self._session_label()}, "
-            f"method={self._method!r}, environment={self.environment.name!r})"
+            f"IDPortenClient(client_id={self._client_id!r}, method={self._method!r}, "
+            f"environment={self._environment.name!r}, store={self._store!r})"
         )
-
-    def _session_label(self) -> str:
-        # The key may be a web session id or a national id number: logs get a digest of it.
-        return hashlib.sha256(self._session_key.encode()).hexdigest()[:10]
 
     @property
     def client_id(self) -> str:
@@ -250,20 +264,44 @@ class IDPortenAuth(TokenAuth):
         return self._client_id
 
     @property
-    def session_key(self) -> str:
-        """The key of this session in the token store."""
-        return self._session_key
+    def environment(self) -> Environment:
+        """The environment whose ID-porten this is."""
+        return self._environment
 
     @property
-    def cache_key(self) -> Hashable:
-        return ("idporten", self._server.issuer, self._client_id, self._session_key)
+    def store(self) -> TokenStore:
+        """Where the sessions are kept."""
+        return self._store
 
     @property
-    def exchange_provider(self) -> str:
-        return "id-porten"
+    def cache(self) -> TokenCache:
+        """The token cache every session of this client shares."""
+        return self._context.cache
 
-    def _describe(self) -> str:
-        return f"ID-porten session {self._session_label()} of client {self._client_id!r}"
+    def session(self, key: str = "default") -> IDPortenSession:
+        """The session stored under ``key``, as an ``httpx.Auth`` (no I/O; a cheap handle).
+
+        Every handle for one key shares the tokens (in this client's cache) and the stored
+        session: make one per request if that suits you.
+        """
+        if not key:
+            raise ConfigurationError("a session key must be a non-empty string")
+        return IDPortenSession(self, key)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client this client made (one given to it stays open)."""
+        await self._context.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     # -- logging in --------------------------------------------------------------------------
 
@@ -316,10 +354,16 @@ class IDPortenAuth(TokenAuth):
             )
         state, nonce, verifier, challenge = self._new_login()
         params = self._authorization_parameters(state, nonce, challenge)
-        body = await self._post(
-            endpoint, params, what="pushed authorization request", expect=(200, 201)
+        # A pushed request that reached ID-porten twice only makes an unused request_uri.
+        response, _ = await self._endpoint.post(
+            endpoint,
+            self._form(params),
+            what="pushed authorization request",
+            idempotent=True,
+            expect=(200, 201),
         )
-        request_uri = body.get("request_uri")
+        body = _json_object(response)
+        request_uri = body.get("request_uri") if body else None
         if not isinstance(request_uri, str) or not request_uri:
             raise TokenRequestError(
                 "the PAR endpoint answered without a request_uri", endpoint=endpoint
@@ -331,12 +375,18 @@ class IDPortenAuth(TokenAuth):
         return LoginRequest(url, state, nonce, verifier, self._redirect_uri, self._acr_values)
 
     async def complete_login(
-        self, callback: str | Mapping[str, str], login: LoginRequest
+        self,
+        callback: str | Mapping[str, str],
+        login: LoginRequest,
+        *,
+        session_key: str = "default",
     ) -> LoginSession:
         """Finish a login from the callback (the full redirect URL, or its query parameters).
 
         Checks ``state`` and ``iss`` (RFC 9207), exchanges the code with the PKCE verifier,
-        validates the id_token, and stores the session.
+        validates the id_token, and stores the session under ``session_key``, replacing (and
+        ending) whatever session was there: tokens derived from an earlier login under that
+        key, an exchanged Altinn token among them, are not used again.
 
         Raises:
             AuthorizationError: the provider answered with an error (``access_denied``, ...).
@@ -344,6 +394,7 @@ class IDPortenAuth(TokenAuth):
             TokenRequestError: the code exchange failed.
             IDTokenError: the id_token is not valid.
         """
+        handle = self.session(session_key)
         params = _callback_params(callback, login)
         if not hmac.compare_digest(params.get("state", ""), login.state):
             raise CallbackError("the callback's state does not match this login (forged or stale)")
@@ -370,74 +421,132 @@ class IDPortenAuth(TokenAuth):
             "redirect_uri": login.redirect_uri,
             "code_verifier": login.code_verifier,
         }
-        sent_at = self._cache.clock()
-        body = await self._post(self._server.token_endpoint, form, what="code exchange")
-        session = await self._session_from(body, sent_at, nonce=login.nonce, acr=login.acr_values)
-        await self._store.save(self._session_key, session)
-        self._drop_cached()  # a token of an earlier login must not outlive this one
-        logger.info("logged in (%s, acr=%s)", self._describe(), session.claims.acr)
+        # A code is single-use: sent twice, the second answer is invalid_grant.
+        response = await self._endpoint.token(
+            self._server.token_endpoint, self._form(form), what="code exchange", idempotent=False
+        )
+        session = await self._session_from(response, nonce=login.nonce, acr=login.acr_values)
+        await self._store.save(session_key, session)
+        self._context.cache.discard(handle.cache_key)
+        logger.info("logged in (%s, acr=%s)", handle.describe(), session.claims.acr)
         return session
 
-    async def session(self) -> LoginSession | None:
-        """The stored session, if there is one (it may have expired)."""
-        return await self._store.load(self._session_key)
+    async def login_in_browser(
+        self,
+        *,
+        session_key: str = "default",
+        open_browser: bool = True,
+        timeout: float = 300.0,  # noqa: ASYNC109 - a deadline for a person, not for I/O
+        announce: Callable[[str], object] = print,
+        pushed: bool = False,
+    ) -> LoginSession:
+        """Log in from a command-line or desktop program.
 
-    # -- tokens ------------------------------------------------------------------------------
+        Listens on the loopback address and port of ``redirect_uri`` (which must be
+        ``http://127.0.0.1:<port>/...`` or ``http://localhost:<port>/...``, registered on the
+        client), shows the login URL with ``announce`` and opens it in a browser if it can, and
+        completes the login when the browser comes back.
 
-    async def _fetch(self) -> AccessToken:
-        session = await self._store.load(self._session_key)
+        Raises:
+            ConfigurationError: the redirect URI is not a loopback URL.
+            TimeoutError: nobody came back within ``timeout`` seconds.
+        """
+        login = await self.start_pushed_login() if pushed else self.start_login()
+        callback = await receive_callback(
+            login.url,
+            login.redirect_uri,
+            open_browser=open_browser,
+            timeout=timeout,
+            announce=announce,
+        )
+        return await self.complete_login(callback, login, session_key=session_key)
+
+    # -- a session's tokens -----------------------------------------------------------------
+
+    def _access_token(self, session: LoginSession) -> AccessToken:
+        return AccessToken(
+            access_token=session.access_token,
+            expires_at=session.expires_at,
+            issued_at=session.issued_at,
+            scopes=session.scopes,
+        )
+
+    async def _session_token(self, handle: IDPortenSession) -> AccessToken:
+        """The access token of ``handle``'s session, refreshed if it is due (the cache's fetch)."""
+        key = handle.key
+        cache = self._context.cache
+        session = await self._store.load(key)
         if session is None:
-            raise LoginRequiredError(f"no login for {self._describe()}: log in first")
-        now = self._cache.clock()
-        stored = _access_token(session)
-        if stored.expires_at - now > self._cache.refresh_margin(stored):
+            raise LoginRequiredError(f"no login for {handle.describe()}: log in first")
+        stored = self._access_token(session)
+        if cache.fresh(stored):
             return stored  # e.g. a new process with a session from the store
         if session.refresh_token is None:
+            if cache.usable(stored):
+                return stored
             raise LoginRequiredError(
-                f"the access token of {self._describe()} expired and there is no refresh token"
+                f"the access token of {handle.describe()} expired and there is no refresh token"
             )
-        form = {"grant_type": "refresh_token", "refresh_token": session.refresh_token}
+        async with self._store.lease(key, ttl=self._lease_ttl):
+            # Read again now that no one else refreshes: another worker (or process) may have
+            # refreshed while this one waited, and its refresh token is the one to use.
+            current = await self._store.load(key)
+            if current is None:
+                raise LoginRequiredError(f"{handle.describe()} was logged out: log in again")
+            if current.revision != session.revision and cache.fresh(self._access_token(current)):
+                return self._access_token(current)
+            return await self._refresh(handle, current)
+
+    async def _refresh(self, handle: IDPortenSession, current: LoginSession) -> AccessToken:
+        key = handle.key
+        if current.refresh_token is None:
+            raise LoginRequiredError(f"{handle.describe()} has no refresh token: log in again")
+        form = {"grant_type": "refresh_token", "refresh_token": current.refresh_token}
         try:
-            body = await self._post(self._server.token_endpoint, form, what="token refresh")
+            # Not idempotent: once ID-porten saw a refresh token it is spent, and spending it
+            # again makes a provider that detects reuse end the whole login.
+            response = await self._endpoint.token(
+                self._server.token_endpoint,
+                self._form(form),
+                what="token refresh",
+                idempotent=False,
+            )
         except TokenRequestError as exc:
-            if exc.error in ("invalid_grant", "invalid_token", "unauthorized_client"):
-                await self._store.delete(self._session_key)
+            if exc.error in _REFUSED_REFRESH:
+                # Only the session whose token was refused goes: not one another worker saved.
+                await self._store.delete(key, if_revision=current.revision)
+                self._context.cache.discard(handle.cache_key)
                 raise LoginRequiredError(
-                    f"ID-porten refused the refresh token of {self._describe()} "
+                    f"ID-porten refused the refresh token of {handle.describe()} "
                     f"({exc.error}): log in again"
                 ) from exc
             raise
-        renewed = await self._session_from(body, now, previous=session)
+        renewed = await self._session_from(response, previous=current)
         # Stored before anyone uses the new access token: with rotation the old refresh token is
         # spent now, and losing the new one would log the person out.
-        await self._store.save(self._session_key, renewed)
-        logger.info("refreshed the access token (%s)", self._describe())
-        return _access_token(renewed)
+        if not await self._store.save(key, renewed, if_revision=current.revision):
+            # The session changed under us although we held the lease (it expired, or a logout
+            # or a new login does not take leases): what is stored now wins.
+            latest = await self._store.load(key)
+            if latest is None:
+                raise LoginRequiredError(
+                    f"{handle.describe()} was logged out during a refresh: log in again"
+                )
+            logger.info("a refresh of %s lost to a newer session", handle.describe())
+            return self._access_token(latest)
+        logger.info("refreshed the access token (%s)", handle.describe())
+        return self._access_token(renewed)
 
     async def _session_from(
         self,
-        body: Mapping[str, Any],
-        sent_at: float,
+        response: TokenResponse,
         *,
         nonce: str | None = None,
         acr: tuple[str, ...] = (),
         previous: LoginSession | None = None,
     ) -> LoginSession:
-        endpoint = self._server.token_endpoint
-        access_token = body.get("access_token")
-        expires_in = body.get("expires_in")
-        if not isinstance(access_token, str) or not access_token:
-            raise TokenRequestError("ID-porten answered without an access_token", endpoint=endpoint)
-        if str(body.get("token_type", "Bearer")).lower() != "bearer":
-            raise TokenRequestError("ID-porten gave a token that is not Bearer", endpoint=endpoint)
-        if (
-            not isinstance(expires_in, int | float)
-            or isinstance(expires_in, bool)
-            or expires_in <= 0
-        ):
-            raise TokenRequestError("ID-porten gave no usable expires_in", endpoint=endpoint)
-        id_token = body.get("id_token")
-        if isinstance(id_token, str) and id_token:
+        id_token = response.id_token
+        if id_token is not None:
             claims = await self._validate_id_token(id_token, nonce=nonce, acr=acr)
             if previous is not None and claims.sub != previous.claims.sub:
                 raise IDTokenError("the refreshed id_token names another person")
@@ -445,19 +554,18 @@ class IDPortenAuth(TokenAuth):
             id_token, claims = previous.id_token, previous.claims
         else:
             raise IDTokenError("ID-porten answered the login without an id_token")
-        refresh_token = body.get("refresh_token")
-        if not isinstance(refresh_token, str) or not refresh_token:
+        refresh_token = response.refresh_token
+        if refresh_token is None and previous is not None:
             # Without rotation the provider may not send it again: keep the one we have.
-            refresh_token = previous.refresh_token if previous is not None else None
-        scope = body.get("scope")
+            refresh_token = previous.refresh_token
         return LoginSession(
-            access_token=access_token,
-            expires_at=sent_at + float(expires_in),
-            issued_at=sent_at,
+            access_token=response.access_token,
+            expires_at=response.expires_at,
+            issued_at=response.sent_at,
             refresh_token=refresh_token,
             id_token=id_token,
             claims=claims,
-            scopes=tuple(scope.split()) if isinstance(scope, str) else self._scopes,
+            scopes=response.scopes or self._scopes,
         )
 
     async def _validate_id_token(
@@ -467,7 +575,7 @@ class IDPortenAuth(TokenAuth):
             raise IDTokenError("the ID-porten server has no jwks_uri to check id_tokens with")
         registry = _registry()
         kid = _unverified_kid(id_token)
-        keys = await self._jwks.key_set(self._client(), kid=kid)
+        keys = await self._jwks.key_set(self._context.client(), kid=kid)
         try:
             token = jwt.decode(id_token, keys, registry=registry)
         except (JoseError, ValueError) as exc:
@@ -490,7 +598,7 @@ class IDPortenAuth(TokenAuth):
             else {"client_id": self._client_id},
         )
         try:
-            checker.validate(now=int(self._cache.clock()), leeway=self._leeway)
+            checker.validate(now=int(self._context.clock()), leeway=self._leeway)
         except (JoseError, ValueError) as exc:
             raise IDTokenError(f"the id_token is not valid: {exc}") from exc
         if nonce is not None and claims.get("nonce") != nonce:
@@ -504,8 +612,16 @@ class IDPortenAuth(TokenAuth):
 
     # -- the token endpoint and friends --------------------------------------------------------
 
+    def _form(self, params: Mapping[str, str]) -> Callable[[], Awaitable[Form]]:
+        async def build() -> Form:
+            form = dict(params)
+            headers = await self._client_authentication(form)
+            return form, headers
+
+        return build
+
     async def _client_authentication(self, form: dict[str, str]) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
+        headers: dict[str, str] = {}
         if self._method == "client_secret_basic":
             # RFC 6749 §2.3.1: both parts form-encoded before the Basic encoding.
             user = urllib.parse.quote(self._client_id, safe="")
@@ -527,7 +643,7 @@ class IDPortenAuth(TokenAuth):
         """A new ``private_key_jwt`` assertion: ``iss`` = ``sub`` = client id, ``aud`` = issuer."""
         if self._key is None:
             raise ConfigurationError("private_key_jwt needs key")
-        iat = int(self._cache.clock())
+        iat = int(self._context.clock())
         claims = {
             "iss": self._client_id,
             "sub": self._client_id,
@@ -538,49 +654,152 @@ class IDPortenAuth(TokenAuth):
         }
         return await sign_jwt(self._key, signer_header(self._key), claims)
 
-    async def _post(
-        self,
-        endpoint: str,
-        params: Mapping[str, str],
-        *,
-        what: str,
-        expect: tuple[int, ...] = (200,),
-        body_expected: bool = True,
-    ) -> dict[str, Any]:
-        async def build(client: httpx.AsyncClient) -> httpx.Request:
-            form = dict(params)
-            headers = await self._client_authentication(form)
-            return client.build_request("POST", endpoint, data=form, headers=headers)
-
-        outcome = await self._send_with_retries(build, what=f"ID-porten {what}")
-        if isinstance(outcome, httpx.TransportError):
-            raise TokenRequestError(
-                f"could not reach ID-porten at {endpoint}: {type(outcome).__name__}",
-                endpoint=endpoint,
-            ) from outcome
-        await outcome.aread()
-        try:
-            body = outcome.json()
-        except ValueError:
-            body = None
-        if outcome.status_code in expect and (isinstance(body, dict) or not body_expected):
-            return body if isinstance(body, dict) else {}
-        error = body.get("error") if isinstance(body, dict) else None
-        description = body.get("error_description") if isinstance(body, dict) else None
-        message = f"ID-porten {what} answered HTTP {outcome.status_code}"
-        if isinstance(error, str):
-            message += f": {error}"
-            if isinstance(description, str):
-                message += f": {description}"
-        raise TokenRequestError(
-            message,
-            endpoint=endpoint,
-            status_code=outcome.status_code,
-            error=error if isinstance(error, str) else None,
-            error_description=description if isinstance(description, str) else None,
-        )
-
     # -- userinfo, logout, revocation -----------------------------------------------------------
+
+    async def _userinfo(self, handle: IDPortenSession) -> dict[str, Any]:
+        endpoint = self._server.userinfo_endpoint
+        if endpoint is None:
+            raise ConfigurationError("the ID-porten server has no userinfo_endpoint")
+        token = await handle.get_token()
+        client = self._context.client()
+
+        async def build() -> httpx.Request:
+            return client.build_request(
+                "GET",
+                endpoint,
+                headers={
+                    "Authorization": f"Bearer {token.access_token}",
+                    "Accept": "application/json",
+                },
+            )
+
+        try:
+            response = await send(client, build, policy=self._context.retry, use_client_auth=False)
+        except httpx.TransportError as exc:
+            raise TokenRequestError(
+                f"could not reach ID-porten's userinfo at {endpoint}: "
+                f"{describe_transport_error(exc)}",
+                endpoint=endpoint,
+            ) from exc
+        body = _json_object(response) if response.status_code == 200 else None
+        if body is None:
+            raise TokenRequestError(
+                f"ID-porten userinfo answered HTTP {response.status_code}"
+                + ("" if response.status_code != 200 else " without a JSON object"),
+                endpoint=endpoint,
+                status_code=response.status_code,
+            )
+        return body
+
+    async def _revoke(self, handle: IDPortenSession) -> None:
+        session = await self._store.load(handle.key)
+        endpoint = self._server.revocation_endpoint
+        try:
+            if session is not None and endpoint is not None:
+                token, hint = (
+                    (session.refresh_token, "refresh_token")
+                    if session.refresh_token
+                    else (session.access_token, "access_token")
+                )
+                # RFC 7009: 200 with an empty body; revoking twice is harmless.
+                await self._endpoint.post(
+                    endpoint,
+                    self._form({"token": token, "token_type_hint": hint}),
+                    what="revocation",
+                    idempotent=True,
+                )
+        finally:
+            await self._forget(handle)
+
+    async def _logout_url(
+        self,
+        handle: IDPortenSession,
+        *,
+        post_logout_redirect_uri: str | None,
+        state: str | None,
+    ) -> str:
+        endpoint = self._server.end_session_endpoint
+        if endpoint is None:
+            raise ConfigurationError("the ID-porten server has no end_session_endpoint")
+        session = await self._store.load(handle.key)
+        params = {"client_id": self._client_id}
+        if session is not None:
+            params["id_token_hint"] = session.id_token
+        if post_logout_redirect_uri is not None:
+            params["post_logout_redirect_uri"] = post_logout_redirect_uri
+        if state is not None:
+            params["state"] = state
+        await self._forget(handle)
+        return _with_query(endpoint, params)
+
+    async def _forget(self, handle: IDPortenSession) -> None:
+        await self._store.delete(handle.key)
+        self._context.cache.discard(handle.cache_key)
+        logger.info("ended %s", handle.describe())
+
+
+class IDPortenSession(TokenAuth):
+    """One person's ID-porten login, as an ``httpx.Auth`` for any ``httpx.AsyncClient``.
+
+    Handed out by `IDPortenClient.session` (and cheap to get again: every handle for a key shares
+    the stored session and the client's token cache). Every request to the environment's Altinn
+    origins carries the person's access token, refreshed when it is due. The session owns what is
+    derived from it: when it ends (`revoke`, `logout_url`, a refused refresh token) or another
+    person logs in under its key, an Altinn token exchanged from it is not used again.
+
+    It closes nothing: the `IDPortenClient` owns the connections.
+    """
+
+    def __init__(self, client: IDPortenClient, key: str) -> None:
+        super().__init__(
+            environment=client.environment,
+            context=client._context,  # noqa: SLF001 - the client hands out its own sessions
+            owns_context=False,
+            origins=client._origins,  # noqa: SLF001
+        )
+        self._client = client
+        self._key = key
+        self._cache_key = ("idporten", client._server.issuer, client.client_id, key)  # noqa: SLF001
+
+    def __repr__(self) -> str:
+        return f"IDPortenSession(client_id={self._client.client_id!r}, session={self.label})"
+
+    @property
+    def client(self) -> IDPortenClient:
+        """The client this session belongs to."""
+        return self._client
+
+    @property
+    def key(self) -> str:
+        """The key of this session in the store."""
+        return self._key
+
+    @property
+    def label(self) -> str:
+        """A digest of the key, for logs (a key may be a web session id or a national id)."""
+        return hashlib.sha256(self._key.encode()).hexdigest()[:10]
+
+    def describe(self) -> str:
+        """This session in a message or log line (without its key)."""
+        return f"ID-porten session {self.label} of client {self._client.client_id!r}"
+
+    def _describe(self) -> str:
+        return self.describe()
+
+    @property
+    def cache_key(self) -> Hashable:
+        return self._cache_key
+
+    @property
+    def exchange_provider(self) -> str:
+        return "id-porten"
+
+    async def _fetch(self) -> AccessToken:
+        return await self._client._session_token(self)  # noqa: SLF001
+
+    async def load(self) -> LoginSession | None:
+        """The stored session, if there is one (it may have expired)."""
+        return await self._client.store.load(self._key)
 
     async def userinfo(self) -> dict[str, Any]:
         """The person's userinfo (``sub``, ``pid``, ``locale``), with the current access token.
@@ -590,107 +809,48 @@ class IDPortenAuth(TokenAuth):
             LoginRequiredError: nobody is logged in.
             TokenRequestError: the endpoint refused.
         """
-        endpoint = self._server.userinfo_endpoint
-        if endpoint is None:
-            raise ConfigurationError("the ID-porten server has no userinfo_endpoint")
-        token = await self.get_token()
-        response = await self._client().get(
-            endpoint,
-            headers={"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"},
-        )
-        if response.status_code != 200:
-            raise TokenRequestError(
-                f"ID-porten userinfo answered HTTP {response.status_code}",
-                endpoint=endpoint,
-                status_code=response.status_code,
-            )
-        body: dict[str, Any] = response.json()
-        return body
+        return await self._client._userinfo(self)  # noqa: SLF001
 
     async def revoke(self) -> None:
-        """Revoke the session's tokens at ID-porten (RFC 7009) and forget the session.
+        """Revoke the session's tokens at ID-porten (RFC 7009) and end the session.
 
         Revoking the refresh token ends every token of the grant, for this client only; the
-        person's single sign-on session is untouched (use `logout_url` for that).
+        person's single sign-on session is untouched (use `logout_url` for that). The session
+        ends here even if the revocation fails.
         """
-        session = await self._store.load(self._session_key)
-        endpoint = self._server.revocation_endpoint
-        if session is not None and endpoint is not None:
-            token, hint = (
-                (session.refresh_token, "refresh_token")
-                if session.refresh_token
-                else (session.access_token, "access_token")
-            )
-            # RFC 7009: 200 with an empty body.
-            await self._post(
-                endpoint,
-                {"token": token, "token_type_hint": hint},
-                what="revocation",
-                body_expected=False,
-            )
-        await self._forget()
+        await self._client._revoke(self)  # noqa: SLF001
 
     async def logout_url(
         self, *, post_logout_redirect_uri: str | None = None, state: str | None = None
     ) -> str:
         """The URL that ends the person's ID-porten session (send the browser there).
 
-        It carries the id_token as ``id_token_hint``; the local session is forgotten.
+        It carries the id_token as ``id_token_hint``; the local session ends now.
 
         Raises:
             ConfigurationError: the provider has no end_session endpoint.
         """
-        endpoint = self._server.end_session_endpoint
-        if endpoint is None:
-            raise ConfigurationError("the ID-porten server has no end_session_endpoint")
-        session = await self._store.load(self._session_key)
-        params = {"client_id": self._client_id}
-        if session is not None:
-            params["id_token_hint"] = session.id_token
-        if post_logout_redirect_uri is not None:
-            params["post_logout_redirect_uri"] = post_logout_redirect_uri
-        if state is not None:
-            params["state"] = state
-        await self._forget()
-        return _with_query(endpoint, params)
-
-    async def _forget(self) -> None:
-        await self._store.delete(self._session_key)
-        self._drop_cached()
-
-    def _drop_cached(self) -> None:
-        cached = self._cache.peek(self.cache_key)
-        if cached is not None:
-            self._cache.invalidate(self.cache_key, cached)
-
-    # -- a login from a command-line program ---------------------------------------------------
-
-    async def login_in_browser(
-        self,
-        *,
-        open_browser: bool = True,
-        timeout: float = 300.0,  # noqa: ASYNC109 - a deadline for a person, not for I/O
-        announce: Callable[[str], object] = print,
-        pushed: bool = False,
-    ) -> LoginSession:
-        """Log in from a command-line or desktop program.
-
-        Listens on the loopback address and port of ``redirect_uri`` (which must be
-        ``http://127.0.0.1:<port>/...`` or ``http://localhost:<port>/...``, registered on the
-        client), shows the login URL with ``announce`` and opens it in a browser if it can, and
-        completes the login when the browser comes back.
-
-        Raises:
-            ConfigurationError: the redirect URI is not a loopback URL.
-            TimeoutError: nobody came back within ``timeout`` seconds.
-        """
-        from ._loopback import receive_callback  # noqa: PLC0415 - only CLIs need it
-
-        login = await self.start_pushed_login() if pushed else self.start_login()
-        callback = await receive_callback(
-            login, open_browser=open_browser, timeout=timeout, announce=announce
+        return await self._client._logout_url(  # noqa: SLF001
+            self, post_logout_redirect_uri=post_logout_redirect_uri, state=state
         )
-        return await self.complete_login(callback, login)
+
+
+def _auth_method(
+    method: ClientAuthMethod | None, client_secret: str | None, key: Signer | None
+) -> ClientAuthMethod:
+    chosen: ClientAuthMethod = method or (
+        "private_key_jwt" if key is not None else "client_secret_basic" if client_secret else "none"
+    )
+    if chosen in ("client_secret_basic", "client_secret_post") and not client_secret:
+        raise ConfigurationError(f"{chosen} needs client_secret")
+    if chosen == "private_key_jwt":
+        if key is None:
+            raise ConfigurationError("private_key_jwt needs key")
+        if key.key_id is None and not key.certificate_chain:
+            raise ConfigurationError("the key needs a kid (or a certificate) for private_key_jwt")
+    if chosen not in ("client_secret_basic", "client_secret_post", "private_key_jwt", "none"):
+        raise ConfigurationError(f"unknown token_endpoint_auth_method {chosen!r}")
+    return chosen
 
 
 def _unverified_kid(token: str) -> str | None:
@@ -712,13 +872,12 @@ def _acr_reaches(got: str | None, asked: tuple[str, ...]) -> bool:
     return got in _LOA_ORDER and bool(levels) and _LOA_ORDER[got] >= min(levels)
 
 
-def _access_token(session: LoginSession) -> AccessToken:
-    return AccessToken(
-        access_token=session.access_token,
-        expires_at=session.expires_at,
-        issued_at=session.issued_at,
-        scopes=session.scopes,
-    )
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _with_query(url: str, params: Mapping[str, str]) -> str:

@@ -11,6 +11,8 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from ._http import describe_transport_error
+from ._retry import RetryPolicy, send
 from ._tokens import Clock
 from .exceptions import IDTokenError
 
@@ -34,8 +36,10 @@ class JWKSCache:
         clock: Clock,
         max_age: float = 24 * 3600.0,
         min_refetch_interval: float = 60.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._uri = jwks_uri
+        self._retry = retry or RetryPolicy()
         self._clock = clock
         self._max_age = max_age
         self._min_interval = min_refetch_interval
@@ -70,11 +74,14 @@ class JWKSCache:
         return self._keys is None or self._clock() - self._fetched_at >= self._min_interval
 
     async def _fetch(self, client: httpx.AsyncClient) -> None:
+        async def build() -> httpx.Request:
+            return client.build_request("GET", self._uri, headers={"Accept": "application/json"})
+
         try:
-            response = await client.get(self._uri, headers={"Accept": "application/json"})
-        except httpx.HTTPError as exc:
+            response = await send(client, build, policy=self._retry, use_client_auth=False)
+        except httpx.TransportError as exc:
             raise IDTokenError(
-                f"could not fetch the signing keys at {self._uri}: {type(exc).__name__}"
+                f"could not fetch the signing keys at {self._uri}: {describe_transport_error(exc)}"
             ) from exc
         if response.status_code != 200:
             raise IDTokenError(

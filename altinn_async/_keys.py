@@ -594,7 +594,7 @@ def _load_pem_private_key(
 ) -> rsa.RSAPrivateKey:
     encrypted = label == b"ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in block
     if encrypted and password is None:
-        raise KeyLoadError(f"the private key in {source} is encrypted; pass password=...")
+        raise KeyLoadError(f"the private key in {source} is encrypted, and no password was given")
     # A password for a key that is not encrypted is ignored: one configuration may well carry a
     # password for every environment, and nothing is lost by not needing it.
     secret = _password_bytes(password) if encrypted else None
@@ -627,7 +627,7 @@ def _open_pkcs12(
     if password is None:
         message = (
             f"could not open {source}: it is not PKCS#12, or it is password-protected "
-            "(pass the password)"
+            "(and no password was given)"
         )
     else:
         message = f"could not open {source}: wrong password, or not a PKCS#12 file"

@@ -5,16 +5,12 @@ from __future__ import annotations
 import urllib.parse
 import webbrowser
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
 import anyio.to_thread
 
 from .exceptions import ConfigurationError
-
-if TYPE_CHECKING:
-    from ._idporten import LoginRequest
 
 __all__ = ["receive_callback"]
 
@@ -51,14 +47,16 @@ async def _read_request_line(stream: anyio.abc.ByteStream) -> str | None:
 
 
 async def receive_callback(
-    login: LoginRequest,
+    login_url: str,
+    redirect_uri: str,
     *,
     open_browser: bool,
     timeout: float,  # noqa: ASYNC109 - a deadline for a person, not for I/O
     announce: Callable[[str], object],
 ) -> str:
-    """Wait for the browser to come back to ``login.redirect_uri``; return the callback URL."""
-    host, port, path = _loopback_target(login.redirect_uri)
+    """Show ``login_url``, wait for the browser to come back to ``redirect_uri``, and return the
+    callback URL it came back with."""
+    host, port, path = _loopback_target(redirect_uri)
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     callback: str | None = None
     done = anyio.Event()
@@ -77,12 +75,12 @@ async def receive_callback(
                 f"Content-Length: {len(_DONE_PAGE)}\r\nConnection: close\r\n\r\n"
             )
             await stream.send(header.encode() + _DONE_PAGE)
-            callback = urllib.parse.urljoin(login.redirect_uri, target)
+            callback = urllib.parse.urljoin(redirect_uri, target)
             done.set()
 
-    announce(f"Log in with ID-porten: {login.url}")
+    announce(f"Log in with ID-porten: {login_url}")
     if open_browser:
-        await anyio.to_thread.run_sync(webbrowser.open, login.url)
+        await anyio.to_thread.run_sync(webbrowser.open, login_url)
     async with listener, anyio.create_task_group() as group:
         group.start_soon(listener.serve, serve)
         with anyio.fail_after(timeout):

@@ -12,10 +12,14 @@ from typing import Any
 import attrs
 import httpx
 
-from ._auth import TokenAuth
+from ._auth import TokenAuth, origin_policy
+from ._context import TokenContext
 from ._environment import Environment
 from ._jwt import sign_jwt, signer_header
 from ._keys import ALGORITHMS, Signer
+from ._oauth import Form, OAuthError, TokenEndpoint, oauth_request_error
+from ._origins import ForeignOrigins
+from ._retry import RetryPolicy
 from ._scopes import check_scopes
 from ._tokens import AccessToken, Clock, TokenCache
 from .exceptions import ConfigurationError, MaskinportenError, TokenRequestError
@@ -92,6 +96,10 @@ class MaskinportenAuth(TokenAuth):
     the environment's Maskinporten issuer. Tokens are cached by everything that makes them differ,
     fetched once however many requests wait, and refreshed before they expire.
 
+    The token goes only to the environment's Altinn origins (the platform and Altinn 2), the
+    origins of ``resource``, and ``allowed_origins``: a Maskinporten token for another
+    organisation's API needs that API's origin there.
+
     Example::
 
         key = altinn.SigningKey.from_pem_file("client.pem", kid="my-key-id")
@@ -110,12 +118,15 @@ class MaskinportenAuth(TokenAuth):
         authorization_details: a `SystemUser`, or raw ``authorization_details`` entries.
         grant_lifetime: seconds from ``iat`` to ``exp`` of each grant (at most 120).
         http_client: the client for token requests (one is made, and closed by `aclose`, if
-            omitted). It must not carry this auth itself.
+            omitted). Its own auth, if any, is not used for token requests.
         cache: a `TokenCache` to share between flows (one of its own if omitted).
         clock: the time source for grants and expiry (``time.time``); give it to the cache if
             you pass one.
-        max_attempts: tries per token request on network errors, 429 and 5xx; each try signs a
-            new grant.
+        retry: the `RetryPolicy` for token requests; each try signs a new grant, so even a
+            request that reached Maskinporten may be sent again.
+        allowed_origins: more origins to send the token to.
+        foreign_origins: ``"refuse"`` (the default) or ``"omit"``: what a request to any other
+            origin gets.
     """
 
     def __init__(
@@ -132,14 +143,32 @@ class MaskinportenAuth(TokenAuth):
         http_client: httpx.AsyncClient | None = None,
         cache: TokenCache | None = None,
         clock: Clock | None = None,
-        max_attempts: int = 3,
+        retry: RetryPolicy | None = None,
+        allowed_origins: Iterable[str] = (),
+        foreign_origins: ForeignOrigins = "refuse",
     ) -> None:
+        if not isinstance(environment, Environment):
+            raise ConfigurationError(
+                f"environment must be an altinn_async.Environment, got {type(environment).__name__}"
+            )
+        resources: tuple[str, ...] | None = (
+            None
+            if resource is None
+            else (resource,)
+            if isinstance(resource, str)
+            else tuple(resource)
+        )
         super().__init__(
             environment=environment,
-            http_client=http_client,
-            cache=cache,
-            clock=clock,
-            max_attempts=max_attempts,
+            context=TokenContext(http_client=http_client, cache=cache, clock=clock, retry=retry),
+            owns_context=True,
+            origins=origin_policy(
+                environment,
+                extra=[r for r in resources or () if "://" in r],
+                allowed_origins=allowed_origins,
+                foreign_origins=foreign_origins,
+                what="the Maskinporten token",
+            ),
         )
         if not client_id.strip():
             raise ConfigurationError("client_id must be a non-empty string")
@@ -163,16 +192,13 @@ class MaskinportenAuth(TokenAuth):
         self._client_id = client_id
         self._key = key
         self._scopes = check_scopes(scopes)
-        self._resource: tuple[str, ...] | None = (
-            None
-            if resource is None
-            else (resource,)
-            if isinstance(resource, str)
-            else tuple(resource)
-        )
+        self._resource = resources
         self._consumer_org = consumer_org
         self._authorization_details = _authorization_details(authorization_details)
         self._grant_lifetime = grant_lifetime
+        self._endpoint = TokenEndpoint(
+            self._context, server="Maskinporten", error_factory=self._error
+        )
         self._key_tuple: Hashable = (
             "maskinporten",
             environment.maskinporten.issuer,
@@ -214,7 +240,7 @@ class MaskinportenAuth(TokenAuth):
 
     def grant_claims(self, *, now: float | None = None) -> dict[str, Any]:
         """The claims of a new grant: fresh ``jti`` and ``iat`` every call."""
-        iat = int(self._cache.clock() if now is None else now)
+        iat = int(self._context.clock() if now is None else now)
         claims: dict[str, Any] = {
             "aud": self.environment.maskinporten.issuer,
             "iss": self._client_id,
@@ -239,34 +265,20 @@ class MaskinportenAuth(TokenAuth):
         """Sign a new grant (a secret: it can be exchanged for a token until it expires)."""
         return await sign_jwt(self._key, self.grant_header(), self.grant_claims())
 
+    async def _grant_form(self) -> Form:
+        return {"grant_type": JWT_BEARER, "assertion": await self.create_grant()}, {}
+
     async def _fetch(self) -> AccessToken:
-        endpoint = self.environment.maskinporten.token_endpoint
-        sent_at = self._cache.clock()
-
-        async def build(client: httpx.AsyncClient) -> httpx.Request:
-            nonlocal sent_at
-            grant = await self.create_grant()
-            sent_at = self._cache.clock()
-            return client.build_request(
-                "POST",
-                endpoint,
-                data={"grant_type": JWT_BEARER, "assertion": grant},
-                headers={"Accept": "application/json"},
-            )
-
         logger.debug(
             "requesting a Maskinporten token (%s, scopes=%s)", self._describe(), self._scopes
         )
-        outcome = await self._send_with_retries(build, what="Maskinporten token request")
-        if isinstance(outcome, httpx.TransportError):
-            raise TokenRequestError(
-                f"could not reach Maskinporten at {endpoint}: {type(outcome).__name__}",
-                endpoint=endpoint,
-            ) from outcome
-        await outcome.aread()
-        if outcome.status_code != 200:
-            raise self._error(outcome, endpoint)
-        token = _parse_token_response(outcome, endpoint, sent_at)
+        response = await self._endpoint.token(
+            self.environment.maskinporten.token_endpoint,
+            self._grant_form,
+            what="token request",
+            idempotent=True,  # every try signs a new grant
+        )
+        token = response.token()
         logger.info(
             "got a Maskinporten token (%s, scopes=%s, expires in %.0f s)",
             self._describe(),
@@ -275,26 +287,19 @@ class MaskinportenAuth(TokenAuth):
         )
         return token
 
-    def _error(self, response: httpx.Response, endpoint: str) -> TokenRequestError:
-        body = _json_object(response)
-        if body is None or not isinstance(body.get("error"), str):
-            return TokenRequestError(
-                f"Maskinporten answered HTTP {response.status_code} without an OAuth error body",
-                endpoint=endpoint,
-                status_code=response.status_code,
-            )
-        error = str(body["error"])
-        description = body.get("error_description")
-        description = description if isinstance(description, str) else None
-        error_uri = body.get("error_uri")
-        error_uri = error_uri if isinstance(error_uri, str) else None
-        code_match = _MP_CODE.search(error_uri or "") or _MP_CODE.search(description or "")
+    def _error(
+        self, response: httpx.Response, error: OAuthError | None, what: str
+    ) -> TokenRequestError:
+        if error is None:
+            return oauth_request_error(response, None, server="Maskinporten", what=what)
+        description = error.description
+        code_match = _MP_CODE.search(error.uri or "") or _MP_CODE.search(description or "")
         code = code_match.group(0) if code_match else None
         trace = _TRACE_ID.search(description or "")
         hint = _HINTS.get(code or "")
         if hint is None and description and "issue time is after now" in description.lower():
             hint = _CLOCK_HINT
-        message = f"Maskinporten refused the grant of {self._describe()}: {error}"
+        message = f"Maskinporten refused the grant of {self._describe()}: {error.error}"
         if description:
             message += f": {description}"
         if code and code not in message:
@@ -303,11 +308,11 @@ class MaskinportenAuth(TokenAuth):
             message += f" (hint: {hint})"
         return MaskinportenError(
             message,
-            endpoint=endpoint,
+            endpoint=str(response.request.url),
             status_code=response.status_code,
-            error=error,
+            error=error.error,
             error_description=description,
-            error_uri=error_uri,
+            error_uri=error.uri,
             code=code,
             trace_id=trace.group(1) if trace else None,
             hint=hint,
@@ -328,47 +333,3 @@ def _authorization_details(
     if not details:
         raise ConfigurationError("authorization_details must not be empty")
     return details
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _parse_token_response(response: httpx.Response, endpoint: str, sent_at: float) -> AccessToken:
-    body = _json_object(response)
-    token = body.get("access_token") if body else None
-    expires_in = body.get("expires_in") if body else None
-    if body is None or not isinstance(token, str) or not token:
-        raise TokenRequestError(
-            "the token endpoint answered 200 without an access_token",
-            endpoint=endpoint,
-            status_code=response.status_code,
-        )
-    token_type = body.get("token_type", "Bearer")
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise TokenRequestError(
-            f"the token endpoint gave a token of type {token_type!r}, not Bearer",
-            endpoint=endpoint,
-            status_code=response.status_code,
-        )
-    if isinstance(expires_in, str) and expires_in.isdigit():
-        expires_in = int(expires_in)
-    if not isinstance(expires_in, int | float) or isinstance(expires_in, bool) or expires_in <= 0:
-        raise TokenRequestError(
-            "the token endpoint gave no usable expires_in",
-            endpoint=endpoint,
-            status_code=response.status_code,
-        )
-    scope = body.get("scope")
-    # expires_in counts from when the server answered; counting from when we sent the request
-    # errs on the early side by the round trip.
-    return AccessToken(
-        access_token=token,
-        expires_at=sent_at + float(expires_in),
-        issued_at=sent_at,
-        scopes=tuple(scope.split()) if isinstance(scope, str) else (),
-    )

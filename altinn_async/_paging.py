@@ -22,8 +22,9 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 import attrs
 import httpx
 
-from ._api import api_error
 from ._hal import HalResource, json_kind, parse_hal, parse_hal_array
+from ._http import api_error, origin, safe_url
+from ._retry import RetryPolicy, request
 from .exceptions import ConfigurationError, HALError, LimitReachedWarning, PaginationError
 
 __all__ = [
@@ -102,10 +103,6 @@ class Page(Generic[T]):
     headers: httpx.Headers = attrs.field(factory=httpx.Headers, repr=False, eq=False)
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host, url.port)
-
-
 class Paginator(Generic[T]):
     """An async iterator over the items of a paged list, following the list's own rule.
 
@@ -125,6 +122,9 @@ class Paginator(Generic[T]):
     every request. A next link that was already fetched raises `PaginationError` rather than
     looping.
 
+    Every page request goes through the retry policy: a 503 or a dropped connection in the
+    middle of a long list costs a pause, not the run.
+
     It is a plain iterator object, not an async generator, so leaving a loop early needs no
     cleanup on any event loop. One paginator is not meant to be iterated by two tasks at once.
 
@@ -136,6 +136,7 @@ class Paginator(Generic[T]):
         max_items: stop after handing out this many items, without fetching further pages.
         headers: extra headers for every page request, such as
             ``{"Accept": "application/hal+json"}``.
+        retry: the `RetryPolicy` for page requests (`RetryPolicy` defaults if omitted).
 
     Raises:
         ConfigurationError: ``url`` is not absolute and the client has no ``base_url``,
@@ -151,22 +152,27 @@ class Paginator(Generic[T]):
         resume_from: str | httpx.URL | None = None,
         max_items: int | None = None,
         headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if max_items is not None and max_items < 0:
             raise ConfigurationError("max_items must not be negative")
+        if resume_from is not None and not str(resume_from).strip():
+            raise ConfigurationError("resume_from is empty: pass a saved position, or None")
         first = _absolute(http, url)
-        self._origin = _origin(first)
+        self._origin = origin(first)
         if resume_from is None:
             start = rule.start(first)
         else:
             start = _absolute(http, resume_from)
-            if _origin(start) != self._origin:
+            if origin(start) != self._origin:
                 raise ConfigurationError(
                     f"resume_from ({start.scheme}://{start.host}) is not on the list's origin "
                     f"({first.scheme}://{first.host})"
                 )
         self._http = http
         self._rule = rule
+        self._retry = retry or RetryPolicy()
+        self._handed_out = 0
         self._headers = None if headers is None else dict(headers)
         self._remaining = max_items
         self._next: httpx.URL | None = start
@@ -177,6 +183,19 @@ class Paginator(Generic[T]):
         self._index = 0
         self._seen: set[str] = set()
         self._warned: set[type[Warning]] = set()
+
+    def __repr__(self) -> str:
+        position = self.position
+        return (
+            f"{type(self).__name__}(rule={self._rule!r}, "
+            f"position={None if position is None else safe_url(position)!r}, "
+            f"handed_out={self._handed_out})"
+        )
+
+    @property
+    def handed_out(self) -> int:
+        """How many items were handed out so far (by iteration or in pages)."""
+        return self._handed_out
 
     @property
     def position(self) -> str | None:
@@ -207,6 +226,7 @@ class Paginator(Generic[T]):
             await self._fetch(stacklevel=4)
         item = self._items[self._index]
         self._index += 1
+        self._handed_out += 1
         if self._remaining is not None:
             self._remaining -= 1
         return item
@@ -222,6 +242,7 @@ class Paginator(Generic[T]):
         if self._remaining is not None and len(items) > self._remaining:
             items = items[: self._remaining]
         self._index = start + len(items)
+        self._handed_out += len(items)
         if self._remaining is not None:
             self._remaining -= len(items)
         return page if items is page.items else attrs.evolve(page, items=items)
@@ -231,7 +252,7 @@ class Paginator(Generic[T]):
         url = self._next
         if url is None:
             raise StopAsyncIteration
-        response = await self._http.get(url, headers=self._headers)
+        response = await request(self._http, "GET", url, headers=self._headers, policy=self._retry)
         if response.status_code != 200:
             raise await api_error(response)
         content = self._rule.parse(response, url)
@@ -253,7 +274,7 @@ class Paginator(Generic[T]):
             raise PaginationError(
                 f"{url} answered a next link that is not a URL", position=str(url)
             ) from exc
-        if _origin(next_url) != self._origin:
+        if origin(next_url) != self._origin:
             raise PaginationError(
                 f"the next link points to another origin ({next_url.scheme}://{next_url.host}); "
                 f"not following it",

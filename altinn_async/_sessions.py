@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
+import sys
 import tempfile
-from collections.abc import Mapping
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
 
 import anyio
 import anyio.to_thread
 import attrs
 
-from .exceptions import ConfigurationError
+from ._redact import mask_pid
+from .exceptions import ConfigurationError, TokenError
 
-__all__ = ["FileTokenStore", "IDTokenClaims", "LoginSession", "MemoryTokenStore", "TokenStore"]
+__all__ = [
+    "ANY_REVISION",
+    "FileTokenStore",
+    "IDTokenClaims",
+    "LoginSession",
+    "MemoryTokenStore",
+    "TokenStore",
+]
+
+T = TypeVar("T")
+
+ANY_REVISION: Literal["*"] = "*"
+"""``if_revision`` for a save or delete whatever is stored (like HTTP's ``If-Match: *``)."""
 
 
 def _opt_str(value: object) -> str | None:
@@ -28,7 +47,7 @@ def _opt_int(value: object) -> int | None:
 
 def _mask(pid: str | None) -> str:
     # A national identity number is personal data: a repr (and so a log line) shows its birth date.
-    return "None" if pid is None else repr(pid[:6] + "*" * max(len(pid) - 6, 0))
+    return "None" if pid is None else repr(mask_pid(pid))
 
 
 @attrs.frozen
@@ -91,6 +110,9 @@ class LoginSession:
         id_token: the id_token, kept as the ``id_token_hint`` for logout (secret).
         claims: the validated id_token claims.
         scopes: the scopes granted.
+        revision: a new random value for every login and refresh (not a secret): a store saves
+            over a session only if it still holds the revision the saver read
+            (``if_revision``), so two workers cannot overwrite each other's refresh.
     """
 
     access_token: str = attrs.field(repr=False)
@@ -100,6 +122,7 @@ class LoginSession:
     id_token: str = attrs.field(repr=False)
     claims: IDTokenClaims
     scopes: tuple[str, ...] = ()
+    revision: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for a token store; it holds the secrets)."""
@@ -111,6 +134,7 @@ class LoginSession:
             "id_token": self.id_token,
             "claims": dict(self.claims.raw),
             "scopes": list(self.scopes),
+            "revision": self.revision,
         }
 
     @classmethod
@@ -121,6 +145,7 @@ class LoginSession:
             ConfigurationError: ``data`` is not such a dict.
         """
         try:
+            revision = data.get("revision")
             return cls(
                 access_token=str(data["access_token"]),
                 expires_at=float(data["expires_at"]),
@@ -129,38 +154,92 @@ class LoginSession:
                 id_token=str(data["id_token"]),
                 claims=IDTokenClaims.from_claims(data["claims"]),
                 scopes=tuple(str(s) for s in data.get("scopes", ())),
+                # A session saved before revisions existed gets one from what it holds.
+                revision=revision if isinstance(revision, str) and revision else _legacy(data),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError("a stored login session is malformed") from exc
+
+
+def _legacy(data: Mapping[str, Any]) -> str:
+    import hashlib  # noqa: PLC0415 - only for sessions stored by an older version
+
+    material = f"{data.get('access_token')}|{data.get('refresh_token')}".encode()
+    return "legacy-" + hashlib.sha256(material).hexdigest()[:16]
+
+
+IfRevision = str | None | Literal["*"]
+"""The revision a store must hold for a save or delete to happen: a session's `revision`,
+``None`` for "no session stored", or `ANY_REVISION` for "whatever is stored"."""
 
 
 @runtime_checkable
 class TokenStore(Protocol):
     """Where login sessions are kept, by key (one key per logged-in person).
 
-    Implement it over a database, Redis or an encrypted cookie so a session outlives the
-    process. `IDPortenAuth` saves a rotated refresh token here before it uses the new access
-    token, so a crash cannot leave only a spent refresh token behind.
+    Implement it over a database, Redis or an encrypted cookie so a session outlives the process
+    and is shared by every worker of a web application. Two things make sharing safe:
+
+    - ``save`` and ``delete`` take ``if_revision``: they act only when the store still holds
+      the session revision the caller read (compare-and-swap), and say whether they did;
+    - ``lease(key, ttl=...)`` gives one holder at a time the right to refresh a session: the
+      others wait, then read the store again and find the refreshed session instead of spending
+      the same refresh token twice (a provider that detects refresh-token reuse revokes the whole
+      login). A holder that dies frees the lease after ``ttl`` seconds.
+
+    `IDPortenClient` saves a rotated refresh token here before it uses the new access token, so
+    a crash cannot leave only a spent refresh token behind.
     """
 
     async def load(self, key: str) -> LoginSession | None:
         """The session stored under ``key``, or ``None``."""
         ...
 
-    async def save(self, key: str, session: LoginSession) -> None:
-        """Store ``session`` under ``key``, replacing what was there."""
+    async def save(
+        self, key: str, session: LoginSession, *, if_revision: IfRevision = ANY_REVISION
+    ) -> bool:
+        """Store ``session`` under ``key`` if the stored revision is ``if_revision``.
+
+        Returns:
+            Whether it was stored.
+        """
         ...
 
-    async def delete(self, key: str) -> None:
-        """Forget the session under ``key`` (no error if there is none)."""
+    async def delete(self, key: str, *, if_revision: IfRevision = ANY_REVISION) -> bool:
+        """Forget the session under ``key`` if the stored revision is ``if_revision``.
+
+        Returns:
+            Whether a session was deleted.
+        """
         ...
+
+    def lease(self, key: str, *, ttl: float) -> AbstractAsyncContextManager[None]:
+        """Hold the right to refresh ``key``'s session for at most ``ttl`` seconds.
+
+        Waits while another holder has it (until it is released or expires).
+        """
+        ...
+
+
+def _matches(current: LoginSession | None, if_revision: IfRevision) -> bool:
+    if if_revision == ANY_REVISION:
+        return True
+    if if_revision is None:
+        return current is None
+    return current is not None and current.revision == if_revision
+
+
+def _check_ttl(ttl: float) -> None:
+    if not ttl > 0:
+        raise ConfigurationError("a lease's ttl must be positive")
 
 
 class MemoryTokenStore:
-    """Sessions in this process's memory (the default)."""
+    """Sessions in this process's memory (the default); leases work between its tasks."""
 
     def __init__(self) -> None:
         self._sessions: dict[str, LoginSession] = {}
+        self._leases: dict[str, tuple[float, anyio.Event]] = {}
 
     def __repr__(self) -> str:
         return f"MemoryTokenStore({len(self._sessions)} sessions)"
@@ -168,18 +247,52 @@ class MemoryTokenStore:
     async def load(self, key: str) -> LoginSession | None:
         return self._sessions.get(key)
 
-    async def save(self, key: str, session: LoginSession) -> None:
+    async def save(
+        self, key: str, session: LoginSession, *, if_revision: IfRevision = ANY_REVISION
+    ) -> bool:
+        if not _matches(self._sessions.get(key), if_revision):
+            return False
         self._sessions[key] = session
+        return True
 
-    async def delete(self, key: str) -> None:
-        self._sessions.pop(key, None)
+    async def delete(self, key: str, *, if_revision: IfRevision = ANY_REVISION) -> bool:
+        current = self._sessions.get(key)
+        if current is None or not _matches(current, if_revision):
+            return False
+        del self._sessions[key]
+        return True
+
+    @contextlib.asynccontextmanager
+    async def lease(self, key: str, *, ttl: float) -> AsyncIterator[None]:
+        _check_ttl(ttl)
+        while True:
+            held = self._leases.get(key)
+            now = time.monotonic()
+            if held is None or held[0] <= now:
+                mine = (now + ttl, anyio.Event())
+                self._leases[key] = mine
+                break
+            with anyio.move_on_after(held[0] - now):
+                await held[1].wait()
+        try:
+            yield
+        finally:
+            if self._leases.get(key) is mine:
+                del self._leases[key]
+            mine[1].set()
+
+
+_POLL = 0.05
 
 
 class FileTokenStore:
     """Sessions in a JSON file readable only by its owner (mode 0600), written atomically.
 
-    Meant for command-line and desktop programs of one user. The file holds refresh tokens: keep
-    it out of backups and shared folders. Access from one process at a time.
+    Meant for command-line and desktop programs, and for several processes of one user on one
+    machine: every change is a read-modify-write under an exclusive lock on ``{path}.lock``, and
+    leases are records in the file with an expiry, so a process killed while refreshing frees
+    its lease after ``ttl``. The file holds refresh tokens: keep it out of backups and shared
+    folders.
 
     Args:
         path: the file (created, with its folder, on the first save).
@@ -187,16 +300,18 @@ class FileTokenStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
-        self._lock = anyio.Lock()
+        self._lock_path = self._path.with_name(self._path.name + ".lock")
 
     def __repr__(self) -> str:
         return f"FileTokenStore({str(self._path)!r})"
+
+    # -- the file ---------------------------------------------------------------------------
 
     def _read(self) -> dict[str, Any]:
         try:
             text = self._path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return {}
+            return {"sessions": {}, "leases": {}}
         except OSError as exc:
             raise ConfigurationError(
                 f"cannot read the token store {self._path}: {exc.strerror}"
@@ -207,17 +322,22 @@ class FileTokenStore:
             raise ConfigurationError(f"the token store {self._path} is not valid JSON") from exc
         if not isinstance(data, dict):
             raise ConfigurationError(f"the token store {self._path} is not a JSON object")
-        return data
+        if "sessions" not in data:
+            # The first format: sessions by key, nothing else.
+            return {"sessions": data, "leases": {}}
+        sessions, leases = data.get("sessions"), data.get("leases", {})
+        if not isinstance(sessions, dict) or not isinstance(leases, dict):
+            raise ConfigurationError(f"the token store {self._path} is malformed")
+        return {"sessions": sessions, "leases": leases}
 
     def _write(self, data: dict[str, Any]) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
         # Written to a private temporary file and renamed over the old one: a crash leaves the
         # old file or the new one, never half of one, and the secret is never world-readable.
         fd, temporary = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.")
         try:
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(data, file)
+                json.dump({"version": 2, **data}, file)
                 file.flush()
                 os.fsync(file.fileno())
             Path(temporary).replace(self._path)
@@ -225,20 +345,112 @@ class FileTokenStore:
             Path(temporary).unlink(missing_ok=True)
             raise
 
+    def _locked(self, change: Callable[[dict[str, Any]], tuple[T, bool]]) -> T:
+        """Run ``change`` on the file's data under the exclusive lock; write if it says so."""
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot use the token store {self._path}: {exc.strerror}"
+            ) from exc
+        try:
+            _lock_file(fd)
+            data = self._read()
+            result, changed = change(data)
+            if changed:
+                self._write(data)
+            return result
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    async def _run(self, change: Callable[[dict[str, Any]], tuple[T, bool]]) -> T:
+        return await anyio.to_thread.run_sync(self._locked, change)
+
+    # -- sessions ---------------------------------------------------------------------------
+
     async def load(self, key: str) -> LoginSession | None:
-        async with self._lock:
-            data = await anyio.to_thread.run_sync(self._read)
-        entry = data.get(key)
+        # A rename is atomic: a reader sees the old file or the new one, so no lock is needed.
+        data = await anyio.to_thread.run_sync(self._read)
+        entry = data["sessions"].get(key)
         return LoginSession.from_dict(entry) if isinstance(entry, dict) else None
 
-    async def save(self, key: str, session: LoginSession) -> None:
-        async with self._lock:
-            data = await anyio.to_thread.run_sync(self._read)
-            data[key] = session.to_dict()
-            await anyio.to_thread.run_sync(self._write, data)
+    async def save(
+        self, key: str, session: LoginSession, *, if_revision: IfRevision = ANY_REVISION
+    ) -> bool:
+        def change(data: dict[str, Any]) -> tuple[bool, bool]:
+            entry = data["sessions"].get(key)
+            current = LoginSession.from_dict(entry) if isinstance(entry, dict) else None
+            if not _matches(current, if_revision):
+                return False, False
+            data["sessions"][key] = session.to_dict()
+            return True, True
 
-    async def delete(self, key: str) -> None:
-        async with self._lock:
-            data = await anyio.to_thread.run_sync(self._read)
-            if data.pop(key, None) is not None:
-                await anyio.to_thread.run_sync(self._write, data)
+        return await self._run(change)
+
+    async def delete(self, key: str, *, if_revision: IfRevision = ANY_REVISION) -> bool:
+        def change(data: dict[str, Any]) -> tuple[bool, bool]:
+            entry = data["sessions"].get(key)
+            current = LoginSession.from_dict(entry) if isinstance(entry, dict) else None
+            if current is None or not _matches(current, if_revision):
+                return False, False
+            del data["sessions"][key]
+            return True, True
+
+        return await self._run(change)
+
+    # -- leases -----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lease(self, key: str, *, ttl: float) -> AsyncIterator[None]:
+        _check_ttl(ttl)
+        holder = uuid.uuid4().hex
+
+        def take(data: dict[str, Any]) -> tuple[float | None, bool]:
+            # Wall-clock time: the other holders are other processes.
+            now = time.time()
+            current = data["leases"].get(key)
+            until = current.get("until") if isinstance(current, dict) else None
+            if isinstance(until, int | float) and until > now:
+                return float(until) - now, False
+            data["leases"][key] = {"holder": holder, "until": now + ttl}
+            return None, True
+
+        def give_back(data: dict[str, Any]) -> tuple[None, bool]:
+            current = data["leases"].get(key)
+            if isinstance(current, dict) and current.get("holder") == holder:
+                del data["leases"][key]
+                return None, True
+            return None, False  # it expired and someone else holds it now
+
+        # The holder is another process: nothing to wait on but the file.
+        while (remaining := await self._run(take)) is not None:  # noqa: ASYNC110
+            await anyio.sleep(min(_POLL, remaining))
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._run(give_back)
+
+
+def _lock_file(fd: int) -> None:
+    if sys.platform == "win32":  # pragma: no cover - the CI runs on Linux
+        import msvcrt  # noqa: PLC0415
+
+        while True:
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+            except OSError:
+                continue  # LK_LOCK gives up after ten seconds; keep waiting
+            return
+    else:
+        import fcntl  # noqa: PLC0415
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def lease_wait_error(key_label: str, waited: float) -> TokenError:
+    """The error for a lease that could not be had in time."""
+    return TokenError(
+        f"waited {waited:.0f} s for another worker to refresh session {key_label}; giving up"
+    )

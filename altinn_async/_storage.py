@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Self, cast
 
 import attrs
 import httpx
 
-from ._api import api_error
+from ._files import download_to, safe_filename
+from ._http import api_error, network_error
 from ._paging import BodyNextField, Page, PageContent, Paginator
-from .exceptions import ConfigurationError
+from ._redact import safe_url
+from ._retry import RetryPolicy, request
+from .exceptions import APIError, ConfigurationError
 
 __all__ = ["InstancePage", "InstancePager", "StorageClient"]
 
@@ -56,6 +61,7 @@ class InstancePager(Paginator[Instance]):
         first_url: the query's first page.
         resume_from: a saved `position` to start from instead.
         max_items: stop after this many instances.
+        retry: the `RetryPolicy` for page requests.
     """
 
     def __init__(
@@ -65,9 +71,15 @@ class InstancePager(Paginator[Instance]):
         *,
         resume_from: str | httpx.URL | None = None,
         max_items: int | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(
-            http, first_url, _STORAGE_RULE, resume_from=resume_from, max_items=max_items
+            http,
+            first_url,
+            _STORAGE_RULE,
+            resume_from=resume_from,
+            max_items=max_items,
+            retry=retry,
         )
 
     def pages(self) -> AsyncIterator[InstancePage]:
@@ -121,12 +133,22 @@ class StorageClient:
             async for instance in storage.instances(org="ttd"):
                 ...
 
+    Every request goes through the retry policy (429, 502, 503, 504 and network failures;
+    ``complete`` too, since confirming twice is harmless).
+
     Args:
         http: a client whose auth gives Altinn tokens (`AltinnExchangeAuth`).
         platform: the platform base URL, if ``http`` has no ``base_url``.
+        retry: the `RetryPolicy` (``RetryPolicy.NEVER`` for none).
     """
 
-    def __init__(self, http: httpx.AsyncClient, *, platform: str | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        platform: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         base = platform if platform is not None else str(http.base_url)
         if not base or base == "/" or not httpx.URL(base).is_absolute_url:
             raise ConfigurationError(
@@ -134,6 +156,16 @@ class StorageClient:
             )
         self._http = http
         self._base = base.rstrip("/")
+        self._retry = retry or RetryPolicy()
+
+    def __repr__(self) -> str:
+        return f"StorageClient(platform={self._base!r})"
+
+    async def _get(self, url: str) -> httpx.Response:
+        response = await request(self._http, "GET", url, policy=self._retry)
+        if response.status_code != 200:
+            raise await api_error(response)
+        return response
 
     def instances(
         self,
@@ -168,6 +200,7 @@ class StorageClient:
                 f"{self._base}{_INSTANCES}",
                 resume_from=resume_from,
                 max_items=max_items,
+                retry=self._retry,
             )
         query: list[tuple[str, str]] = []
         if org is not None:
@@ -182,40 +215,86 @@ class StorageClient:
             values = [value] if isinstance(value, str) else list(value)
             query.extend((name, v) for v in values)
         url = httpx.URL(f"{self._base}{_INSTANCES}", params=query)
-        return InstancePager(self._http, url, max_items=max_items)
+        return InstancePager(self._http, url, max_items=max_items, retry=self._retry)
 
     async def get_instance(self, instance_id: str) -> Instance:
         """One instance by ``{partyId}/{instanceGuid}``."""
-        response = await self._http.get(f"{self._base}{_INSTANCES}/{_instance_path(instance_id)}")
-        if response.status_code != 200:
-            raise await api_error(response)
-        body: Instance = response.json()
-        return body
+        response = await self._get(f"{self._base}{_INSTANCES}/{_instance_path(instance_id)}")
+        return _object(response, "an instance")
 
     async def download(self, data_element: Mapping[str, Any]) -> bytes:
-        """The bytes of a data element (from an instance's ``data`` list)."""
-        response = await self._http.get(_data_url(self._base, data_element))
-        if response.status_code != 200:
-            raise await api_error(response)
+        """The bytes of a data element (from an instance's ``data`` list), in memory."""
+        response = await self._get(_data_url(self._base, data_element))
         return response.content
 
+    async def download_to(
+        self,
+        data_element: Mapping[str, Any],
+        directory: str | os.PathLike[str],
+        *,
+        filename: str | None = None,
+    ) -> Path:
+        """Stream a data element into ``directory``, without holding it in memory.
+
+        The file is named ``filename``, or the element's own ``filename``, or its id, made safe
+        (Storage's names come from whoever uploaded the data: ``../x`` stays inside
+        ``directory`` as ``x``). It appears complete or not at all.
+
+        Returns:
+            The path written.
+        """
+        name = filename or data_element.get("filename") or data_element.get("id")
+        destination = Path(directory) / safe_filename(str(name) if name else None)
+        await download_to(
+            self._http, _data_url(self._base, data_element), destination, policy=self._retry
+        )
+        return destination
+
     async def stream(self, data_element: Mapping[str, Any]) -> AsyncIterator[bytes]:
-        """The bytes of a data element in chunks, for large files."""
-        async with self._http.stream("GET", _data_url(self._base, data_element)) as response:
+        """The bytes of a data element in chunks, for large files.
+
+        A connection that drops before the body starts is retried; one that drops in the
+        middle raises `NetworkError` (the bytes already handed out cannot be taken back).
+        """
+        response = await request(
+            self._http, "GET", _data_url(self._base, data_element), policy=self._retry, stream=True
+        )
+        try:
             if response.status_code != 200:
                 raise await api_error(response)
-            async for chunk in response.aiter_bytes():
-                yield chunk
+            try:
+                async for chunk in response.aiter_bytes():
+                    yield chunk
+            except httpx.TransportError as exc:
+                raise network_error(exc, response.request) from exc
+        finally:
+            await response.aclose()
 
     async def complete(self, instance: Mapping[str, Any] | str) -> Instance:
         """Confirm that the service owner has downloaded the instance (``POST .../complete``)."""
         instance_id = instance if isinstance(instance, str) else str(instance.get("id", ""))
         url = f"{self._base}{_INSTANCES}/{_instance_path(instance_id)}/complete"
-        response = await self._http.post(url)
+        # Confirming twice leaves one confirmation: safe to retry.
+        response = await request(self._http, "POST", url, policy=self._retry, idempotent=True)
         if response.status_code != 200:
             raise await api_error(response)
-        body: Instance = response.json()
-        return body
+        return _object(response, "the completed instance")
+
+
+def _object(response: httpx.Response, what: str) -> Instance:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise APIError(
+            f"{response.request.method} {safe_url(response.request.url)} answered "
+            f"HTTP {response.status_code} without {what} (not a JSON object)",
+            status_code=response.status_code,
+            method=response.request.method,
+            url=str(response.request.url),
+        )
+    return body
 
 
 def _instance_path(instance_id: str) -> str:

@@ -68,7 +68,13 @@ class TokenCache:
     The margin is a fraction of the token's lifetime, capped: a 120 s Maskinporten token refreshes
     24 s before expiry rather than on every request, a 30-minute Altinn token 2 minutes before.
 
+    A token can be *derived* from another key's (an exchanged Altinn token from a person's login
+    session): `discard` drops a key together with everything derived from it, and a fetch that
+    was under way when its key was discarded is not kept.
+
     One cache can serve many auth flows: the key holds everything that makes a token different.
+    Expired tokens are swept out as the cache grows, so a backend with many short sessions does
+    not keep them all.
 
     Args:
         clock: the time source (seconds since the epoch).
@@ -91,6 +97,15 @@ class TokenCache:
         self._tokens: dict[Hashable, AccessToken] = {}
         self._flights: dict[Hashable, _Flight] = {}
         self._retry_at: dict[Hashable, float] = {}
+        self._derived: dict[Hashable, set[Hashable]] = {}
+        self._epochs: dict[Hashable, int] = {}
+        self._sweep_at = _SWEEP_SIZE
+
+    def __repr__(self) -> str:
+        return f"TokenCache({len(self._tokens)} tokens, {len(self._flights)} fetches under way)"
+
+    def __len__(self) -> int:
+        return len(self._tokens)
 
     @property
     def clock(self) -> Clock:
@@ -107,16 +122,18 @@ class TokenCache:
         # before expiry (at most 5 s, less for very short tokens).
         return min(5.0, max(token.lifetime, 0.0) * 0.05)
 
-    def _usable(self, token: AccessToken, now: float) -> bool:
-        return now < token.expires_at - self._hard_margin(token)
+    def usable(self, token: AccessToken) -> bool:
+        """Whether ``token`` can still be sent (it does not expire on the way)."""
+        return self._clock() < token.expires_at - self._hard_margin(token)
 
-    def _fresh(self, token: AccessToken, now: float) -> bool:
-        return now < token.expires_at - self.refresh_margin(token)
+    def fresh(self, token: AccessToken) -> bool:
+        """Whether ``token`` is not yet due for a refresh."""
+        return self._clock() < token.expires_at - self.refresh_margin(token)
 
     def peek(self, key: Hashable) -> AccessToken | None:
         """The cached token for ``key`` if it is still usable, without fetching."""
         token = self._tokens.get(key)
-        if token is not None and self._usable(token, self._clock()):
+        if token is not None and self.usable(token):
             return token
         return None
 
@@ -125,6 +142,7 @@ class TokenCache:
 
         A token another coroutine already replaced stays replaced: only the token that was actually
         refused is dropped, so many requests failing with the same token cause one new fetch.
+        Tokens derived from it stay (an exchanged Altinn token outlives the token it came from).
         """
         if self._tokens.get(key) == token:
             del self._tokens[key]
@@ -132,50 +150,82 @@ class TokenCache:
             return True
         return False
 
+    def discard(self, key: Hashable) -> None:
+        """Forget ``key``'s token and every token derived from it, now and in flight.
+
+        For the end or change of what the key stands for (a person logs out, or another person
+        logs in under the same session key): nothing fetched for the old one is served again.
+        """
+        pending = [key]
+        while pending:
+            current = pending.pop()
+            self._tokens.pop(current, None)
+            self._retry_at.pop(current, None)
+            self._epochs[current] = self._epochs.get(current, 0) + 1
+            pending.extend(self._derived.pop(current, ()))
+
     def clear(self) -> None:
         """Forget every cached token."""
-        self._tokens.clear()
-        self._retry_at.clear()
+        for key in [*self._tokens, *self._flights]:
+            self.discard(key)
 
-    async def get(self, key: Hashable, fetch: Callable[[], Awaitable[AccessToken]]) -> AccessToken:
+    async def get(
+        self,
+        key: Hashable,
+        fetch: Callable[[], Awaitable[AccessToken]],
+        *,
+        derived_from: Hashable | None = None,
+    ) -> AccessToken:
         """Return a token for ``key``, calling ``fetch`` when none is fresh.
+
+        Args:
+            key: what identifies the token.
+            fetch: gets a new one.
+            derived_from: the key of the token this one is made from, so that `discard` of that
+                key drops this one too.
 
         Raises:
             Exception: whatever ``fetch`` raised, when no usable token was left to serve.
         """
         while True:
-            now = self._clock()
+            epoch = self._epochs.get(key, 0)
             token = self._tokens.get(key)
+            usable = False
             if token is not None:
-                if self._fresh(token, now):
+                if self.fresh(token):
                     return token
-                usable = self._usable(token, now)
+                usable = self.usable(token)
+                now = self._clock()
                 if usable and (key in self._flights or now < self._retry_at.get(key, 0.0)):
                     return token
-            else:
-                usable = False
             flight = self._flights.get(key)
             if flight is not None:
                 await flight.done.wait()
+                if self._epochs.get(key, 0) != epoch:
+                    continue  # discarded meanwhile: what was fetched is not for us
                 if flight.result is not None:
                     return flight.result
                 if flight.error is not None:
                     raise flight.error
                 continue  # the fetching coroutine was cancelled: try again, perhaps as the fetcher
-            return await self._fetch(key, fetch, token if usable else None)
+            result = await self._fetch(key, fetch, token if usable else None, epoch, derived_from)
+            if self._epochs.get(key, 0) == epoch:
+                return result
 
     async def _fetch(
         self,
         key: Hashable,
         fetch: Callable[[], Awaitable[AccessToken]],
         still_usable: AccessToken | None,
+        epoch: int,
+        derived_from: Hashable | None,
     ) -> AccessToken:
         flight = _Flight()
         self._flights[key] = flight
         try:
             new = await fetch()
         except Exception as exc:
-            if still_usable is not None and self._usable(still_usable, self._clock()):
+            if still_usable is not None and self.usable(still_usable):
                 pause = min(10.0, max(still_usable.expires_in(self._clock()) / 4, 1.0))
                 self._retry_at[key] = self._clock() + pause
                 logger.warning(
@@ -188,11 +238,38 @@ class TokenCache:
             flight.error = exc
             raise
         else:
-            self._tokens[key] = new
-            self._retry_at.pop(key, None)
+            if self._epochs.get(key, 0) == epoch:
+                self._store(key, new, derived_from)
             flight.result = new
             return new
         finally:
             if self._flights.get(key) is flight:
                 del self._flights[key]
             flight.done.set()
+
+    def _store(self, key: Hashable, token: AccessToken, derived_from: Hashable | None) -> None:
+        self._tokens[key] = token
+        self._retry_at.pop(key, None)
+        if derived_from is not None:
+            self._derived.setdefault(derived_from, set()).add(key)
+        if len(self._tokens) >= self._sweep_at:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        # Expired tokens are no use to anyone; their keys' bookkeeping goes with them.
+        for key, token in list(self._tokens.items()):
+            if not self.usable(token):
+                del self._tokens[key]
+                self._retry_at.pop(key, None)
+        live = set(self._tokens) | set(self._flights)
+        for parent in list(self._derived):
+            children = self._derived[parent] & live
+            if children:
+                self._derived[parent] = children
+            else:
+                del self._derived[parent]
+        self._epochs = {k: v for k, v in self._epochs.items() if k in self._flights}
+        self._sweep_at = max(_SWEEP_SIZE, 2 * len(self._tokens))
+
+
+_SWEEP_SIZE = 1024

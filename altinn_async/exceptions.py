@@ -8,6 +8,8 @@ Every exception the library raises on purpose derives from `AltinnError`::
     │   └── KeyLoadError            a key or certificate cannot be used
     │       └── CertificateError    the certificate is expired, not yet valid or unusable
     ├── DiscoveryError              an issuer's metadata could not be fetched or read
+    ├── NetworkError                no answer: connection refused or dropped, TLS, timeout
+    ├── ForeignOriginError          credentials kept from a request to another origin
     ├── APIError                    an Altinn API answered with an error status
     ├── PaginationError             a list cannot be paged further (a next link repeats, a bad page)
     ├── HALError                    a HAL+JSON document is malformed, a link will not expand
@@ -27,7 +29,8 @@ And one warning (the page is still handed out; the list may be incomplete)::
     └── LimitReachedWarning         Altinn 2 capped a list before filtering (X-Warning-LimitReached)
 
 No message, `repr` or attribute of these exceptions carries an access token, refresh token,
-password, private key or signed grant.
+password, API key, session cookie, private key or signed grant; national identity numbers in
+messages are masked.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "ConfigurationError",
     "DiscoveryError",
     "ExchangeError",
+    "ForeignOriginError",
     "HALError",
     "IDTokenError",
     "InvalidScopeError",
@@ -49,6 +53,7 @@ __all__ = [
     "LoginError",
     "LoginRequiredError",
     "MaskinportenError",
+    "NetworkError",
     "PaginationError",
     "TokenError",
     "TokenRequestError",
@@ -86,6 +91,39 @@ class CertificateError(KeyLoadError):
 
 class DiscoveryError(AltinnError):
     """An issuer's metadata document could not be fetched or did not describe the issuer."""
+
+
+class NetworkError(AltinnError):
+    """A request got no usable answer: the connection was refused, dropped or timed out, or TLS
+    failed. Raised after the retry policy gave up.
+
+    Attributes:
+        method: the request method.
+        url: the request URL.
+        reason: what the network layer said, e.g. ``[Errno 111] Connection refused``.
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, reason: str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+        self.reason = reason
+
+
+class ForeignOriginError(AltinnError):
+    """An auth flow refused to put its credentials on a request to an origin that is not its own.
+
+    Tokens, the Altinn 2 session cookie and the ``ApiKey`` go only to the origins of their
+    environment and those given with ``allowed_origins``; pass ``foreign_origins="omit"`` to send
+    such requests without credentials instead.
+
+    Attributes:
+        origin: the origin the request was for (``https://host[:port]``).
+    """
+
+    def __init__(self, message: str, *, origin: str) -> None:
+        super().__init__(message)
+        self.origin = origin
 
 
 class APIError(AltinnError):

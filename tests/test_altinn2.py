@@ -31,7 +31,11 @@ class World:
         return http, altinn.Altinn2Client(http, base_url=self.emulator.environment.altinn2)
 
     def password(self) -> altinn.Altinn2Auth:
-        return altinn.Altinn2Auth(API_KEY, login=altinn.PasswordLogin("ola", "Passord1"))
+        return altinn.Altinn2Auth(
+            API_KEY,
+            environment=self.emulator.environment,
+            login=altinn.PasswordLogin("ola", "Passord1"),
+        )
 
 
 @pytest.fixture
@@ -81,7 +85,9 @@ async def test_limit_reached_warning_says_to_narrow_by_date() -> None:
     emulator.add_api_key(API_KEY)
     own = emulator.add_altinn2_user("ola", "Passord1", pid=DEFAULT_PID)
     emulator.add_altinn2_messages(own, 150, seed=2)
-    auth = altinn.Altinn2Auth(API_KEY, login=altinn.PasswordLogin("ola", "Passord1"))
+    auth = altinn.Altinn2Auth(
+        API_KEY, environment=emulator.environment, login=altinn.PasswordLogin("ola", "Passord1")
+    )
     async with httpx.AsyncClient(transport=emulator.transport(), auth=auth) as http:
         altinn2 = altinn.Altinn2Client(http, base_url=emulator.environment.altinn2)
         with pytest.warns(altinn.LimitReachedWarning, match="dateFrom"):
@@ -105,11 +111,13 @@ async def test_message_attachments_forms_and_print(world: World, tmp_path: Path)
         full = await altinn2.message(message["MessageId"])
         links = altinn2.attachments(full)
         assert [link.attributes.get("fileName") for link in links] == ["vedtak.pdf", "stor.bin"]
-        small = await altinn2.download(links[0], tmp_path / "vedtak.pdf")
-        big = await altinn2.download(links[1], tmp_path / "out" / "stor.bin")
+        small = await altinn2.download(links[0], tmp_path)
+        big = await altinn2.download(links[1], tmp_path / "out")
         forms = await altinn2.forms(full)
         data = await altinn2.form_data(forms[0])
         pdf = await altinn2.print_pdf(full)
+    assert small == tmp_path / "vedtak.pdf"
+    assert big == tmp_path / "out" / "stor.bin"
     assert small.read_bytes() == b"%PDF-1.4 vedtak"
     assert big.stat().st_size == 3_000_000
     assert not list((tmp_path / "out").glob(".*"))  # no partial file left behind
@@ -133,14 +141,14 @@ async def test_idporten_bearer_login(world: World) -> None:
         scopes=["openid", "altinn:instances.read"],
     )
     async with httpx.AsyncClient(transport=emulator.transport()) as token_http:
-        idporten = altinn.IDPortenAuth(
+        idporten = altinn.IDPortenClient(
             client_id="web", client_secret="s", redirect_uri="https://app.example/cb",
             scopes=["openid", "altinn:instances.read"], environment=emulator.environment,
             http_client=token_http,
         )  # fmt: skip
         login = idporten.start_login()
         await idporten.complete_login(await emulator.idporten_login(login.url), login)
-        http, altinn2 = world.client(altinn.Altinn2Auth(API_KEY, login=idporten))
+        http, altinn2 = world.client(altinn.Altinn2Auth(API_KEY, login=idporten.session()))
         async with http:
             messages = [m async for m in altinn2.messages(max_items=5)]
     assert len(messages) == 5
@@ -231,7 +239,7 @@ async def test_certificate_login_over_real_tls(
     base = world.emulator.environment_for(served_tls).altinn2
     context = altinn.enterprise_tls_context(p12, b"hemmelig", verify=ca_file)
     world.emulator.add_altinn2_right(DEFAULT_PID, "405003309")
-    auth = altinn.Altinn2Auth(OWNER_KEY, force_ei_authentication=True)
+    auth = altinn.Altinn2Auth(OWNER_KEY, base_url=base, force_ei_authentication=True)
     async with httpx.AsyncClient(auth=auth, verify=context) as http:
         altinn2 = altinn.Altinn2Client(http, base_url=base)
         reportees = [r async for r in altinn2.serviceowner_reportees(DEFAULT_PID)]
@@ -245,7 +253,7 @@ async def test_enterprise_user_password_login_over_the_certificate(
     base = world.emulator.environment_for(served_tls).altinn2
     context = altinn.enterprise_tls_context(p12, b"hemmelig", verify=ca_file)
     login = altinn.PasswordLogin("bedrift", "Passord2")
-    auth = altinn.Altinn2Auth(API_KEY, login=login, force_ei_authentication=True)
+    auth = altinn.Altinn2Auth(API_KEY, base_url=base, login=login, force_ei_authentication=True)
     async with httpx.AsyncClient(auth=auth, verify=context) as http:
         altinn2 = altinn.Altinn2Client(http, base_url=base)
         [m async for m in altinn2.messages(max_items=3)]
@@ -258,10 +266,10 @@ async def test_refused_without_a_client_certificate(
     _, _, ca_file, _ = tls
     base = world.emulator.environment_for(served_tls).altinn2
     no_cert = ssl.create_default_context(cafile=str(ca_file))
-    auth = altinn.Altinn2Auth(OWNER_KEY, force_ei_authentication=True)
+    auth = altinn.Altinn2Auth(OWNER_KEY, base_url=base, force_ei_authentication=True)
     async with httpx.AsyncClient(auth=auth, verify=no_cert) as http:
         altinn2 = altinn.Altinn2Client(http, base_url=base)
-        with pytest.raises(httpx.TransportError):
+        with pytest.raises(altinn.NetworkError):
             [r async for r in altinn2.serviceowner_reportees(DEFAULT_PID)]
 
 
@@ -288,11 +296,13 @@ def test_harvest_to_json_lines_with_attachments_and_resume(
         assert main([*common, "--max", "70"]) == 0
         first = [json.loads(line)["MessageId"] for line in out.read_text().splitlines()]
         assert len(first) == 70
-        assert (tmp_path / "messages.jsonl.position").exists()
+        assert (tmp_path / "messages.jsonl.checkpoint").exists()
         assert main([*common, "--resume"]) == 0
     ids = [json.loads(line)["MessageId"] for line in out.read_text().splitlines()]
-    assert set(ids) == {m["MessageId"] for m in seeded}  # at least once, nothing lost
-    assert not (tmp_path / "messages.jsonl.position").exists()  # done
+    assert sorted(ids) == sorted(m["MessageId"] for m in seeded)  # each exactly once
+    checkpoint = json.loads((tmp_path / "messages.jsonl.checkpoint").read_text())
+    assert checkpoint["done"] is True
+    assert checkpoint["position"] is None
     assert "messages" in capsys.readouterr().err
     files = [p for p in (tmp_path / "attachments").rglob("*") if p.is_file()]
     assert len(files) >= len(with_attachment)

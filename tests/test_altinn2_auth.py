@@ -17,7 +17,8 @@ from altinn_async.testing import CertificateAuthority
 
 from .helpers import MOCK_ENV, ScriptedMaskinporten, signing_key
 
-BASE = "https://tt02.example/api"
+SITE = "https://tt02.example"
+BASE = f"{SITE}/api"
 
 
 class Altinn2:
@@ -64,7 +65,7 @@ def client(server: Altinn2, auth: httpx.Auth) -> httpx.AsyncClient:
 async def test_api_key_and_one_login_for_many_requests() -> None:
     server = Altinn2()
     login = altinn.PasswordLogin("ola", "pw")
-    async with client(server, altinn.Altinn2Auth("my-api-key", login=login)) as http:
+    async with client(server, altinn.Altinn2Auth("my-api-key", base_url=SITE, login=login)) as http:
         responses: list[httpx.Response] = []
 
         async def one() -> None:
@@ -86,7 +87,7 @@ async def test_api_key_and_one_login_for_many_requests() -> None:
 async def test_logs_in_again_once_when_the_session_is_gone(without_session: str) -> None:
     server = Altinn2(without_session=without_session)
     async with client(
-        server, altinn.Altinn2Auth("k", login=altinn.PasswordLogin("ola", "pw"))
+        server, altinn.Altinn2Auth("k", base_url=SITE, login=altinn.PasswordLogin("ola", "pw"))
     ) as http:
         assert (await http.get("/my/messages")).status_code == 200
         server.sessions.clear()  # Altinn restarted, or the session timed out
@@ -99,7 +100,7 @@ async def test_logs_in_again_once_when_the_session_is_gone(without_session: str)
 async def test_a_session_that_never_works_is_not_a_loop() -> None:
     server = Altinn2()
     server.sessions = _Forgetful()  # accepts every login, never a session
-    auth = altinn.Altinn2Auth("k", login=altinn.PasswordLogin("ola", "pw"))
+    auth = altinn.Altinn2Auth("k", base_url=SITE, login=altinn.PasswordLogin("ola", "pw"))
     async with client(server, auth) as http:
         response = await http.get("/my/messages")
     assert response.headers["Content-Type"].startswith("text/html")  # handed back, not looped
@@ -113,7 +114,9 @@ class _Forgetful(set[str]):
 
 async def test_a_wrong_password_is_a_login_error_without_the_password() -> None:
     server = Altinn2(password="right")
-    auth = altinn.Altinn2Auth("k", login=altinn.PasswordLogin("ola", "hunter2-wrong"))
+    auth = altinn.Altinn2Auth(
+        "k", base_url=SITE, login=altinn.PasswordLogin("ola", "hunter2-wrong")
+    )
     async with client(server, auth) as http:
         with pytest.raises(altinn.LoginError) as info:
             await http.get("/my/messages")
@@ -124,7 +127,9 @@ async def test_a_wrong_password_is_a_login_error_without_the_password() -> None:
 
 
 def test_no_secret_in_reprs() -> None:
-    auth = altinn.Altinn2Auth("api-key-value", login=altinn.PasswordLogin("ola", "password-value"))
+    auth = altinn.Altinn2Auth(
+        "api-key-value", base_url=SITE, login=altinn.PasswordLogin("ola", "password-value")
+    )
     assert "api-key-value" not in repr(auth)
     assert "password-value" not in repr(auth)
 
@@ -133,7 +138,8 @@ async def test_no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     server = Altinn2()
     async with client(
-        server, altinn.Altinn2Auth("api-key-value", login=altinn.PasswordLogin("ola", "pw"))
+        server,
+        altinn.Altinn2Auth("api-key-value", base_url=SITE, login=altinn.PasswordLogin("ola", "pw")),
     ) as http:
         await http.get("/my/messages")
     text = " ".join(record.getMessage() for record in caplog.records)
@@ -149,7 +155,7 @@ async def test_force_ei_authentication_on_every_request() -> None:
         seen.append(request.url)
         return httpx.Response(200)
 
-    auth = altinn.Altinn2Auth("k", force_ei_authentication=True)
+    auth = altinn.Altinn2Auth("k", base_url=SITE, force_ei_authentication=True)
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler), auth=auth) as http:
         await http.get(f"{BASE}/serviceowner/reportees")
         await http.get(f"{BASE}/serviceowner/reportees", params={"subject": "123", "$top": "500"})
@@ -167,6 +173,7 @@ async def test_bearer_login_composes_with_the_api_key() -> None:
         scopes=["altinn:serviceowner/reportees"],
         environment=MOCK_ENV,
         http_client=httpx.AsyncClient(transport=endpoint.transport()),
+        allowed_origins=[SITE],
     )
     seen: list[httpx.Request] = []
 
@@ -174,7 +181,7 @@ async def test_bearer_login_composes_with_the_api_key() -> None:
         seen.append(request)
         return httpx.Response(200)
 
-    auth = altinn.Altinn2Auth("k", login=maskinporten)
+    auth = altinn.Altinn2Auth("k", base_url=SITE, login=maskinporten)
     async with (
         maskinporten,
         httpx.AsyncClient(transport=httpx.MockTransport(handler), auth=auth) as http,

@@ -46,7 +46,7 @@ async def test_bearer_header_is_set() -> None:
     api.valid.add("access-token-1")
     auth, http = setup(api, endpoint)
     async with auth, http:
-        response = await http.get("https://api.example/x")
+        response = await http.get("https://platform.example/x")
     assert response.status_code == 200
     assert api.seen == ["access-token-1"]
 
@@ -56,7 +56,7 @@ async def test_401_refreshes_once_and_retries_once() -> None:
     api.valid.add("access-token-2")  # the first token is refused: revoked, say
     auth, http = setup(api, endpoint)
     async with auth, http:
-        response = await http.get("https://api.example/x")
+        response = await http.get("https://platform.example/x")
     assert response.status_code == 200
     assert api.seen == ["access-token-1", "access-token-2"]
     assert len(endpoint.requests) == 2
@@ -66,7 +66,7 @@ async def test_401_with_a_fresh_token_too_is_returned_not_looped() -> None:
     api, endpoint = Api(), ScriptedMaskinporten(200)  # no token is ever accepted
     auth, http = setup(api, endpoint)
     async with auth, http:
-        response = await http.get("https://api.example/x")
+        response = await http.get("https://platform.example/x")
     assert response.status_code == 401
     assert api.seen == ["access-token-1", "access-token-2"]
     assert len(endpoint.requests) == 2
@@ -81,7 +81,7 @@ async def test_concurrent_401s_for_one_token_cause_one_refresh() -> None:
         statuses: list[int] = []
 
         async def one() -> None:
-            statuses.append((await http.get("https://api.example/x")).status_code)
+            statuses.append((await http.get("https://platform.example/x")).status_code)
 
         async with anyio.create_task_group() as group:
             for _ in range(100):
@@ -96,7 +96,7 @@ async def test_500_concurrent_requests_on_a_cold_cache_fetch_one_token() -> None
     auth, http = setup(api, endpoint)
     async with auth, http, anyio.create_task_group() as group:
         for _ in range(500):
-            group.start_soon(http.get, "https://api.example/x")
+            group.start_soon(http.get, "https://platform.example/x")
     assert len(endpoint.requests) == 1
     assert len(endpoint.grants) == 1
     assert api.seen == ["access-token-1"] * 500
@@ -111,8 +111,8 @@ async def test_streamed_upload_is_not_replayed_on_401() -> None:
         yield b"chunk"
 
     async with auth, http:
-        response = await http.post("https://api.example/upload", content=body())
+        response = await http.post("https://platform.example/upload", content=body())
         assert response.status_code == 401  # cannot resend a consumed stream
         # ... but the refused token is gone: the next request gets a new one.
-        assert (await http.get("https://api.example/x")).status_code == 200
+        assert (await http.get("https://platform.example/x")).status_code == 200
     assert api.seen == ["access-token-1", "access-token-2"]

@@ -42,9 +42,7 @@ class World:
         return altinn.MaskinportenAuth(**(defaults | options))
 
     def exchange(self, upstream: altinn.TokenSource, **options: Any) -> altinn.AltinnExchangeAuth:
-        return altinn.AltinnExchangeAuth(
-            upstream, http_client=self.token_http, clock=self.clock, **options
-        )
+        return altinn.AltinnExchangeAuth(upstream, **options)
 
     def api(self, auth: httpx.Auth) -> httpx.AsyncClient:
         return httpx.AsyncClient(

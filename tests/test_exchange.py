@@ -126,7 +126,7 @@ async def test_cached_by_the_altinn_tokens_own_exp_not_the_upstreams() -> None:
     now = [time.time()]
     upstream = Upstream(lifetime=120.0, clock=lambda: now[0])
     exchange = Exchange(lambda r: httpx.Response(200, text=altinn_token(1800, now[0])))
-    async with make(exchange, upstream, clock=lambda: now[0]) as auth:
+    async with make(exchange, upstream, cache=TokenCache(clock=lambda: now[0])) as auth:
         first = await auth.get_token()
         assert first.expires_at - first.issued_at == pytest.approx(1800, abs=1)
         now[0] += 1500  # upstream long expired; Altinn token fresh (refreshes 120 s before exp)

@@ -1,4 +1,5 @@
-"""IDPortenAuth against the emulator's ID-porten: login, callback checks, refresh, logout."""
+"""IDPortenClient and its sessions against the emulator's ID-porten: login, callback checks,
+refresh, logout."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class World:
     http: httpx.AsyncClient
     pid: str
 
-    def auth(self, client_id: str = "web", **options: Any) -> altinn.IDPortenAuth:
+    def auth(self, client_id: str = "web", **options: Any) -> altinn.IDPortenClient:
         defaults: dict[str, Any] = {
             "client_id": client_id,
             "client_secret": "s3cret-value" if client_id in ("web", "post") else None,
@@ -48,14 +49,14 @@ class World:
             defaults["token_endpoint_auth_method"] = "client_secret_post"
         if client_id == "jwt":
             defaults["key"] = altinn.SigningKey.from_pem(private_pem(5), kid="jwt-key")
-        return altinn.IDPortenAuth(**(defaults | options))
+        return altinn.IDPortenClient(**(defaults | options))
 
     async def login(
-        self, auth: altinn.IDPortenAuth, *, pushed: bool = False
+        self, auth: altinn.IDPortenClient, *, pushed: bool = False, key: str = "default"
     ) -> altinn.LoginSession:
         login = await auth.start_pushed_login() if pushed else auth.start_login()
         callback = await self.emulator.idporten_login(login.url, pid=self.pid)
-        return await auth.complete_login(callback, login)
+        return await auth.complete_login(callback, login, session_key=key)
 
 
 @pytest.fixture
@@ -131,7 +132,7 @@ async def test_login_with_each_client_authentication(world: World, client_id: st
     assert session.claims.acr is not None
     assert session.claims.acr.startswith("idporten-loa-")
     assert session.refresh_token is not None
-    token = await auth.get_token()
+    token = await auth.session().get_token()
     assert token.access_token == session.access_token
     assert world.emulator.requests["idporten.token"] == 1
 
@@ -212,7 +213,7 @@ async def test_a_lower_acr_than_asked_is_refused(world: World) -> None:
 
 async def test_nobody_logged_in_is_login_required(world: World) -> None:
     with pytest.raises(altinn.LoginRequiredError):
-        await world.auth().get_token()
+        await world.auth().session().get_token()
     assert world.emulator.requests["idporten.token"] == 0
 
 
@@ -221,7 +222,7 @@ async def test_refresh_rotates_and_stores_the_new_refresh_token(world: World) ->
     auth = world.auth(store=store)
     first = await world.login(auth)
     world.clock.now += 200  # the 120 s access token expired
-    token = await auth.get_token()
+    token = await auth.session().get_token()
     assert token.access_token != first.access_token
     stored = await store.load("default")
     assert stored is not None
@@ -237,11 +238,11 @@ async def test_refresh_rotates_and_stores_the_new_refresh_token(world: World) ->
 
 
 async def test_concurrent_requests_after_expiry_refresh_once(world: World) -> None:
-    auth = world.auth()
+    auth = world.auth(allowed_origins=["https://api.example"])
     await world.login(auth)
     world.clock.now += 200
     api = httpx.AsyncClient(
-        auth=auth, transport=httpx.MockTransport(lambda request: httpx.Response(200))
+        auth=auth.session(), transport=httpx.MockTransport(lambda request: httpx.Response(200))
     )
     async with api, anyio.create_task_group() as group:
         for _ in range(200):
@@ -255,20 +256,20 @@ async def test_expired_refresh_token_means_log_in_again_not_a_loop(world: World)
     await world.login(auth)
     world.clock.now += 3600  # past the 600 s refresh inactivity lifetime
     with pytest.raises(altinn.LoginRequiredError, match="log in again"):
-        await auth.get_token()
+        await auth.session().get_token()
     assert await store.load("default") is None
     with pytest.raises(altinn.LoginRequiredError):
-        await auth.get_token()
+        await auth.session().get_token()
     assert world.emulator.requests["idporten.token"] == 2  # the login, one refused refresh
 
 
 async def test_revoke_ends_the_session(world: World) -> None:
     auth = world.auth()
     session = await world.login(auth)
-    await auth.revoke()
+    await auth.session().revoke()
     assert world.emulator.requests["idporten.revoke"] == 1
     with pytest.raises(altinn.LoginRequiredError):
-        await auth.get_token()
+        await auth.session().get_token()
     refused = await world.http.post(
         world.emulator.environment.idporten.token_endpoint,  # type: ignore[union-attr]
         data={"grant_type": "refresh_token", "refresh_token": session.refresh_token},
@@ -280,7 +281,7 @@ async def test_revoke_ends_the_session(world: World) -> None:
 async def test_logout_url(world: World) -> None:
     auth = world.auth()
     session = await world.login(auth)
-    url = await auth.logout_url(post_logout_redirect_uri=LOGOUT_REDIRECT, state="bye")
+    url = await auth.session().logout_url(post_logout_redirect_uri=LOGOUT_REDIRECT, state="bye")
     params = query(url)
     assert params["id_token_hint"] == session.id_token
     assert params["post_logout_redirect_uri"] == LOGOUT_REDIRECT
@@ -290,20 +291,21 @@ async def test_logout_url(world: World) -> None:
     assert response.headers["location"].startswith(LOGOUT_REDIRECT)
     assert "state=bye" in response.headers["location"]
     with pytest.raises(altinn.LoginRequiredError):
-        await auth.get_token()
+        await auth.session().get_token()
 
 
 async def test_userinfo(world: World) -> None:
     auth = world.auth()
     await world.login(auth)
-    info = await auth.userinfo()
+    info = await auth.session().userinfo()
     assert info["pid"] == world.pid
 
 
 async def test_sessions_are_separate(world: World) -> None:
-    alice = world.auth()
-    bob = alice.for_session("bob")
-    await world.login(alice)
+    client = world.auth()
+    alice, bob = client.session("alice"), client.session("bob")
+    await world.login(client, key="alice")
+    assert (await alice.get_token()).access_token
     with pytest.raises(altinn.LoginRequiredError):
         await bob.get_token()
     assert alice.cache_key != bob.cache_key
@@ -316,10 +318,10 @@ async def test_file_store_survives_a_restart_with_0600(world: World, tmp_path: P
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     # A new process: a new auth object, no cache, the same file.
     again = world.auth(store=altinn.FileTokenStore(path))
-    assert (await again.get_token()).access_token == session.access_token
+    assert (await again.session().get_token()).access_token == session.access_token
     world.clock.now += 200
-    renewed = await again.get_token()
-    on_disk = json.loads(path.read_text())["default"]
+    renewed = await again.session().get_token()
+    on_disk = json.loads(path.read_text())["sessions"]["default"]
     assert on_disk["access_token"] == renewed.access_token
     assert on_disk["refresh_token"] != session.refresh_token
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -328,7 +330,7 @@ async def test_file_store_survives_a_restart_with_0600(world: World, tmp_path: P
 async def test_exchange_for_an_altinn_token_keeps_the_upstream_expiry(world: World) -> None:
     auth = world.auth()
     session = await world.login(auth)
-    exchange = altinn.AltinnExchangeAuth(auth, http_client=world.http, clock=world.clock)
+    exchange = altinn.AltinnExchangeAuth(auth.session())
     token = await exchange.get_token()
     claims = json.loads(jws.extract_compact(token.access_token.encode()).payload)
     assert claims["pid"] == world.pid
@@ -344,7 +346,7 @@ async def test_no_secret_in_reprs_or_logs(world: World, caplog: pytest.LogCaptur
     callback = await world.emulator.idporten_login(login.url, pid=world.pid)
     session = await auth.complete_login(callback, login)
     world.clock.now += 200
-    token = await auth.get_token()
+    token = await auth.session().get_token()
     secrets = [
         "s3cret-value",
         login.code_verifier,
@@ -354,11 +356,12 @@ async def test_no_secret_in_reprs_or_logs(world: World, caplog: pytest.LogCaptur
         token.access_token,
         query(callback)["code"],
     ]
-    person = auth.for_session(f"web-session-cookie-{world.pid}")
-    secrets.append(person.session_key)
+    person = auth.session(f"web-session-cookie-{world.pid}")
+    secrets.append(person.key)
     with pytest.raises(altinn.LoginRequiredError) as info:
         await person.get_token()
-    texts = [repr(auth), repr(login), repr(session), repr(session.claims), repr(token)]
+    texts = [repr(auth), repr(auth.session()), repr(login), repr(session), repr(session.claims)]
+    texts += [repr(token)]
     texts += [repr(person), str(info.value)]
     assert world.pid[:6] + "*****" in repr(session.claims)
     assert world.pid not in repr(session)
@@ -433,10 +436,15 @@ async def test_private_key_jwt_assertion(world: World) -> None:
     assert claims["jti"] != decoded[1].claims["jti"]
 
 
-async def test_sessions_share_one_http_client(world: World) -> None:
+async def test_sessions_share_the_clients_http_client_and_close_nothing(world: World) -> None:
     auth = world.auth(http_client=None)
-    other = auth.for_session("someone")
-    assert other._client() is auth._client()
+    one, other = auth.session(), auth.session("someone")
+    assert one.context.client() is other.context.client()
+    made = one.context.client()
     await other.aclose()
-    assert not auth._client().is_closed  # only the original closes it
+    assert not made.is_closed  # a session closes nothing: the client owns the connections
+    async with altinn.AltinnExchangeAuth(one):
+        pass
+    assert not made.is_closed  # nor does an exchange made from a session
     await auth.aclose()
+    assert made.is_closed

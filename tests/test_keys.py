@@ -622,7 +622,7 @@ def test_openssh_keys_are_refused(issued: IssuedCertificate) -> None:
 
 
 def test_encrypted_key_without_password(issued: IssuedCertificate) -> None:
-    with pytest.raises(KeyLoadError, match=r"encrypted; pass password="):
+    with pytest.raises(KeyLoadError, match=r"encrypted, and no password was given"):
         SigningKey.from_pem(issued.private_key_pem(PASSWORD.encode()))
 
 

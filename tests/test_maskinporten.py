@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import time
 import uuid
 from typing import Any
 
@@ -16,6 +14,7 @@ from altinn_async import (
     InvalidScopeError,
     MaskinportenAuth,
     MaskinportenError,
+    RetryPolicy,
     SigningKey,
     SystemUser,
     TokenCache,
@@ -26,6 +25,7 @@ from altinn_async.testing import CertificateAuthority
 from .helpers import MOCK_ENV, ScriptedMaskinporten, private_pem, signing_key
 
 SCOPE = "altinn:serviceowner/instances.read"
+FAST = RetryPolicy(backoff=0.001)
 
 
 def make_auth(
@@ -103,7 +103,7 @@ async def test_optional_claims() -> None:
 async def test_every_attempt_signs_a_fresh_grant() -> None:
     endpoint = ScriptedMaskinporten(503, 502, 200)
     key = signing_key()
-    async with make_auth(endpoint, key) as auth:
+    async with make_auth(endpoint, key, retry=FAST) as auth:
         await auth.get_token()
     assert len(endpoint.grants) == 3
     jtis = {endpoint.decoded(i, key)[1]["jti"] for i in range(3)}
@@ -113,7 +113,7 @@ async def test_every_attempt_signs_a_fresh_grant() -> None:
 
 async def test_server_errors_after_all_attempts_raise_a_typed_error() -> None:
     endpoint = ScriptedMaskinporten(503)
-    async with make_auth(endpoint, max_attempts=2) as auth:
+    async with make_auth(endpoint, retry=RetryPolicy(attempts=2, backoff=0.001)) as auth:
         with pytest.raises(TokenRequestError) as info:
             await auth.get_token()
     assert info.value.status_code == 503
@@ -125,7 +125,7 @@ async def test_network_errors_raise_a_typed_error() -> None:
         raise httpx.ConnectError("connection refused", request=request)
 
     endpoint = ScriptedMaskinporten(unreachable)
-    async with make_auth(endpoint, max_attempts=2) as auth:
+    async with make_auth(endpoint, retry=RetryPolicy(attempts=2, backoff=0.001)) as auth:
         with pytest.raises(TokenRequestError, match="could not reach Maskinporten") as info:
             await auth.get_token()
     assert info.value.status_code is None
@@ -229,7 +229,7 @@ def test_a_key_without_kid_or_certificate_is_refused() -> None:
         ("grant_lifetime", 121, "120"),
         ("consumer_org", "12345", "9 digits"),
         ("client_id", "", "client_id"),
-        ("max_attempts", 0, "max_attempts"),
+        ("retry", 3, "RetryPolicy"),
     ],
 )
 def test_bad_options(option: str, value: object, message: str) -> None:
@@ -294,28 +294,3 @@ def test_sync_client_is_refused_with_a_clear_error() -> None:
         pytest.raises(ConfigurationError, match="AsyncClient"),
     ):
         c.get("https://api.example/")
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [("7", 7.0), ("600", 30.0), (None, None)],
-)
-def test_retry_after_seconds_is_honoured_and_capped(
-    header: str | None, expected: float | None
-) -> None:
-    from altinn_async._auth import _retry_delay  # noqa: PLC0415
-
-    headers = {} if header is None else {"Retry-After": header}
-    delay = _retry_delay(0, httpx.Response(503, headers=headers))
-    if expected is None:
-        assert 0 <= delay <= 0.25  # jittered backoff
-    else:
-        assert delay == expected
-
-
-def test_retry_after_as_an_http_date_is_honoured() -> None:
-    from altinn_async._auth import _retry_delay  # noqa: PLC0415
-
-    when = email.utils.formatdate(time.time() + 20, usegmt=True)
-    delay = _retry_delay(0, httpx.Response(503, headers={"Retry-After": when}))
-    assert 15 < delay <= 20

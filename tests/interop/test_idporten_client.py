@@ -1,4 +1,4 @@
-"""IDPortenAuth against a real third-party OpenID provider (oidc-provider, set up as ID-porten)."""
+"""IDPortenClient against a real OpenID provider (oidc-provider, set up as ID-porten)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class Setup:
     http: httpx.AsyncClient
     token_requests: list[httpx.Request]
 
-    def auth(self, name: str, **options: Any) -> altinn.IDPortenAuth:
+    def auth(self, name: str, **options: Any) -> altinn.IDPortenClient:
         client: OidcClient = self.provider.clients[name]
         settings: dict[str, Any] = {
             "client_id": client.client_id,
@@ -46,9 +46,9 @@ class Setup:
             settings["client_secret"] = client.client_secret
         if client.private_key_pem is not None:
             settings["key"] = altinn.SigningKey.from_pem(client.private_key_pem, kid=client.kid)
-        return altinn.IDPortenAuth(**(settings | options))
+        return altinn.IDPortenClient(**(settings | options))
 
-    async def login(self, auth: altinn.IDPortenAuth, **options: Any) -> altinn.LoginSession:
+    async def login(self, auth: altinn.IDPortenClient, **options: Any) -> altinn.LoginSession:
         login = auth.start_login()
         callback = await self.provider.login(login.url, **options)
         return await auth.complete_login(callback, login)
@@ -90,7 +90,7 @@ async def test_login_with_each_client_authentication(setup: Setup, name: str) ->
     assert session.claims.pid == person
     assert session.claims.amr == ("TestID",)
     assert session.claims.acr == "idporten-loa-substantial"
-    assert (await auth.get_token()).access_token == session.access_token
+    assert (await auth.session().get_token()).access_token == session.access_token
 
 
 async def test_acr_high_when_asked(setup: Setup) -> None:
@@ -118,12 +118,12 @@ async def test_denied_login(setup: Setup) -> None:
 async def test_refresh_rotates_once_for_many_waiting_requests(setup: Setup) -> None:
     clock = Clock(ticking=True)
     store = altinn.MemoryTokenStore()
-    auth = setup.auth("basic", store=store, clock=clock)
+    auth = setup.auth("basic", store=store, clock=clock, allowed_origins=["https://api.example"])
     first = await setup.login(auth)
     before = len(setup.token_requests)
     clock.advance(110)  # inside the refresh margin of the 120 s access token
     api = httpx.AsyncClient(
-        auth=auth, transport=httpx.MockTransport(lambda request: httpx.Response(200))
+        auth=auth.session(), transport=httpx.MockTransport(lambda request: httpx.Response(200))
     )
     async with api, anyio.create_task_group() as group:
         for _ in range(100):
@@ -148,26 +148,26 @@ async def test_a_refused_refresh_token_means_log_in_again(setup: Setup) -> None:
     clock = Clock(ticking=True)
     auth = setup.auth("post", clock=clock)
     await setup.login(auth)
-    await auth.revoke()  # revokes the grant at the provider and forgets it here
+    await auth.session().revoke()  # revokes the grant at the provider and forgets it here
     with pytest.raises(altinn.LoginRequiredError):
-        await auth.get_token()
+        await auth.session().get_token()
     # Revoked at the provider, but kept locally: the refresh is refused and the session dropped.
     other = setup.auth("post", clock=clock)
     session = await setup.login(other)
     copy = altinn.MemoryTokenStore()
     await copy.save("default", session)  # the same tokens, kept by another process
     second = setup.auth("post", clock=clock, store=copy)
-    await other.revoke()
+    await other.session().revoke()
     clock.advance(200)
     with pytest.raises(altinn.LoginRequiredError, match="log in again"):
-        await second.get_token()
-    assert await second.session() is None
+        await second.session().get_token()
+    assert await second.session().load() is None
 
 
 async def test_userinfo(setup: Setup) -> None:
     auth = setup.auth("basic")
     session = await setup.login(auth)
-    info = await auth.userinfo()
+    info = await auth.session().userinfo()
     assert info["sub"] == session.claims.sub
 
 
@@ -175,14 +175,14 @@ async def test_logout_returns_to_the_app_with_state(setup: Setup) -> None:
     auth = setup.auth("basic")
     await setup.login(auth)
     client = setup.provider.clients["basic"]
-    url = await auth.logout_url(
+    url = await auth.session().logout_url(
         post_logout_redirect_uri=client.post_logout_redirect_uri, state="bye"
     )
     back = await setup.provider.logout(url)
     assert back.startswith(client.post_logout_redirect_uri)
     assert "state=bye" in back
     with pytest.raises(altinn.LoginRequiredError):
-        await auth.get_token()
+        await auth.session().get_token()
 
 
 async def test_login_in_browser(setup: Setup, free_port: Callable[[], int]) -> None:

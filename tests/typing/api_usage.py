@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, assert_type
 
 import httpx
@@ -64,3 +65,39 @@ def emulator() -> altinn.Environment:
     emu.inject_fault("storage.instances", status=503, times=2)
     assert_type(emu.requests["maskinporten.token"], int)
     return emu.environment
+
+
+async def web_backend(web_session_id: str, callback_url: str) -> None:
+    idporten = altinn.IDPortenClient(
+        client_id="web",
+        client_secret="secret",
+        redirect_uri="https://app.example/callback",
+        scopes=["openid", "altinn:instances.read"],
+        environment=altinn.TEST,
+        store=altinn.FileTokenStore("sessions.json"),
+    )
+    async with idporten:
+        login = idporten.start_login()
+        assert_type(altinn.LoginRequest.from_dict(login.to_dict()), altinn.LoginRequest)
+        person = await idporten.complete_login(callback_url, login, session_key=web_session_id)
+        assert_type(person.claims.pid, str | None)
+        session = idporten.session(web_session_id)
+        assert_type(session, altinn.IDPortenSession)
+        auth = altinn.AltinnExchangeAuth(session)
+        async with httpx.AsyncClient(auth=auth, base_url=altinn.TEST.platform) as http:
+            storage = altinn.StorageClient(http, retry=altinn.RetryPolicy(attempts=6))
+            await storage.get_instance("50002119/3b8b3f4e-1c2d-4e5f-8a9b-0c1d2e3f4a5b")
+        await session.revoke()
+
+
+async def altinn2_box(api_key: str, password: str) -> None:
+    auth = altinn.Altinn2Auth(
+        api_key, environment=altinn.TEST, login=altinn.PasswordLogin("user", password)
+    )
+    async with httpx.AsyncClient(auth=auth) as http:
+        altinn2 = altinn.Altinn2Client(http, retry=altinn.RetryPolicy.NEVER)
+        async for message in altinn2.messages():
+            full = await altinn2.message_details(message)
+            for link in altinn2.attachments(full):
+                path = await altinn2.download(link, "attachments")
+                assert_type(path, Path)

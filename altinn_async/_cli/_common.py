@@ -1,0 +1,100 @@
+"""What the commands share: secrets from the environment, output files, and error messages that
+speak the command line's language."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from ..exceptions import AltinnError, NetworkError
+
+__all__ = [
+    "CLIError",
+    "describe_error",
+    "interrupted",
+    "secret_from_env",
+    "writable_file",
+]
+
+
+class CLIError(Exception):
+    """Wrong input on the command line: the message says which flag and what to do."""
+
+
+def secret_from_env(variable: str | None, *, flag: str, prompt: str | None = None) -> str | None:
+    """The secret in environment variable ``variable`` (named by ``flag``), else asked for on a
+    terminal when ``prompt`` is given, else ``None``.
+
+    Raises:
+        CLIError: the variable is named but not set.
+    """
+    if variable:
+        value = os.environ.get(variable)
+        if value is None:
+            raise CLIError(f"{flag} {variable}: that environment variable is not set")
+        return value
+    if prompt is not None and sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return None
+
+
+def writable_file(path: Path, *, flag: str) -> Path:
+    """``path``, if a file can be created there: its folder exists and it is not a folder.
+
+    Raises:
+        CLIError: it cannot be.
+    """
+    folder = path.parent
+    if path.is_dir():
+        raise CLIError(f"{flag} {path}: that is a folder, not a file")
+    if not folder.is_dir():
+        raise CLIError(f"{flag} {path}: the folder {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK):
+        raise CLIError(f"{flag} {path}: the folder {folder} is not writable")
+    return path
+
+
+def _network_hint(error: NetworkError) -> str | None:
+    reason = error.reason.lower()
+    if "certificate_verify_failed" in reason or "certificate verify failed" in reason:
+        return "the server's certificate is not trusted: pass --ca with the CA that issued it"
+    if "wrong version number" in reason or "record layer failure" in reason:
+        return "is it https where the server speaks http (or the other way round)?"
+    if "connection refused" in reason or "all connection attempts failed" in reason:
+        return "is anything listening there? check the URL and the port"
+    if "name or service not known" in reason or "nodename nor servname" in reason:
+        return "the host name does not resolve: check the URL"
+    if "timeout" in reason or "timed out" in reason:
+        return "the server did not answer in time"
+    return None
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is (or a task group's failure holds) a Ctrl-C."""
+    return any(isinstance(leaf, KeyboardInterrupt) for leaf in _leaves(exc))
+
+
+def describe_error(exc: BaseException) -> str | None:
+    """One line for a failure the user can act on, or ``None`` for a bug (to be raised).
+
+    Exception groups from task groups are looked into: the first failure that is not a
+    cancellation is the one to tell.
+    """
+    for leaf in _leaves(exc):
+        if isinstance(leaf, NetworkError):
+            hint = _network_hint(leaf)
+            return f"{leaf} (hint: {hint})" if hint else str(leaf)
+        if isinstance(leaf, AltinnError | CLIError):
+            return str(leaf)
+        if isinstance(leaf, OSError):
+            where = f" {leaf.filename}" if leaf.filename else ""
+            return f"cannot use{where}: {leaf.strerror or leaf}"
+    return None

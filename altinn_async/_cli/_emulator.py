@@ -1,0 +1,244 @@
+"""``altinn-async emulator``: the emulator on a port, seeded as a ready-to-use playground."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import shlex
+import sys
+import textwrap
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from ._common import CLIError, writable_file
+from ._playground import (
+    DEMO_ALTINN2_API_KEY,
+    DEMO_ALTINN2_PASSWORD,
+    DEMO_ALTINN2_USER,
+    DEMO_CLIENT_ID,
+    DEMO_ORG,
+    DEMO_ORG_NUMBER,
+    DEMO_PERSON_INSTANCES,
+    DEMO_SCOPES,
+    DEMO_SYSTEM_USER_ORG,
+    DEMO_WEB_CLIENT,
+    DEMO_WEB_REDIRECT,
+    DEMO_WEB_SECRET,
+    Playground,
+    seed_playground,
+)
+
+__all__ = ["add_parser", "banner"]
+
+
+def add_parser(commands: Any) -> None:
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve the emulator on a port for other programs",
+        description="Serve Maskinporten, ID-porten, Altinn authentication, Storage and the "
+        "Altinn 2 API on a local port, seeded with a Maskinporten client (its private key "
+        "written to --key-out), instances, a TestID person, an ID-porten web client, an Altinn "
+        "2 API key, user and message box, and a system user; print every credential and a "
+        "command to try each. Ctrl-C stops it.",
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    emulator.add_argument("--port", type=int, default=8080, help="port (8080; 0 picks a free one)")
+    emulator.add_argument(
+        "--public-url",
+        help="the URL other machines reach it at (needed with --host 0.0.0.0 or ::)",
+    )
+    emulator.add_argument("--instances", type=int, default=250, help="instances to seed (250)")
+    emulator.add_argument(
+        "--messages", type=int, default=60, help="Altinn 2 messages of the person (60)"
+    )
+    emulator.add_argument("--client-id", default=DEMO_CLIENT_ID)
+    emulator.add_argument(
+        "--key-out",
+        type=Path,
+        default=Path("emulator-client.pem"),
+        help="where to write the seeded client's private key (mode 0600)",
+    )
+    emulator.set_defaults(run=run)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not 0 <= args.port <= 65535:
+        raise CLIError(f"--port {args.port}: a port is 0 to 65535")
+    if args.instances < 0 or args.messages < 0:
+        raise CLIError("--instances and --messages must be 0 or more")
+    host = args.host.strip("[]")
+    try:
+        wildcard = ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        wildcard = False
+    if wildcard and not args.public_url:
+        raise CLIError(
+            f"--host {args.host} listens on every address: give --public-url, the URL other "
+            "machines reach this one at (http://my-host:8080)"
+        )
+    if args.public_url:
+        parts = urllib.parse.urlsplit(args.public_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise CLIError(f"--public-url {args.public_url}: give an origin, http://host:port")
+    writable_file(args.key_out, flag="--key-out")
+
+
+def _write_key(path: Path, pem: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(pem)
+
+
+def run(args: argparse.Namespace) -> None:
+    _check(args)
+    try:
+        import uvicorn  # noqa: F401, PLC0415 - optional; only to say what is missing
+    except ImportError:
+        raise CLIError(
+            "serving the emulator needs uvicorn: pip install 'altinn-async[emulator]'"
+        ) from None
+    playground = seed_playground(
+        instances=args.instances, altinn2_messages=args.messages, client_id=args.client_id
+    )
+    try:
+        # Bound before anything is written or printed: a busy port fails here, and the key
+        # file of an emulator that is already running stays as it is.
+        server = playground.emulator.server(args.host, args.port, public_url=args.public_url)
+    except OSError as exc:
+        raise CLIError(f"--host {args.host} --port {args.port}: {exc}") from exc
+    _write_key(args.key_out, playground.pem)
+    print(banner(playground, server.url, args), flush=True)
+    if not server.run():
+        return
+    print("altinn-async: emulator stopped", file=sys.stderr)
+    raise KeyboardInterrupt
+
+
+def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
+    """What the emulator command prints: every credential it seeded, and how to use them."""
+    environment = playground.emulator.environment_for(url)
+    key_file = str(args.key_out)
+    maskinporten = environment.maskinporten
+    idporten = environment.idporten
+    altinn2 = environment.altinn2
+    token = shlex.join(
+        [
+            "altinn-async",
+            "token",
+            "--env",
+            maskinporten.issuer,
+            "--platform",
+            environment.platform,
+            "--client-id",
+            args.client_id,
+            "--key",
+            key_file,
+            "--kid",
+            str(playground.key.key_id),
+            "--scope",
+            DEMO_SCOPES[0],
+            "--exchange",
+            "--decode",
+        ]
+    )
+    harvest = " ".join(
+        [
+            f"ALTINN_API_KEY={DEMO_ALTINN2_API_KEY}",
+            f"ALTINN_PASSWORD={DEMO_ALTINN2_PASSWORD}",
+            shlex.join(
+                [
+                    "altinn-async",
+                    "harvest",
+                    "--env",
+                    str(altinn2),
+                    "--api-key-env",
+                    "ALTINN_API_KEY",
+                    "--username",
+                    DEMO_ALTINN2_USER,
+                    "--password-env",
+                    "ALTINN_PASSWORD",
+                    "--out",
+                    "messages.jsonl",
+                    "--attachments",
+                    "attachments",
+                ]
+            ),
+        ]
+    )
+    snippet = textwrap.dedent(
+        f"""\
+        import anyio, httpx
+        import altinn_async as altinn
+
+        async def main() -> None:
+            environment = await altinn.Environment.discover(
+                name="emulator", maskinporten={maskinporten.issuer!r},
+                platform={environment.platform!r})
+            key = altinn.SigningKey.from_pem_file({key_file!r}, kid={playground.key.key_id!r})
+            maskinporten = altinn.MaskinportenAuth(
+                client_id={args.client_id!r}, key=key, scopes={list(DEMO_SCOPES[:1])!r},
+                environment=environment)
+            async with (
+                altinn.AltinnExchangeAuth(maskinporten) as auth,
+                httpx.AsyncClient(auth=auth, base_url=environment.platform) as http,
+            ):
+                storage = altinn.StorageClient(http)
+                async for instance in storage.instances(org={DEMO_ORG!r}, max_items=5):
+                    print(instance["id"], instance["appId"])
+
+        anyio.run(main)
+        """
+    )
+    lines = [
+        f"altinn-async emulator on {url}  (Ctrl-C stops it)",
+        "",
+        "Maskinporten",
+        f"  issuer (grant aud):   {maskinporten.issuer}",
+        f"  token endpoint:       {maskinporten.token_endpoint}",
+        f"  client id:            {args.client_id}  (org {DEMO_ORG}, {DEMO_ORG_NUMBER})",
+        f"  key id (kid):         {playground.key.key_id}  (private key in {key_file})",
+        f"  scopes:               {' '.join(DEMO_SCOPES)}",
+        (
+            f"  system user:          {playground.system_user_id} of customer "
+            f"{DEMO_SYSTEM_USER_ORG} (token --system-user {DEMO_SYSTEM_USER_ORG})"
+        ),
+        "Altinn 3",
+        f"  platform:             {environment.platform}",
+        (
+            f"  instances:            {args.instances} of {DEMO_ORG}/app-1, "
+            f"{DEMO_PERSON_INSTANCES} of the person"
+        ),
+    ]
+    if idporten is not None:
+        lines += [
+            "ID-porten",
+            f"  issuer:               {idporten.issuer}",
+            (
+                f"  web client:           {DEMO_WEB_CLIENT}  (secret {DEMO_WEB_SECRET}, "
+                f"client_secret_basic, redirect_uri {DEMO_WEB_REDIRECT})"
+            ),
+            f"  TestID person:        pid {playground.pid} (log in on the form)",
+        ]
+    if altinn2 is not None:
+        lines += [
+            "Altinn 2 (legacy)",
+            f"  site:                 {altinn2}",
+            f"  ApiKey:               {DEMO_ALTINN2_API_KEY}",
+            (
+                f"  user:                 {DEMO_ALTINN2_USER} / {DEMO_ALTINN2_PASSWORD}  (pid "
+                f"{playground.pid}, {playground.altinn2_messages} messages)"
+            ),
+        ]
+    lines += [
+        "",
+        "Try:",
+        f"  {token}",
+        f"  {harvest}",
+        "  python - <<'PY'",
+        textwrap.indent(snippet, "  ").rstrip(),
+        "  PY",
+    ]
+    return "\n".join(lines)

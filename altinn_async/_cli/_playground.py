@@ -1,0 +1,120 @@
+"""The emulator as the demo and ``altinn-async emulator`` seed it: a ready-to-use playground."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .._keys import SigningKey
+
+if TYPE_CHECKING:
+    from ..testing import Emulator
+
+__all__ = [
+    "DEMO_ALTINN2_API_KEY",
+    "DEMO_ALTINN2_PASSWORD",
+    "DEMO_ALTINN2_USER",
+    "DEMO_CLIENT_ID",
+    "DEMO_ORG",
+    "DEMO_ORG_NUMBER",
+    "DEMO_PERSON_INSTANCES",
+    "DEMO_SCOPES",
+    "DEMO_SYSTEM_USER_ORG",
+    "DEMO_WEB_CLIENT",
+    "DEMO_WEB_REDIRECT",
+    "DEMO_WEB_SECRET",
+    "Playground",
+    "seed_playground",
+]
+
+DEMO_CLIENT_ID = "altinn-async-demo"
+DEMO_ORG = "ttd"
+DEMO_ORG_NUMBER = "405003309"
+DEMO_SCOPES = ("altinn:serviceowner/instances.read", "altinn:serviceowner/instances.write")
+DEMO_WEB_CLIENT = "altinn-async-demo-web"
+DEMO_WEB_REDIRECT = "https://app.example/callback"
+DEMO_PERSON_INSTANCES = 12
+DEMO_SYSTEM_USER_ORG = "310000001"
+DEMO_SYSTEM_ID = f"{DEMO_ORG_NUMBER}_altinn_async_demo"
+# The emulator's own credentials: secrets nowhere else, printed on purpose.
+DEMO_WEB_SECRET = "demo-web-secret"
+DEMO_ALTINN2_API_KEY = "demo-api-key"
+DEMO_ALTINN2_USER = "demo"
+DEMO_ALTINN2_PASSWORD = "demo-password"
+
+
+@attrs.frozen
+class Playground:
+    """A seeded emulator and what it was seeded with.
+
+    Attributes:
+        emulator: the emulator.
+        key: the Maskinporten client's signing key.
+        pem: the same key as PKCS#8 PEM (to write to a file for other programs).
+        pid: the TestID person (also the Altinn 2 user), with instances and messages.
+        system_user_id: the system user of ``DEMO_SYSTEM_USER_ORG`` for the demo client.
+        altinn2_messages: how many Altinn 2 messages the person has.
+    """
+
+    emulator: Emulator
+    key: SigningKey
+    pem: bytes = attrs.field(repr=False)
+    pid: str
+    system_user_id: str
+    altinn2_messages: int
+
+
+def seed_playground(
+    *,
+    instances: int,
+    apps: int = 1,
+    altinn2_messages: int = 60,
+    client_id: str = DEMO_CLIENT_ID,
+) -> Playground:
+    """A new emulator seeded with a Maskinporten client (and its key), service-owner instances,
+    a person with instances of their own and an Altinn 2 message box, an ID-porten web client,
+    an Altinn 2 API key and user, and a system user."""
+    from ..testing import DEFAULT_PID, Emulator  # noqa: PLC0415 - only these commands need it
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    key = SigningKey.from_pem(pem, kid=f"{client_id}-key")
+    emulator = Emulator()
+    emulator.add_maskinporten_client(
+        client_id, org_number=DEMO_ORG_NUMBER, scopes=DEMO_SCOPES, jwks=[key.public_jwk]
+    )
+    system_user_id = emulator.add_system_user(
+        client_id=client_id, customer_org=DEMO_SYSTEM_USER_ORG, system_id=DEMO_SYSTEM_ID
+    )
+    person = emulator.person(DEFAULT_PID)
+    for _ in range(DEMO_PERSON_INSTANCES):
+        emulator.add_instance(DEMO_ORG, "app-1", party_id=person.party_id)
+    emulator.add_idporten_client(
+        DEMO_WEB_CLIENT,
+        redirect_uris=[DEMO_WEB_REDIRECT],
+        client_secret=DEMO_WEB_SECRET,
+        scopes=["openid", "profile", "altinn:instances.read"],
+    )
+    per_app, extra = divmod(instances, max(apps, 1))
+    for index in range(max(apps, 1)):
+        count = per_app + (1 if index < extra else 0)
+        if count:
+            emulator.add_instances(DEMO_ORG, f"app-{index + 1}", count, seed=index)
+    emulator.add_api_key(DEMO_ALTINN2_API_KEY, service_owner=True)
+    emulator.add_altinn2_user(DEMO_ALTINN2_USER, DEMO_ALTINN2_PASSWORD, pid=DEFAULT_PID)
+    if altinn2_messages:
+        emulator.add_altinn2_messages(DEFAULT_PID, altinn2_messages, seed=1)
+    return Playground(
+        emulator=emulator,
+        key=key,
+        pem=pem,
+        pid=DEFAULT_PID,
+        system_user_id=system_user_id,
+        altinn2_messages=altinn2_messages,
+    )

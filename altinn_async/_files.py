@@ -1,0 +1,137 @@
+"""Downloads to disk: names from the server made safe, files that appear whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+import anyio
+import httpx
+
+from ._http import api_error, network_error
+from ._retry import RetryPolicy, send
+
+__all__ = ["PARTIAL_SUFFIX", "download_to", "safe_filename", "sweep_partials"]
+
+PARTIAL_SUFFIX = ".partial"
+"""A download in progress is written to ``.{name}.partial`` beside its final name."""
+
+# Characters no common file system takes in a name, and control characters.
+_FORBIDDEN = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+# Names Windows reserves for devices, with or without an extension.
+_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?")
+_MAX_NAME_BYTES = 200
+
+
+def safe_filename(name: str | None, *, default: str = "download") -> str:
+    """A file name from ``name`` (a server's, say) that cannot leave the folder it is put in.
+
+    Only the last path segment is kept (``../../evil.txt`` is ``evil.txt``), characters file
+    systems refuse become ``_``, leading dots and trailing dots and spaces go (no hidden files, no
+    ``..``), device names such as ``CON`` get a ``_`` in front, and long names are shortened to
+    200 bytes keeping their extension. An empty result is ``default``.
+    """
+    text = unicodedata.normalize("NFC", name or "")
+    text = text.replace("\\", "/").rsplit("/", 1)[-1]
+    text = _FORBIDDEN.sub("_", text).strip().lstrip(".").rstrip(". ")
+    if not text:
+        text = default
+    if _RESERVED.fullmatch(text):
+        text = "_" + text
+    if len(text.encode()) > _MAX_NAME_BYTES:
+        stem, dot, extension = text.rpartition(".")
+        if not dot or len(extension) > 16:
+            stem, extension = text, ""
+        budget = _MAX_NAME_BYTES - len(extension.encode()) - (1 if extension else 0)
+        stem = stem.encode()[:budget].decode(errors="ignore").rstrip(". ")
+        text = f"{stem}.{extension}" if extension else stem
+    return text
+
+
+def _partial(destination: Path) -> Path:
+    return destination.with_name(f".{destination.name}{PARTIAL_SUFFIX}")
+
+
+def sweep_partials(directory: str | os.PathLike[str]) -> int:
+    """Remove what interrupted downloads left in ``directory`` and below; return how many.
+
+    A process killed in the middle of a download leaves its ``.{name}.partial`` file behind;
+    the next download of the same file overwrites it, and a harvest that starts again sweeps
+    the rest.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for path in root.rglob(f".*{PARTIAL_SUFFIX}"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+async def download_to(
+    http: httpx.AsyncClient,
+    url: str | httpx.URL,
+    destination: Path,
+    *,
+    policy: RetryPolicy,
+    headers: dict[str, str] | None = None,
+) -> int:
+    """Stream ``url`` to ``destination`` without holding it in memory; return its size.
+
+    The body is written to a hidden ``.partial`` file beside the destination (in a worker
+    thread, so a large file does not stall the event loop), flushed to disk, and renamed into
+    place when complete: the file appears whole or not at all. A connection that drops in the
+    middle of the body starts the download again, as the retry policy allows.
+
+    Raises:
+        APIError: the server answered an error status.
+        NetworkError: no complete answer after the retries.
+    """
+    await anyio.Path(destination.parent).mkdir(parents=True, exist_ok=True)
+    partial = anyio.Path(_partial(destination))
+
+    async def build() -> httpx.Request:
+        return http.build_request("GET", url, headers=headers)
+
+    retry = 0
+    while True:
+        try:
+            response = await send(http, build, policy=policy, stream=True)
+        except httpx.TransportError as exc:
+            raise network_error(exc) from exc
+        try:
+            if response.status_code != 200:
+                raise await api_error(response)
+            size = await _write(response, partial)
+        except httpx.TransportError as exc:
+            # The body broke off: the download starts again, if the policy lets it.
+            wait = policy.delay(retry, exc, idempotent=True)
+            if wait is None:
+                raise network_error(exc, response.request) from exc
+        else:
+            await partial.replace(destination)
+            return size
+        finally:
+            await response.aclose()
+        retry += 1
+        await anyio.sleep(wait)
+
+
+async def _write(response: httpx.Response, partial: anyio.Path) -> int:
+    size = 0
+    try:
+        async with await anyio.open_file(partial, "wb") as file:
+            async for chunk in response.aiter_bytes():
+                await file.write(chunk)
+                size += len(chunk)
+            await file.flush()
+            await anyio.to_thread.run_sync(os.fsync, file.wrapped.fileno())
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await partial.unlink(missing_ok=True)
+        raise
+    return size

@@ -1,0 +1,156 @@
+"""HTTP helpers every layer uses: origins, error bodies, ``Retry-After``, and safe descriptions of
+requests for messages and log lines."""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import time
+from typing import Any
+
+import attrs
+import httpx
+
+from ._redact import safe_url
+from .exceptions import APIError, NetworkError
+
+__all__ = [
+    "ErrorBody",
+    "api_error",
+    "describe_transport_error",
+    "network_error",
+    "origin",
+    "parse_retry_after",
+    "read_error_body",
+    "retry_after",
+    "safe_url",
+]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str | httpx.URL) -> str:
+    """The origin of ``url`` as ``scheme://host[:port]``, lower-cased, default port left out."""
+    parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    scheme = parsed.scheme.lower()
+    host = parsed.host.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parsed.port
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date), if any."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None  # not an HTTP date (those are always GMT)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def retry_after(response: httpx.Response, *, now: float | None = None) -> float | None:
+    """Seconds to wait from the response's ``Retry-After`` header, if it has one."""
+    return parse_retry_after(response.headers.get("Retry-After"), now=now)
+
+
+def describe_transport_error(exc: httpx.TransportError) -> str:
+    """What went wrong on the network, with the operating system's reason kept.
+
+    httpx's messages are already the useful part (``[Errno 111] Connection refused``,
+    ``[SSL: CERTIFICATE_VERIFY_FAILED] ...``); some errors have none, and then their kind is it.
+    """
+    text = str(exc).strip()
+    kind = type(exc).__name__
+    return f"{kind}: {text}" if text else kind
+
+
+def network_error(exc: httpx.TransportError, request: httpx.Request | None = None) -> NetworkError:
+    """A `NetworkError` for ``exc`` (the request it was for, when known, in the message)."""
+    try:
+        request = request if request is not None else exc.request
+    except RuntimeError:  # httpx raises this when the error was made without a request
+        request = None
+    reason = describe_transport_error(exc)
+    if request is None:
+        return NetworkError(f"no answer: {reason}", method="", url="", reason=reason)
+    return NetworkError(
+        f"{request.method} {safe_url(request.url)} got no answer: {reason}",
+        method=request.method,
+        url=str(request.url),
+        reason=reason,
+    )
+
+
+@attrs.frozen
+class ErrorBody:
+    """What an error response's body says: a ProblemDetails object, or a short text.
+
+    Attributes:
+        problem: the RFC 7807 ProblemDetails object, when the body was a JSON object.
+        detail: the text, when the body was a JSON string or plain text (at most 300 characters).
+        summary: one line for an exception message (``title: detail``, or the text).
+    """
+
+    problem: dict[str, Any] | None
+    detail: str | None
+
+    @property
+    def summary(self) -> str:
+        if self.problem is not None:
+            keys = ("title", "detail")
+            return ": ".join(
+                str(self.problem[k]) for k in keys if isinstance(self.problem.get(k), str)
+            )
+        return self.detail or ""
+
+
+def read_error_body(response: httpx.Response) -> ErrorBody:
+    """Parse a (read) error response's body; never fails."""
+    content_type = response.headers.get("Content-Type", "")
+    if "json" in content_type:
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if isinstance(body, dict):
+            return ErrorBody(problem=body, detail=None)
+        if isinstance(body, str):
+            return ErrorBody(problem=None, detail=body[:300])
+    elif content_type.startswith("text/") and "html" not in content_type and response.content:
+        return ErrorBody(problem=None, detail=response.text.strip()[:300])
+    return ErrorBody(problem=None, detail=None)
+
+
+async def api_error(response: httpx.Response) -> APIError:
+    """An `APIError` describing ``response`` (reads the body; never includes request headers)."""
+    with contextlib.suppress(httpx.TransportError):
+        await response.aread()  # the status is the news; a body lost on the way is not
+    request = response.request
+    body = read_error_body(response)
+    summary = body.summary
+    reason = response.reason_phrase or ""
+    message = (
+        f"{request.method} {safe_url(request.url)} answered HTTP {response.status_code} {reason}"
+    ).rstrip()
+    if summary:
+        message += f" ({summary})"
+    return APIError(
+        message,
+        status_code=response.status_code,
+        method=request.method,
+        url=str(request.url),
+        problem=body.problem,
+        detail=body.detail,
+        retry_after=retry_after(response),
+    )
