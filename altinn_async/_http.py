@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
+import os
+import ssl
 import time
 from typing import Any
 
@@ -64,14 +66,38 @@ def retry_after(response: httpx.Response, *, now: float | None = None) -> float 
     return parse_retry_after(response.headers.get("Retry-After"), now=now)
 
 
+def _os_reason(exc: BaseException) -> str | None:
+    """The operating system's (or TLS library's) own words, from deep in the cause chain."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen or len(seen) > 32:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return getattr(current, "verify_message", None) or current.reason or str(current)
+        if isinstance(current, OSError) and current.errno:
+            # A resolver error (negative errno) has only its own words; others the OS's.
+            return current.strerror if current.errno < 0 else os.strerror(current.errno)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return None
+
+
 def describe_transport_error(exc: httpx.TransportError) -> str:
     """What went wrong on the network, with the operating system's reason kept.
 
-    httpx's messages are already the useful part (``[Errno 111] Connection refused``,
-    ``[SSL: CERTIFICATE_VERIFY_FAILED] ...``); some errors have none, and then their kind is it.
+    httpx says ``All connection attempts failed``; the reason (``Connection refused``, a
+    certificate that does not verify, a name that does not resolve) sits further down the chain
+    of causes, and is what the user can act on.
     """
-    text = str(exc).strip()
     kind = type(exc).__name__
+    text = str(exc).strip()
+    reason = _os_reason(exc)
+    if reason and reason.lower() not in text.lower():
+        text = f"{text} ({reason})" if text else reason
     return f"{kind}: {text}" if text else kind
 
 

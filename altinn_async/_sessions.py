@@ -75,6 +75,17 @@ class IDTokenClaims:
     locale: str | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
+    def as_claims(self) -> dict[str, Any]:
+        """The claims as an id_token holds them (``raw``, or built from the fields)."""
+        if self.raw:
+            return dict(self.raw)
+        claims: dict[str, Any] = {"sub": self.sub, "amr": list(self.amr)}
+        for name in ("pid", "acr", "sid", "auth_time", "locale"):
+            value = getattr(self, name)
+            if value is not None:
+                claims[name] = value
+        return claims
+
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> IDTokenClaims:
         """Type the claims of an id_token (which must have a string ``sub``)."""
@@ -132,7 +143,7 @@ class LoginSession:
             "issued_at": self.issued_at,
             "refresh_token": self.refresh_token,
             "id_token": self.id_token,
-            "claims": dict(self.claims.raw),
+            "claims": self.claims.as_claims(),
             "scopes": list(self.scopes),
             "revision": self.revision,
         }

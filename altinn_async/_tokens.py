@@ -222,6 +222,10 @@ class TokenCache:
     ) -> AccessToken:
         flight = _Flight()
         self._flights[key] = flight
+        if derived_from is not None:
+            # Known before the fetch ends, so that discarding the source while it runs makes its
+            # result unwanted.
+            self._derived.setdefault(derived_from, set()).add(key)
         try:
             new = await fetch()
         except Exception as exc:
@@ -239,7 +243,7 @@ class TokenCache:
             raise
         else:
             if self._epochs.get(key, 0) == epoch:
-                self._store(key, new, derived_from)
+                self._store(key, new)
             flight.result = new
             return new
         finally:
@@ -247,11 +251,9 @@ class TokenCache:
                 del self._flights[key]
             flight.done.set()
 
-    def _store(self, key: Hashable, token: AccessToken, derived_from: Hashable | None) -> None:
+    def _store(self, key: Hashable, token: AccessToken) -> None:
         self._tokens[key] = token
         self._retry_at.pop(key, None)
-        if derived_from is not None:
-            self._derived.setdefault(derived_from, set()).add(key)
         if len(self._tokens) >= self._sweep_at:
             self._sweep()
 

@@ -7,6 +7,7 @@ import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import attrs
 import httpx
 import pytest
@@ -306,3 +307,86 @@ def test_harvest_to_json_lines_with_attachments_and_resume(
     assert "messages" in capsys.readouterr().err
     files = [p for p in (tmp_path / "attachments").rglob("*") if p.is_file()]
     assert len(files) >= len(with_attachment)
+
+
+# --- reading is safe -----------------------------------------------------------------------------
+
+
+async def test_a_server_file_name_never_leaves_the_download_folder(
+    world: World, tmp_path: Path
+) -> None:
+    names = ["../../evil.txt", "/etc/passwd", "..\\\\..\\\\win.ini", ".bashrc", "CON", "a\x00b.pdf"]
+    message = world.emulator.add_altinn2_message(
+        world.own,
+        subject="Vedlegg",
+        service_owner="NAV",
+        attachments=[(name, name.encode() or b"x", "text/plain") for name in names],
+    )
+    out = tmp_path / "deep" / "out"
+    http, altinn2 = world.client(world.password())
+    async with http:
+        full = await altinn2.message(message["MessageId"])
+        paths = [await altinn2.download(link, out) for link in altinn2.attachments(full)]
+    assert [p.name for p in paths] == ["evil.txt", "passwd", "win.ini", "bashrc", "_CON", "a_b.pdf"]
+    for path in paths:
+        assert path.parent == out
+    every_file = await anyio.to_thread.run_sync(lambda: list(tmp_path.rglob("*")))
+    written = sorted(p.relative_to(tmp_path) for p in every_file if p.is_file())  # noqa: ASYNC240
+    assert written == sorted(p.relative_to(tmp_path) for p in paths)
+
+
+async def test_reading_a_message_does_not_mark_it_read(world: World) -> None:
+    message = world.emulator.add_altinn2_message(
+        world.own, subject="Ulest brev", service_owner="NAV", status="Ulest",
+        attachments=[("brev.pdf", b"%PDF", "application/pdf")],
+    )  # fmt: skip
+    http, altinn2 = world.client(world.password())
+
+    async def listed() -> altinn.HalResource:
+        async for item in altinn2.messages():
+            if item["MessageId"] == message["MessageId"]:
+                return item
+        raise AssertionError("the message is not in the box")
+
+    async with http:
+        await altinn2.message_details(await listed())
+        await altinn2.message(message["MessageId"])
+        assert (await listed())["Status"] == "Ulest"
+        await altinn2.message(message["MessageId"], mark_as_read=True)
+        # The emulator does mark a message read when asked: the check above can fail.
+        assert (await listed())["Status"] == "Lest"
+
+
+def test_harvest_with_attachments_leaves_unread_messages_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator = Emulator()
+    emulator.add_api_key(API_KEY)
+    own = emulator.add_altinn2_user("ola", "Passord1", pid=DEFAULT_PID)
+    for index in range(7):
+        emulator.add_altinn2_message(
+            own, subject=f"Brev {index}", service_owner="NAV", status="Ulest",
+            attachments=[(f"brev-{index}.pdf", b"%PDF-1.4", "application/pdf")],
+        )  # fmt: skip
+    monkeypatch.setenv("ALTINN2_KEY", API_KEY)
+    monkeypatch.setenv("ALTINN2_PASSWORD", "Passord1")
+    with emulator.serve() as base_url:
+        assert main([
+            "harvest", "--env", f"{base_url}/altinn2", "--api-key-env", "ALTINN2_KEY",
+            "--username", "ola", "--password-env", "ALTINN2_PASSWORD",
+            "--out", str(tmp_path / "out.jsonl"), "--attachments", str(tmp_path / "files"),
+        ]) == 0  # fmt: skip
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(lines) == 7
+    assert {line["Status"] for line in lines} == {"Ulest"}
+    assert len(list((tmp_path / "files").rglob("*.pdf"))) == 7
+
+    async def statuses() -> set[str]:
+        auth = altinn.Altinn2Auth(
+            API_KEY, environment=emulator.environment, login=altinn.PasswordLogin("ola", "Passord1")
+        )
+        async with httpx.AsyncClient(transport=emulator.transport(), auth=auth) as http:
+            altinn2 = altinn.Altinn2Client(http)
+            return {m["Status"] async for m in altinn2.messages()}
+
+    assert anyio.run(statuses) == {"Ulest"}  # the box itself is unchanged

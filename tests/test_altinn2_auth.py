@@ -212,3 +212,100 @@ def test_configuration_errors() -> None:
         altinn.Altinn2Auth("")
     with pytest.raises(altinn.ConfigurationError):
         altinn.PasswordLogin("ola", "")
+
+
+# --- logins that fail ----------------------------------------------------------------------------
+
+
+class Counting(Altinn2):
+    """Counts password logins tried, and answers them with a fixed status."""
+
+    def __init__(self, status: int, reason: str = "") -> None:
+        super().__init__()
+        self.attempts = 0
+        self.status = status
+        self.reason = reason
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/authenticatewithpassword"):
+            self.attempts += 1
+            await anyio.sleep(0.01)  # everyone else arrives while the login is under way
+            extensions = {"reason_phrase": self.reason.encode()} if self.reason else {}
+            return httpx.Response(self.status, extensions=extensions)
+        return await super().__call__(request)
+
+
+async def test_a_wrong_password_is_tried_once_however_many_requests_wait() -> None:
+    server = Counting(401, "The username or password is wrong")
+    auth = altinn.Altinn2Auth("k", base_url=SITE, login=altinn.PasswordLogin("ola", "wrong"))
+    errors: list[BaseException] = []
+    async with client(server, auth) as http:
+
+        async def one() -> None:
+            try:
+                await http.get("/my/messages")
+            except altinn.LoginError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(20):
+                group.start_soon(one)
+        # Later requests do not try the refused password again either: Altinn locks the
+        # account after 10 failed logins in two hours.
+        with pytest.raises(altinn.LoginError, match="Not trying again"):
+            await http.get("/my/messages")
+    assert server.attempts == 1
+    assert len(errors) == 20
+    assert all("lock the account" in str(error) for error in errors)
+    assert "The username or password is wrong" in str(errors[0])
+
+
+@pytest.mark.parametrize(
+    ("status", "hint"), [(403, "ApiKey may not"), (404, "base URL"), (400, "ApiKey")]
+)
+async def test_other_login_failures_say_what_they_are_without_the_lockout_hint(
+    status: int, hint: str
+) -> None:
+    server = Counting(status)
+    auth = altinn.Altinn2Auth("k", base_url=SITE, login=altinn.PasswordLogin("ola", "pw"))
+    async with client(server, auth) as http:
+        with pytest.raises(altinn.LoginError) as info:
+            await http.get("/my/messages")
+        assert "lock" not in str(info.value)
+        assert hint in str(info.value)
+        # Not a refused password: a later request may try again.
+        with pytest.raises(altinn.LoginError):
+            await http.get("/my/messages")
+    assert server.attempts == 2
+
+
+async def test_a_national_id_number_as_username_is_masked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    pid = "24917298544"
+    login = altinn.PasswordLogin(pid, "pw")
+    assert pid not in repr(login)
+    assert "249172*****" in repr(login)
+    server = Counting(401)
+    async with client(server, altinn.Altinn2Auth("k", base_url=SITE, login=login)) as http:
+        with pytest.raises(altinn.LoginError) as info:
+            await http.get("/my/messages")
+    assert pid not in str(info.value)
+    assert "249172*****" in str(info.value)
+    login = altinn.PasswordLogin(pid, "pw")
+    good_body = {"UserName": pid, "UserPassword": "pw"}
+
+    async def accept(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/authenticatewithpassword"):
+            assert json.loads(request.content) == good_body  # the real number goes to Altinn
+            return httpx.Response(200, headers={"Set-Cookie": ".AspxAuthTT02=s; path=/"})
+        return httpx.Response(200, json={})
+
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(accept),
+        auth=altinn.Altinn2Auth("k", base_url=SITE, login=login),
+    ) as http:
+        await http.get(f"{BASE}/my/messages")
+    for record in caplog.records:
+        assert pid not in record.getMessage()

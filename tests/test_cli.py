@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -106,3 +110,200 @@ def test_p12_password_from_the_environment(
     assert code == 1
     assert "password" in err
     assert "wrong" not in err.replace("wrong password", "")
+
+
+# --- every failure is one line ---------------------------------------------------------------
+
+
+def error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    # The served emulator's own server may log what it was sent; the command says one line.
+    lines = [line for line in err.strip().splitlines() if not line.startswith("WARNING:  ")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("altinn-async: error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def harvest_env(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setenv("KEY", "k")
+    monkeypatch.setenv("PASSWORD", "pw")
+    return ["--api-key-env", "KEY", "--username", "ola", "--password-env", "PASSWORD"]
+
+
+def test_harvest_where_nothing_listens(
+    harvest_env: list[str],
+    tmp_path: Path,
+    free_port: Callable[[], int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    code = main(["harvest", "--env", url, *harvest_env, "--out", str(tmp_path / "o.jsonl")])
+    line = error_line(capsys)
+    assert code == 1
+    assert "Connection refused" in line
+    assert "is anything listening there" in line
+
+
+def test_harvest_over_tls_with_an_untrusted_certificate(
+    harvest_env: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from altinn_async.testing import CertificateAuthority  # noqa: PLC0415
+
+    emulator = Emulator()
+    with emulator.serve(certificate_authority=CertificateAuthority()) as url:
+        code = main(
+            ["harvest", "--env", f"{url}/altinn2", *harvest_env, "--out", str(tmp_path / "o")]
+        )
+    line = error_line(capsys)
+    assert code == 1
+    assert "certificate" in line
+    assert "--ca" in line
+
+
+def test_harvest_speaking_http_to_https(
+    harvest_env: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Emulator().serve() as url:
+        https = url.replace("http://", "https://")
+        code = main(["harvest", "--env", https, *harvest_env, "--out", str(tmp_path / "o")])
+    assert code == 1
+    assert "https" in error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["harvest", "--env", "staging"], ["--env staging", "test", "production"]),
+        (["harvest", "--out", "{missing}/out.jsonl"], ["--out", "does not exist"]),
+        (["harvest", "--concurrency", "0"], ["--concurrency"]),
+        (["harvest", "--max", "-1"], ["--max"]),
+        (["harvest", "--attachments", "{missing}/files"], ["--attachments", "does not exist"]),
+    ],
+)
+def test_harvest_input_errors_name_the_flag(
+    harvest_env: list[str],
+    tmp_path: Path,
+    args: list[str],
+    words: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    missing = str(tmp_path / "no" / "such" / "dir")
+    full = [*harvest_env, "--out", str(tmp_path / "o.jsonl"), *args[1:]]
+    code = main([args[0], *(a.replace("{missing}", missing) for a in full)])
+    line = error_line(capsys)
+    assert code == 1
+    for word in words:
+        assert word in line
+    assert "=" not in line.split("error: ", 1)[1].split(":")[0]  # flags, not Python keywords
+
+
+def test_token_with_an_unknown_environment_lists_the_valid_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pem = tmp_path / "k.pem"
+    pem.write_bytes(private_pem())
+    code = main(
+        ["token", "--env", "staging", "--client-id", "c", "--key", str(pem), "--kid", "k",
+         "--scope", SCOPE]
+    )  # fmt: skip
+    line = error_line(capsys)
+    assert code == 1
+    for word in ("staging", "test", "production", "https://"):
+        assert word in line
+
+
+def test_token_with_an_encrypted_key_and_no_password_names_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    key = serialization.load_pem_private_key(private_pem(), None)
+    pem = tmp_path / "encrypted.pem"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    code = main(
+        ["token", "--client-id", "c", "--key", str(pem), "--kid", "k", "--scope", SCOPE]
+    )  # fmt: skip
+    line = error_line(capsys)
+    assert code == 1
+    assert "--password-env" in line
+    assert "password=" not in line
+
+
+@pytest.mark.parametrize("flag", ["--consumer-org", "--system-user"])
+def test_token_checks_organisation_numbers(
+    tmp_path: Path, flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pem = tmp_path / "k.pem"
+    pem.write_bytes(private_pem())
+    code = main(
+        ["token", "--client-id", "c", "--key", str(pem), "--kid", "k", "--scope", SCOPE,
+         flag, "12345"]
+    )  # fmt: skip
+    assert code == 1
+    assert f"{flag} 12345" in error_line(capsys)
+
+
+def test_the_emulator_refuses_a_key_file_in_a_missing_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["emulator", "--port", "0", "--key-out", str(tmp_path / "no" / "key.pem")])
+    line = error_line(capsys)
+    assert code == 1
+    assert "--key-out" in line
+
+
+def test_usage_errors_are_argparse_one_liners(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["harvest"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "error: the following arguments are required" in err
+
+
+# --- Ctrl-C ------------------------------------------------------------------------------------
+
+
+def _interrupt(
+    args: list[str], *, after: float, again: float | None = None
+) -> tuple[int, str, float]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "altinn_async", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    process.stdout.readline()  # it started (the demo prints what it seeded first)
+    time.sleep(after)
+    interrupted = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    if again is not None:
+        time.sleep(again)
+        process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    return process.returncode, err, time.monotonic() - interrupted
+
+
+def test_ctrl_c_stops_the_demo_within_a_second() -> None:
+    code, err, took = _interrupt(["demo", "--instances", "20000"], after=0.5)
+    assert code == 130
+    assert took < 1.5  # a second, and the time the process takes to exit
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == ["altinn-async: interrupted"]
+
+
+def test_a_second_ctrl_c_is_at_once_and_quiet() -> None:
+    code, err, took = _interrupt(["demo", "--instances", "20000", "--serve"], after=0.5, again=0.05)
+    assert code == 130
+    assert took < 1.5
+    assert "Traceback" not in err
+    assert "ExceptionGroup" not in err

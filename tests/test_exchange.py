@@ -217,14 +217,23 @@ async def test_static_token_can_be_exchanged_but_not_renewed() -> None:
     upstream_jwt = fake_jwt({"exp": now + 60})
     static = StaticToken(upstream_jwt, environment=MOCK_ENV)
     assert upstream_jwt not in repr(static)
-    responses = iter([httpx.Response(401), httpx.Response(401)])
-    exchange = Exchange(lambda r: next(responses))
+    problem = {"title": "Unauthorized", "status": 401, "detail": "The token has been revoked"}
+    exchange = Exchange(lambda r: httpx.Response(401, json=problem))
     auth = AltinnExchangeAuth(
         static, http_client=httpx.AsyncClient(transport=httpx.MockTransport(exchange))
     )
     async with auth:
-        with pytest.raises(TokenError, match="cannot be renewed"):
+        with pytest.raises(ExchangeError) as info:
             await auth.get_token()
+    # The exchange's refusal is the news, and why no new token came is said too.
+    error = info.value
+    assert error.status_code == 401
+    assert error.problem == problem
+    assert "The token has been revoked" in str(error)
+    assert "cannot be renewed" in str(error)
+    assert isinstance(error.__cause__, TokenError)
+    assert upstream_jwt not in str(error)
+    assert len(exchange.requests) == 1  # the static token is not sent again
     assert exchange.requests[0].headers["Authorization"] == f"Bearer {upstream_jwt}"
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+import altinn_async as altinn
 from altinn_async import (
     ConfigurationError,
     InvalidScopeError,
@@ -130,6 +132,26 @@ async def test_network_errors_raise_a_typed_error() -> None:
             await auth.get_token()
     assert info.value.status_code is None
     assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert "connection refused" in str(info.value)  # the reason, not just a class name
+
+
+async def test_a_closed_port_says_connection_refused(free_port: Callable[[], int]) -> None:
+    port = free_port()
+    environment = altinn.Environment(
+        name="closed",
+        maskinporten=altinn.AuthorizationServer(
+            issuer=f"http://127.0.0.1:{port}/", token_endpoint=f"http://127.0.0.1:{port}/token"
+        ),
+        platform=f"http://127.0.0.1:{port}",
+    )
+    auth = MaskinportenAuth(
+        client_id="c", key=signing_key(), scopes=[SCOPE], environment=environment,
+        retry=RetryPolicy.NEVER,
+    )  # fmt: skip
+    async with auth:
+        with pytest.raises(TokenRequestError) as info:
+            await auth.get_token()
+    assert "Connection refused" in str(info.value)
 
 
 async def test_maskinporten_error_body_becomes_maskinporten_error() -> None:

@@ -12,6 +12,7 @@ from ..exceptions import AltinnError, NetworkError
 
 __all__ = [
     "CLIError",
+    "StoppedError",
     "describe_error",
     "interrupted",
     "secret_from_env",
@@ -21,6 +22,14 @@ __all__ = [
 
 class CLIError(Exception):
     """Wrong input on the command line: the message says which flag and what to do."""
+
+
+class StoppedError(CLIError):
+    """A long run stopped on an error (its ``__cause__``); ``note`` says what is kept."""
+
+    def __init__(self, note: str) -> None:
+        super().__init__(note)
+        self.note = note
 
 
 def secret_from_env(variable: str | None, *, flag: str, prompt: str | None = None) -> str | None:
@@ -89,6 +98,10 @@ def describe_error(exc: BaseException) -> str | None:
     cancellation is the one to tell.
     """
     for leaf in _leaves(exc):
+        if isinstance(leaf, StoppedError) and leaf.__cause__ is not None:
+            inner = describe_error(leaf.__cause__)
+            if inner is not None:
+                return f"{inner}; {leaf.note}" if leaf.note else inner
         if isinstance(leaf, NetworkError):
             hint = _network_hint(leaf)
             return f"{leaf} (hint: {hint})" if hint else str(leaf)

@@ -28,7 +28,7 @@ from .._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
 from .._files import safe_filename, sweep_partials
 from .._hal import HalResource
 from ..exceptions import AltinnError
-from ._common import CLIError, secret_from_env, writable_file
+from ._common import CLIError, StoppedError, secret_from_env, writable_file
 from ._pool import each
 from ._token import named_environment
 
@@ -407,11 +407,13 @@ async def _harvest(args: argparse.Namespace, plan: _Plan) -> None:
                     if args.max is not None and this_run >= args.max:
                         break
             except AltinnError as exc:
-                progress.done("(stopped)")
-                raise CLIError(
-                    f"{exc}; the {output.written} messages saved so far stay, and --resume "
-                    "continues from there"
-                ) from exc
+                note = (
+                    f"the {output.written} messages saved so far stay, and --resume continues "
+                    "from there"
+                    if output.written
+                    else ""
+                )
+                raise StoppedError(note) from exc
     progress.done("" if position is None else "(more to come: --resume continues)")
 
 

@@ -286,7 +286,7 @@ def run_oidc_provider(settings: ProviderSettings | None = None) -> Iterator[Oidc
         config_path, stdout_path, stderr_path = (Path(tmp) / n for n in ("c.json", "out", "err"))
         config_path.write_text(json.dumps(config))
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-            process = subprocess.Popen(  # noqa: S603 (our own script, no shell)
+            process = subprocess.Popen(
                 [node, "provider.mjs", str(config_path)],
                 cwd=PROVIDER_DIR,
                 stdin=subprocess.DEVNULL,
