@@ -331,7 +331,7 @@ async def test_a_server_file_name_never_leaves_the_download_folder(
     for path in paths:
         assert path.parent == out
     every_file = await anyio.to_thread.run_sync(lambda: list(tmp_path.rglob("*")))
-    written = sorted(p.relative_to(tmp_path) for p in every_file if p.is_file())  # noqa: ASYNC240
+    written = sorted(p.relative_to(tmp_path) for p in every_file if p.is_file())
     assert written == sorted(p.relative_to(tmp_path) for p in paths)
 
 
