@@ -4,8 +4,6 @@ Auth flows are ``httpx.Auth`` objects for any ``httpx.AsyncClient``; `altinn_asy
 faithful local emulator of the services to test against.
 """
 
-from __future__ import annotations
-
 from . import exceptions
 from ._altinn2 import Altinn2Client
 from ._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
