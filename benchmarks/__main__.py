@@ -41,10 +41,10 @@ def _api(request: httpx.Request) -> httpx.Response:
 
 async def _time(client: httpx.AsyncClient) -> float:
     for _ in range(100):  # warm up: connection state, caches, the token
-        await client.get("https://api.example/")
+        await client.get("https://platform.example/")
     started = time.perf_counter()
     for _ in range(REQUESTS):
-        await client.get("https://api.example/")
+        await client.get("https://platform.example/")
     return time.perf_counter() - started
 
 

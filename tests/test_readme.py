@@ -1,0 +1,180 @@
+"""Every Python example in the README runs as written, against the served emulator, and closes
+every HTTP client it opens.
+
+The examples name ``altinn.TEST``; here it points at an emulator on 127.0.0.1 seeded with the
+clients, keys and users the examples name. Nothing else of the examples is changed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import httpx
+import pytest
+
+import altinn_async as altinn
+from altinn_async.testing import DEFAULT_PID, Emulator
+
+README = Path(__file__).parent.parent / "README.md"
+_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def python_blocks() -> list[tuple[str, str]]:
+    """(the section heading, the code) of every ```python block."""
+    text = README.read_text()
+    blocks = []
+    for match in _BLOCK.finditer(text):
+        heading = re.findall(r"^## (.+)$", text[: match.start()], re.MULTILINE)[-1]
+        blocks.append((heading, match.group(1)))
+    return blocks
+
+
+BLOCKS = python_blocks()
+
+
+def test_the_readme_has_the_examples_this_test_knows() -> None:
+    assert [heading for heading, _ in BLOCKS] == [
+        "Maskinporten, then an Altinn token",
+        "ID-porten: a person logs in, Altinn is called as them",
+        "Altinn 2 (legacy)",
+        "The emulator: `altinn_async.testing`",
+    ]
+
+
+@attrs.define
+class Playground:
+    emulator: Emulator
+    url: str
+
+
+@pytest.fixture
+def playground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Playground]:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (tmp_path / "client.pem").write_bytes(pem)
+    key = altinn.SigningKey.from_pem(pem, kid="my-key-id")
+    emulator = Emulator()
+    emulator.add_maskinporten_client(
+        "my-client-id", org_number="405003309", scopes=["altinn:serviceowner/instances.read"],
+        jwks=[key.public_jwk],
+    )  # fmt: skip
+    emulator.add_instances("ttd", "app", 30)
+    person = emulator.person(DEFAULT_PID)
+    for _ in range(3):
+        emulator.add_instance("ttd", "app", party_id=person.party_id)
+    emulator.add_idporten_client(
+        "my-web-client", redirect_uris=["https://app.example/callback"],
+        client_secret="my-client-secret", scopes=["openid", "altinn:instances.read"],
+        post_logout_redirect_uris=["https://app.example/logged-out"],
+    )  # fmt: skip
+    emulator.add_api_key("the-api-key")
+    emulator.add_altinn2_user("ola", "Passord1", pid=DEFAULT_PID)
+    emulator.add_altinn2_message(
+        DEFAULT_PID, subject="Vedtak", service_owner="NAV",
+        attachments=[("../../vedtak.pdf", b"%PDF-1.4", "application/pdf")],
+    )  # fmt: skip
+    monkeypatch.setenv("ALTINN_USER", "ola")
+    monkeypatch.setenv("ALTINN_PASSWORD", "Passord1")
+    monkeypatch.setenv("ALTINN_API_KEY", "the-api-key")
+    monkeypatch.chdir(tmp_path)
+    with emulator.serve() as url:
+        monkeypatch.setattr(altinn, "TEST", emulator.environment_for(url))
+        yield Playground(emulator, url)
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[httpx.AsyncClient]:
+    """Every httpx.AsyncClient made while the example runs."""
+    made: list[httpx.AsyncClient] = []
+    original = httpx.AsyncClient.__init__
+
+    def tracking(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", tracking)
+    return made
+
+
+def run(code: str) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "__readme__"}
+    exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - the README's own code
+    return namespace
+
+
+def block(heading: str) -> str:
+    return next(code for title, code in BLOCKS if title == heading)
+
+
+def test_maskinporten_example(
+    playground: Playground, opened: list[httpx.AsyncClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(block("Maskinporten, then an Altinn token"))
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 20
+    assert all(line.split()[1].startswith("ttd/") for line in printed)
+    assert playground.emulator.requests["maskinporten.token"] == 1
+    assert opened
+    assert all(client.is_closed for client in opened)
+
+
+def test_idporten_web_backend_example(
+    playground: Playground, opened: list[httpx.AsyncClient]
+) -> None:
+    routes = run(block("ID-porten: a person logs in, Altinn is called as them"))
+    party = playground.emulator.person(DEFAULT_PID).party_id
+
+    async def browse() -> tuple[str, list[str], str]:
+        url = await routes["login"]("web-session-1")
+        callback_url = await playground.emulator.idporten_login(url, pid=DEFAULT_PID)
+        said = await routes["callback"]("web-session-1", callback_url)
+        first = await routes["my_instances"]("web-session-1", party)
+        again = await routes["my_instances"]("web-session-1", party)
+        assert again == first
+        bye = await routes["logout"]("web-session-1")
+        with pytest.raises(altinn.LoginRequiredError):
+            await routes["my_instances"]("web-session-1", party)
+        await routes["shutdown"]()
+        return said, first, bye
+
+    said, instances, bye = anyio.run(browse)
+    assert said == "logged in at idporten-loa-substantial"
+    assert len(instances) == 3
+    assert "post_logout_redirect_uri=https%3A%2F%2Fapp.example%2Flogged-out" in bye
+    assert playground.emulator.requests["authentication.exchange"] == 1  # one exchange, 2 calls
+    assert all(client.is_closed for client in opened)
+
+
+def test_altinn2_example(
+    playground: Playground, opened: list[httpx.AsyncClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(block("Altinn 2 (legacy)"))
+    printed = capsys.readouterr().out
+    assert "Vedtak -> attachments/vedtak.pdf" in printed  # the "../../" stayed out
+    assert Path("attachments/vedtak.pdf").read_bytes() == b"%PDF-1.4"
+    assert all(client.is_closed for client in opened)
+
+
+def test_emulator_example(opened: list[httpx.AsyncClient]) -> None:
+    run(block("The emulator: `altinn_async.testing`"))
+    assert opened
+    assert all(client.is_closed for client in opened)
+
+
+def test_no_example_needs_a_secret_in_its_code() -> None:
+    for _, code in BLOCKS:
+        assert "Passord" not in code
+        assert "the-api-key" not in code
+    assert os.environ.get("ALTINN_API_KEY") is None  # set only while an example runs
