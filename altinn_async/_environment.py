@@ -250,50 +250,49 @@ class Environment:
         return cls(name=name, maskinporten=mp, platform=platform, idporten=idp, altinn2=altinn2)
 
 
-TEST = Environment(
-    name="test",
-    maskinporten=AuthorizationServer(
-        issuer="https://test.maskinporten.no/",
-        token_endpoint="https://test.maskinporten.no/token",
-        jwks_uri="https://test.maskinporten.no/jwk",
-    ),
+def _digdir(
+    name: str, *, maskinporten: str, idporten: str, platform: str, altinn2: str
+) -> Environment:
+    # Maskinporten and ID-porten lay their endpoints out alike in test and production; only the
+    # hosts differ (the ID-porten browser pages live on login.<host>).
+    return Environment(
+        name=name,
+        maskinporten=AuthorizationServer(
+            issuer=f"https://{maskinporten}/",
+            token_endpoint=f"https://{maskinporten}/token",
+            jwks_uri=f"https://{maskinporten}/jwk",
+        ),
+        platform=platform,
+        idporten=AuthorizationServer(
+            issuer=f"https://{idporten}",
+            authorization_endpoint=f"https://login.{idporten}/authorize",
+            pushed_authorization_request_endpoint=f"https://{idporten}/par",
+            token_endpoint=f"https://{idporten}/token",
+            userinfo_endpoint=f"https://{idporten}/userinfo",
+            jwks_uri=f"https://{idporten}/jwks.json",
+            end_session_endpoint=f"https://login.{idporten}/logout",
+            revocation_endpoint=f"https://{idporten}/token/revoke",
+            introspection_endpoint=f"https://{idporten}/token/introspect",
+            authorization_response_iss_parameter_supported=True,
+        ),
+        altinn2=altinn2,
+    )
+
+
+TEST = _digdir(
+    "test",
+    maskinporten="test.maskinporten.no",
+    idporten="test.idporten.no",
     platform="https://platform.tt02.altinn.no",
-    idporten=AuthorizationServer(
-        issuer="https://test.idporten.no",
-        authorization_endpoint="https://login.test.idporten.no/authorize",
-        pushed_authorization_request_endpoint="https://test.idporten.no/par",
-        token_endpoint="https://test.idporten.no/token",
-        userinfo_endpoint="https://test.idporten.no/userinfo",
-        jwks_uri="https://test.idporten.no/jwks.json",
-        end_session_endpoint="https://login.test.idporten.no/logout",
-        revocation_endpoint="https://test.idporten.no/token/revoke",
-        introspection_endpoint="https://test.idporten.no/token/introspect",
-        authorization_response_iss_parameter_supported=True,
-    ),
     altinn2="https://tt02.altinn.no",
 )
 """Altinn's test environment: TT02, test.maskinporten.no and test.idporten.no."""
 
-PRODUCTION = Environment(
-    name="production",
-    maskinporten=AuthorizationServer(
-        issuer="https://maskinporten.no/",
-        token_endpoint="https://maskinporten.no/token",
-        jwks_uri="https://maskinporten.no/jwk",
-    ),
+PRODUCTION = _digdir(
+    "production",
+    maskinporten="maskinporten.no",
+    idporten="idporten.no",
     platform="https://platform.altinn.no",
-    idporten=AuthorizationServer(
-        issuer="https://idporten.no",
-        authorization_endpoint="https://login.idporten.no/authorize",
-        pushed_authorization_request_endpoint="https://idporten.no/par",
-        token_endpoint="https://idporten.no/token",
-        userinfo_endpoint="https://idporten.no/userinfo",
-        jwks_uri="https://idporten.no/jwks.json",
-        end_session_endpoint="https://login.idporten.no/logout",
-        revocation_endpoint="https://idporten.no/token/revoke",
-        introspection_endpoint="https://idporten.no/token/introspect",
-        authorization_response_iss_parameter_supported=True,
-    ),
     altinn2="https://www.altinn.no",
 )
 """Altinn production: platform.altinn.no, maskinporten.no and idporten.no."""

@@ -11,10 +11,11 @@ import httpx
 from ._auth import TokenAuth, TokenSource, origin_policy
 from ._context import TokenContext
 from ._environment import Environment
-from ._http import describe_transport_error, read_error_body
+from ._http import read_error_body
 from ._jwt import unverified_claims
+from ._oauth import get_with_token
 from ._origins import ForeignOrigins
-from ._retry import RetryPolicy, send
+from ._retry import RetryPolicy
 from ._tokens import AccessToken, TokenCache
 from .exceptions import ConfigurationError, ExchangeError, TokenError
 
@@ -184,30 +185,22 @@ class AltinnExchangeAuth(TokenAuth):
         return await self._exchange(endpoint, renewed)
 
     async def _exchange(self, endpoint: str, upstream_token: AccessToken) -> AccessToken:
-        params = {"test": "true"} if self._test else None
-        client = self._context.client()
-
-        async def build() -> httpx.Request:
-            return client.build_request(
-                "GET",
-                endpoint,
-                params=params,
-                headers={
-                    "Authorization": f"Bearer {upstream_token.access_token}",
-                    # The raw JWT as text/plain; the JSON-string form is parsed too.
-                    "Accept": "text/plain, application/json;q=0.5",
-                },
-            )
-
-        try:
-            outcome = await send(client, build, policy=self._context.retry, use_client_auth=False)
-        except httpx.TransportError as exc:
-            raise ExchangeError(
-                f"could not reach Altinn's token exchange at {endpoint}: "
-                f"{describe_transport_error(exc)}",
+        def unreachable(reason: str) -> ExchangeError:
+            return ExchangeError(
+                f"could not reach Altinn's token exchange at {endpoint}: {reason}",
                 endpoint=endpoint,
                 provider=self._provider,
-            ) from exc
+            )
+
+        outcome = await get_with_token(
+            self._context,
+            endpoint,
+            upstream_token.access_token,
+            # The raw JWT as text/plain; the JSON-string form is parsed too.
+            accept="text/plain, application/json;q=0.5",
+            params={"test": "true"} if self._test else None,
+            failure=unreachable,
+        )
         if outcome.status_code != 200:
             raise _exchange_error(outcome, endpoint, self._provider)
         token = _parse_exchanged(outcome, endpoint, self._provider, self._context.clock())

@@ -30,14 +30,13 @@ from joserfc.jws import JWSRegistry
 from ._auth import TokenAuth, origin_policy
 from ._context import TokenContext
 from ._environment import Environment
-from ._http import describe_transport_error
 from ._jwks import JWKSCache
 from ._jwt import sign_jwt, signer_header
 from ._keys import Signer
 from ._loopback import receive_callback
-from ._oauth import Form, TokenEndpoint, TokenResponse
+from ._oauth import Form, TokenEndpoint, TokenResponse, get_with_token
 from ._origins import ForeignOrigins
-from ._retry import RetryPolicy, send
+from ._retry import RetryPolicy
 from ._sessions import IDTokenClaims, LoginSession, MemoryTokenStore, TokenStore
 from ._tokens import AccessToken, Clock, TokenCache
 from .exceptions import (
@@ -661,26 +660,19 @@ class IDPortenClient:
         if endpoint is None:
             raise ConfigurationError("the ID-porten server has no userinfo_endpoint")
         token = await handle.get_token()
-        client = self._context.client()
 
-        async def build() -> httpx.Request:
-            return client.build_request(
-                "GET",
-                endpoint,
-                headers={
-                    "Authorization": f"Bearer {token.access_token}",
-                    "Accept": "application/json",
-                },
+        def unreachable(reason: str) -> TokenRequestError:
+            return TokenRequestError(
+                f"could not reach ID-porten's userinfo at {endpoint}: {reason}", endpoint=endpoint
             )
 
-        try:
-            response = await send(client, build, policy=self._context.retry, use_client_auth=False)
-        except httpx.TransportError as exc:
-            raise TokenRequestError(
-                f"could not reach ID-porten's userinfo at {endpoint}: "
-                f"{describe_transport_error(exc)}",
-                endpoint=endpoint,
-            ) from exc
+        response = await get_with_token(
+            self._context,
+            endpoint,
+            token.access_token,
+            accept="application/json",
+            failure=unreachable,
+        )
         body = _json_object(response) if response.status_code == 200 else None
         if body is None:
             raise TokenRequestError(

@@ -21,6 +21,7 @@ __all__ = [
     "OAuthError",
     "TokenEndpoint",
     "TokenResponse",
+    "get_with_token",
     "oauth_request_error",
     "parse_oauth_error",
     "parse_token_response",
@@ -163,6 +164,37 @@ def parse_token_response(
         scopes=tuple(scope.split()) if isinstance(scope, str) else (),
         extra={k: v for k, v in body.items() if k not in known},
     )
+
+
+async def get_with_token(
+    context: TokenContext,
+    url: str,
+    token: str,
+    *,
+    accept: str,
+    failure: Callable[[str], Exception],
+    params: Mapping[str, str] | None = None,
+) -> httpx.Response:
+    """GET ``url`` with a bearer ``token`` through the chain's client (without its own auth),
+    with retries: Altinn's token exchange, ID-porten's userinfo.
+
+    Raises:
+        Exception: ``failure(reason)`` when no answer came.
+    """
+    client = context.client()
+
+    async def build() -> httpx.Request:
+        return client.build_request(
+            "GET",
+            url,
+            params=params,
+            headers={"Authorization": f"Bearer {token}", "Accept": accept},
+        )
+
+    try:
+        return await send(client, build, policy=context.retry, use_client_auth=False)
+    except httpx.TransportError as exc:
+        raise failure(describe_transport_error(exc)) from exc
 
 
 class TokenEndpoint:
