@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Se
 from types import TracebackType
 from typing import Any, Literal, Self
 
+import anyio
 import attrs
 import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -494,7 +495,15 @@ class IDPortenClient:
                 raise LoginRequiredError(f"{handle.describe()} was logged out: log in again")
             if current.revision != session.revision and cache.fresh(self._access_token(current)):
                 return self._access_token(current)
-            return await self._refresh(handle, current)
+            # Done well within the lease: past it another worker may take over and spend the
+            # same refresh token.
+            with anyio.move_on_after(self._lease_ttl * 0.8):
+                return await self._refresh(handle, current)
+            raise TokenRequestError(
+                f"the refresh of {handle.describe()} took longer than its lease "
+                f"({self._lease_ttl:.0f} s); giving up rather than racing another worker",
+                endpoint=self._server.token_endpoint,
+            )
 
     async def _refresh(self, handle: IDPortenSession, current: LoginSession) -> AccessToken:
         key = handle.key

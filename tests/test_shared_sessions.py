@@ -322,3 +322,22 @@ async def test_a_process_killed_while_holding_a_lease_frees_it(tmp_path: Path) -
         async with store.lease("default", ttl=5.0):
             waited = time.monotonic() - started
     assert waited < 3.0  # at most the dead holder's ttl, plus polling
+
+
+async def test_a_refresh_slower_than_its_lease_gives_up_instead_of_racing(
+    served: Served, two_workers: tuple[httpx.AsyncClient, ...]
+) -> None:
+    store = altinn.MemoryTokenStore()
+    one = altinn.IDPortenClient(
+        client_id="web", client_secret="s3cret-value", redirect_uri=REDIRECT, scopes=SCOPES,
+        environment=served.environment, store=store, http_client=two_workers[0],
+        clock=served.clock, refresh_lease=1.0,
+    )  # fmt: skip
+    await served.login(one)
+    served.clock.advance(200)
+    served.emulator.inject_fault("idporten.token", status=0, delay=5.0)
+    started = time.monotonic()
+    with pytest.raises(altinn.TokenRequestError, match="longer than its lease"):
+        await one.session().get_token()
+    assert time.monotonic() - started < 4.0
+    assert await store.load("default") is not None  # not logged out for being slow
