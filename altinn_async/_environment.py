@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 import httpx
 
+from ._http import describe_transport_error
 from .exceptions import ConfigurationError, DiscoveryError
 
 __all__ = ["PRODUCTION", "TEST", "AuthorizationServer", "Environment"]
@@ -137,8 +138,8 @@ class AuthorizationServer:
             for url in candidates:
                 try:
                     response = await client.get(url, headers={"Accept": "application/json"})
-                except httpx.HTTPError as exc:
-                    failures.append(f"{url}: {type(exc).__name__}")
+                except httpx.TransportError as exc:
+                    failures.append(f"{url}: {describe_transport_error(exc)}")
                     continue
                 if response.status_code != 200:
                     failures.append(f"{url}: HTTP {response.status_code}")

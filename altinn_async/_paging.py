@@ -212,6 +212,7 @@ class Paginator(Generic[T]):
 
         Raises:
             APIError: the server answered a page with an error status.
+            NetworkError: a page got no answer (after the retries).
             PaginationError: a page is malformed, or a next link repeats or leaves the origin.
         """
         return _Pages(self._next_page)

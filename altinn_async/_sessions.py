@@ -20,7 +20,7 @@ import anyio.to_thread
 import attrs
 
 from ._redact import mask_pid
-from .exceptions import ConfigurationError, TokenError
+from .exceptions import ConfigurationError
 
 __all__ = [
     "ANY_REVISION",
@@ -458,10 +458,3 @@ def _lock_file(fd: int) -> None:
         import fcntl  # noqa: PLC0415
 
         fcntl.flock(fd, fcntl.LOCK_EX)
-
-
-def lease_wait_error(key_label: str, waited: float) -> TokenError:
-    """The error for a lease that could not be had in time."""
-    return TokenError(
-        f"waited {waited:.0f} s for another worker to refresh session {key_label}; giving up"
-    )
