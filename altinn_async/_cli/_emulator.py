@@ -6,7 +6,6 @@ import argparse
 import ipaddress
 import os
 import shlex
-import sys
 import textwrap
 import urllib.parse
 from pathlib import Path
@@ -107,13 +106,12 @@ def run(args: argparse.Namespace) -> None:
         # Bound before anything is written or printed: a busy port fails here, and the key
         # file of an emulator that is already running stays as it is.
         server = playground.emulator.server(args.host, args.port, public_url=args.public_url)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise CLIError(f"--host {args.host} --port {args.port}: {exc}") from exc
-    _write_key(args.key_out, playground.pem)
-    print(banner(playground, server.url, args), flush=True)
-    if not server.run():
-        return
-    print("altinn-async: emulator stopped", file=sys.stderr)
+    with server:
+        _write_key(args.key_out, playground.pem)
+        print(banner(playground, server.url, args), flush=True)
+        server.run()  # until Ctrl-C
     raise KeyboardInterrupt
 
 
