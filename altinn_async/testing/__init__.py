@@ -16,7 +16,7 @@ or on a real port with ``with emu.serve() as base_url: ...`` (needs the ``emulat
 
 from ._certificates import CertificateAuthority, IssuedCertificate
 from ._emulator import DEFAULT_PID, ENDPOINTS, Emulator
-from ._state import Person
+from ._toolkit.register import Person
 
 __all__ = [
     "DEFAULT_PID",

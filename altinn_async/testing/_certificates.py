@@ -18,9 +18,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ._toolkit.pki import certificate_org_number
+
 __all__ = ["CertificateAuthority", "IssuedCertificate"]
 
 _ORGANIZATION_IDENTIFIER = x509.ObjectIdentifier("2.5.4.97")
+
+
+def _encryption(password: bytes | None) -> serialization.KeySerializationEncryption:
+    if password:
+        return serialization.BestAvailableEncryption(password)
+    return serialization.NoEncryption()
 
 
 def _now() -> dt.datetime:
@@ -48,18 +56,12 @@ class IssuedCertificate:
     @property
     def organization_number(self) -> str | None:
         """The organisation number in the subject, if this is an enterprise certificate."""
-        values = self.certificate.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
-        return str(values[0].value) if values else None
+        return certificate_org_number(self.certificate)
 
     def private_key_pem(self, password: bytes | None = None) -> bytes:
         """The private key as PKCS#8 PEM, encrypted when a password is given."""
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(password)
-            if password
-            else serialization.NoEncryption()
-        )
         return self.private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, _encryption(password)
         )
 
     def certificate_pem(self) -> bytes:
@@ -75,17 +77,12 @@ class IssuedCertificate:
 
     def pkcs12(self, password: bytes | None, *, include_chain: bool = True) -> bytes:
         """The key, certificate and (by default) chain as a PKCS#12 (``.p12``) file's bytes."""
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(password)
-            if password
-            else serialization.NoEncryption()
-        )
         return pkcs12.serialize_key_and_certificates(
             b"altinn-async test certificate",
             self.private_key,
             self.certificate,
             list(self.chain) if include_chain else None,
-            encryption,
+            _encryption(password),
         )
 
 

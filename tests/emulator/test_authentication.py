@@ -456,7 +456,7 @@ def idporten_signed(emu: Emulator, clock: Clock, **claims: Any) -> str:
     }
     body.update(claims)
     body = {k: v for k, v in body.items() if v is not None}
-    return emu._state.idporten_key.sign(body)
+    return emu._idporten.tokens.key.sign(body)
 
 
 async def test_idporten_exchange_maps_the_claims(
@@ -575,7 +575,7 @@ async def test_idporten_exchange_checks_lifetime_issuer_and_signature(
     other_origin = idporten_signed(emu, clock, iss="http://127.0.0.1:9/idporten")
     assert_problem(await exchange(http, other_origin, path=IDPORTEN_EXCHANGE), 401, "Unauthorized")
     forged = jwt.encode(
-        {"alg": "RS256", "kid": emu._state.idporten_key.kid},
+        {"alg": "RS256", "kid": emu._idporten.tokens.key.kid},
         json.loads(jws.extract_compact(token.encode()).payload),
         other_key,
     )

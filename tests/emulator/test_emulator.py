@@ -60,7 +60,7 @@ def test_repr_shows_no_keys(client_key: RSAKey) -> None:
     text = repr(emu)
     assert "clients=1" in text
     assert str(client_key.as_dict(private=True)["d"]) not in text
-    assert "keys=" not in repr(emu._state.clients["c"])
+    assert "keys=" not in repr(emu._maskinporten_store.clients["c"])
 
 
 # -- seeding validation ------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def test_private_jwk_is_stored_as_public(client_key: RSAKey) -> None:
     emu.add_maskinporten_client(
         "c", org_number=DIGDIR, scopes=[], jwks=[client_key.as_dict(private=True)]
     )
-    stored = emu._state.clients["c"].keys["key-1"]
+    stored = emu._maskinporten_store.clients["c"].keys["key-1"]
     assert stored.is_private is False
 
 
@@ -157,7 +157,7 @@ def test_seeding_is_thread_safe() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(emu._store._order) == 200
+    assert len(emu._instances._order) == 200
 
 
 # -- statistics --------------------------------------------------------------------------------
@@ -192,6 +192,54 @@ async def test_head_is_answered_without_body(http: httpx.AsyncClient) -> None:
 
 
 # -- faults ------------------------------------------------------------------------------------
+
+
+# The names tests and users pass to requests and inject_fault; they must not change.
+NAMES = frozenset(
+    {
+        "maskinporten.metadata",
+        "maskinporten.jwk",
+        "maskinporten.token",
+        "idporten.metadata",
+        "idporten.jwks",
+        "idporten.authorize",
+        "idporten.login",
+        "idporten.par",
+        "idporten.token",
+        "idporten.userinfo",
+        "idporten.logout",
+        "idporten.revoke",
+        "authentication.exchange",
+        "authentication.refresh",
+        "authentication.openid_configuration",
+        "authentication.jwks",
+        "storage.instances",
+        "storage.instance",
+        "storage.data",
+        "storage.dataelements",
+        "storage.complete",
+        "altinn2.authenticate",
+        "altinn2.messages",
+        "altinn2.message",
+        "altinn2.forms",
+        "altinn2.form",
+        "altinn2.formdata",
+        "altinn2.attachments",
+        "altinn2.attachment",
+        "altinn2.print",
+        "altinn2.reportees",
+        "altinn2.reportee",
+        "altinn2.serviceowner_reportees",
+        "altinn2.consents",
+    }
+)
+
+
+def test_endpoints_are_the_registered_route_names() -> None:
+    assert NAMES <= ENDPOINTS
+    assert Emulator()._router.names == ENDPOINTS
+    without = Emulator(altinn2=False)._router.names
+    assert without == {name for name in ENDPOINTS if not name.startswith("altinn2.")}
 
 
 def test_fault_validation() -> None:

@@ -1,4 +1,5 @@
-"""uvicorn glue (imported only when serving): custom reason phrases and TLS client certificates.
+"""uvicorn glue (imported only when serving): custom reason phrases and TLS client
+certificates, and a server that says when it has started.
 
 uvicorn's h11 protocol writes the standard reason phrase for every status and does not put the
 TLS peer certificate into the ASGI scope. `EmulatorProtocol` is uvicorn's own `H11Protocol` with
@@ -17,13 +18,16 @@ holds the leaf alone.
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Callable
 from typing import Any, overload
 
 import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ._asgi import REASON_HEADER
-from ._transport import tls_extension, with_tls_extension
+from .asgi import REASON_HEADER
+from .transport import tls_extension, with_tls_extension
 
 _REASON = REASON_HEADER.encode()
 
@@ -80,3 +84,16 @@ class EmulatorProtocol(H11Protocol):
         der = ssl_object.getpeercert(binary_form=True)
         extension = tls_extension([der] if der else [], tls_version=ssl_object.version())
         self.app = with_tls_extension(self.app, extension)
+
+
+class NotifyingServer(uvicorn.Server):
+    """uvicorn's server that calls ``on_started`` once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._on_started()

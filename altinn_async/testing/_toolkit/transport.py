@@ -3,9 +3,9 @@ from.
 
 ASGI has no reason-phrase field and the TLS extension
 (https://asgi.readthedocs.io/en/latest/specs/tls.html) is optional, so the emulator brings both
-itself: `EmulatorTransport` (in-process) and the uvicorn protocol in ``_uvicorn.py`` (served)
-turn the `REASON_HEADER` into the status line's reason phrase and put the TLS client certificate
-into ``scope["extensions"]["tls"]``.
+itself: `EmulatorTransport` (in-process) and the uvicorn protocol in ``uvicorn_glue.py``
+(served) turn the `REASON_HEADER` into the status line's reason phrase and put the TLS client
+certificate into ``scope["extensions"]["tls"]``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ._asgi import REASON_HEADER, Receive, Scope, Send
+from .asgi import REASON_HEADER, ASGIApp, Receive, Scope, Send
 
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
-
-ASGIApp = Any  # an ASGI 3 callable; kept loose so httpx and uvicorn accept it
 
 
 def tls_extension(
