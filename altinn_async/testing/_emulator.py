@@ -611,7 +611,8 @@ class Emulator:
             due_before: ``dueBefore``, if any.
             confirmed_by: orgs that already confirmed the instance complete.
             person_number: the owner's national identity number, if a person.
-            organisation_number: the owner's organisation number, if an organisation.
+            organisation_number: the owner's organisation number, if an organisation (its
+                system users may then read the instance).
 
         Raises:
             ValueError: an argument is malformed or the GUID is already used.

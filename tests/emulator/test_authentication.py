@@ -28,6 +28,7 @@ from .conftest import (
     add_idporten_clients,
     idporten_tokens,
     maskinporten_token,
+    systemuser_details,
 )
 
 API = "/platform/authentication/api/v1"
@@ -101,6 +102,23 @@ async def test_exchange_keeps_the_maskinporten_jti(
     mp_claims = json.loads(jws.extract_compact(token.encode()).payload)
     _, claims = await decode_altinn(http, (await exchange(http, token)).text)
     assert claims["jti"] == mp_claims["jti"]
+
+
+async def test_exchange_keeps_the_system_user_as_dotnet_writes_it(
+    emu: Emulator, http: httpx.AsyncClient, client_key: RSAKey, clock: Clock
+) -> None:
+    user_id = emu.add_system_user(client_id=CLIENT_ID, customer_org="310000001")
+    details = systemuser_details("310000001")
+    token = await maskinporten_token(
+        http, client_key, clock.now, scope="test:scope", authorization_details=details
+    )
+    (entry,) = json.loads(jws.extract_compact(token.encode()).payload)["authorization_details"]
+    _, claims = await decode_altinn(http, (await exchange(http, token)).text)
+    # A one-value claim goes back into the token as the value: the entry, not a list of it.
+    assert claims["authorization_details"] == entry
+    assert entry["systemuser_id"] == [user_id]
+    assert "urn:altinn:org" not in claims
+    assert claims["urn:altinn:orgNumber"] == DIGDIR
 
 
 @pytest.mark.parametrize(

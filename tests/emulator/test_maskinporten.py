@@ -30,6 +30,7 @@ from .conftest import (
     request_token,
     x5c_header,
 )
+from .conftest import systemuser_details as shared_systemuser_details
 
 SUPPLIER = "910753614"
 CUSTOMER = "310000001"
@@ -787,13 +788,7 @@ async def test_consumer_org_equal_to_own_org_is_refused(
 
 
 def systemuser_details(org: str = CUSTOMER, **extra: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "urn:altinn:systemuser",
-            "systemuser_org": {"authority": "iso6523-actorid-upis", "ID": f"0192:{org}"},
-            **extra,
-        }
-    ]
+    return shared_systemuser_details(org, **extra)
 
 
 async def test_system_user_token_names_the_system_user(

@@ -49,7 +49,7 @@ def _unauthorized() -> Refusal:
 def _dotnet_claims(claims: dict[str, Any], dropped: frozenset[str]) -> dict[str, Any]:
     """The claims a .NET ``ClaimsPrincipal`` round trip keeps: a JSON array becomes one claim per
     value, and one value is written back on its own (``"amr": ["TestID"]`` becomes
-    ``"amr": "TestID"``)."""
+    ``"amr": "TestID"``, a one-entry ``authorization_details`` becomes the entry)."""
     return {
         name: value[0] if isinstance(value, list) and len(value) == 1 else value
         for name, value in claims.items()
@@ -137,7 +137,7 @@ class TokenExchange:
         org_number = consumer_org_number(claims)
         if org_number is None:
             raise _unauthorized()
-        issued = {k: v for k, v in claims.items() if k not in _DROPPED_CLAIMS}
+        issued = _dotnet_claims(claims, _DROPPED_CLAIMS)
         scope = claims.get("scope")
         if isinstance(scope, str) and "altinn:serviceowner" in scope:
             with self._shared.lock:

@@ -1,7 +1,25 @@
-"""Who may read which instances: service owners (by scope and org), the sync adapter and end
-users (``InstancesController.AuthorizeCaller``; ``altinn-protocol.md`` §5.1).
+"""Who may read which instances: service owners (by scope and org), the sync adapter, end users,
+and system users.
 
-The emulator's PDP knows no roles or delegations: a person may read what their own party owns.
+Read from altinn-storage (``Altinn/altinn-storage`` at ``d9364e40``):
+
+- ``src/Storage/Controllers/InstancesController.cs``: ``AuthorizeCaller`` takes an
+  ``urn:altinn:org`` caller through the scope and org checks; an end user (``urn:altinn:userid``)
+  *or a system user* (``User.GetSystemUser() is not null``) must name the instance owner
+  (``instanceOwner.partyId`` or ``X-Ai-InstanceOwnerIdentifier``); anyone else gets
+  ``BadRequest()``. For callers without a service-owner scope (``HasServiceOwnerScope``) or the
+  sync adapter scope, the page is fetched and then filtered by the PDP (``AuthorizeInstances``),
+  and a single instance needs the PDP's ``read`` (``AuthorizeEnrichedInstanceAction``).
+- ``src/Storage/Helpers/ClaimsPrincipalExtensions.cs``: the system user is the
+  ``authorization_details`` claim read as a ``SystemUserClaim``; its owner is the organisation
+  number in ``systemuser_org`` (``GetSystemUserOwner``, authority ``iso6523-actorid-upis``).
+- ``Altinn/altinn-authentication``, ``src/Authentication/Helpers/SpecificDecisionHelper.cs``:
+  the PDP's subject is the system user (its ``systemuser_id``), whose rights the owner delegated.
+
+The emulator's PDP knows no roles, delegations or rights: a person may read what their own party
+owns, and a system user what its owner organisation owns (the instance's
+``instanceOwner.organisationNumber``), which is what a system user acting for its customer's
+party is for.
 """
 
 from __future__ import annotations
@@ -10,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._toolkit.claims import scopes
+from .._toolkit.claims import SystemUserClaim, scopes, system_user
 from .._toolkit.responses import empty_response, problem_response
 from .._toolkit.router import Refusal
 from .model import StoredInstance
@@ -35,6 +53,7 @@ class Caller:
     scopes: frozenset[str]
     user_id: str | None  # an end user (urn:altinn:userid) ...
     party_id: str | None  # ... and their own party (urn:altinn:partyid)
+    system_user: SystemUserClaim | None
 
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> Caller:
@@ -47,6 +66,7 @@ class Caller:
             scopes=scopes(claims),
             user_id=str(user_id) if user_id is not None else None,
             party_id=str(party) if party is not None else None,
+            system_user=system_user(claims),
         )
 
     @property
@@ -60,8 +80,13 @@ class Caller:
         return self.sync_adapter or any("altinn:serviceowner" in s for s in self.scopes)
 
     def pdp_permits(self, instance: StoredInstance) -> bool:
-        """The emulator's PDP: a person reads their own party's instances."""
-        return self.user_id is not None and self.party_id == instance.party_id
+        """The emulator's PDP: a person reads their own party's instances, a system user its
+        owner organisation's."""
+        if self.user_id is not None and self.party_id == instance.party_id:
+            return True
+        return self.system_user is not None and (
+            self.system_user.org_number == instance.owner_org_number
+        )
 
     def may_read(self, instance: StoredInstance) -> bool:
         """``read`` on one instance."""
@@ -78,8 +103,8 @@ def authorize_query(caller: Caller, query: InstanceQuery) -> None:
             query that does not say whose instances it wants.
     """
     if caller.org is None:
-        if caller.user_id is None:
-            # Neither a service owner nor an end user (system users are not emulated).
+        if caller.user_id is None and caller.system_user is None:
+            # Neither a service owner, nor an end user, nor a system user.
             raise Refusal(problem_response(400))
         if query.party_id is None:
             raise bad_request(

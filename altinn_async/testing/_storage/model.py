@@ -43,6 +43,7 @@ class StoredInstance:
     is_soft_deleted: bool
     is_hard_deleted: bool
     confirmed_by: frozenset[str]
+    owner_org_number: str | None  # instanceOwner.organisationNumber
     # Serialized JSON per request origin; replaced (never mutated) when the document changes.
     rendered: dict[str, bytes] = field(default_factory=dict)
 
@@ -296,4 +297,5 @@ class InstanceSpec:
             is_soft_deleted=self.soft_deleted is not None,
             is_hard_deleted=self.hard_deleted is not None,
             confirmed_by=frozenset(who for who, _ in self.confirmed_by),
+            owner_org_number=self.organisation_number,
         )
