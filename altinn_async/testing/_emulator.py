@@ -143,6 +143,7 @@ class Emulator:
             self._register,
             maskinporten=self._maskinporten.tokens,
             idporten=self._idporten.tokens,
+            system_register=self._maskinporten.system_register,
             token_lifetime=altinn_token_lifetime,
         )
         self._instances = _storage.InstanceStore(shared.lock)
@@ -410,18 +411,37 @@ class Emulator:
         customer_org: str,
         system_id: str | None = None,
         external_ref: str | None = None,
+        integration_title: str | None = None,
+        created: float | None = None,
     ) -> str:
         """Create a system user for a vendor's client at a customer; return its id (a UUID).
 
         Grants with ``authorization_details`` of type ``urn:altinn:systemuser`` and this
         customer as ``systemuser_org`` then get a token naming the system user. With
-        ``external_ref``, the grant must name the same ``externalRef``.
+        ``external_ref``, the grant must name the same ``externalRef``. The vendor (the client's
+        organisation) lists its system's users at
+        ``GET {platform}/authentication/api/v1/systemuser/vendor/bysystem/{system_id}``.
+
+        Args:
+            client_id: the vendor's Maskinporten client (the system's client).
+            customer_org: the customer organisation that owns the system user.
+            system_id: the vendor's system (default ``{vendor orgno}_{client_id}``).
+            external_ref: the vendor's reference for the customer (the listing shows the
+                customer's organisation number when there is none).
+            integration_title: the system user's title (default the system id).
+            created: when it was created (default now); the listing shows it.
+
+        Raises:
+            ValueError: ``customer_org`` is not an organisation number, or ``system_id`` is
+                empty.
         """
         return self._maskinporten_seeding.add_system_user(
             client_id=client_id,
             customer_org=customer_org,
             system_id=system_id,
             external_ref=external_ref,
+            integration_title=integration_title,
+            created=created,
         )
 
     def add_service_owner(self, org: str, org_number: str) -> None:

@@ -1,5 +1,5 @@
 """The emulated Altinn authentication: token exchange, refresh, the OpenID configuration and
-JWKS.
+JWKS, and the vendor's system-user listing.
 
 Other services use what is exported here: `AltinnTokens` (as `Authentication.tokens`) to
 authenticate requests that carry Altinn tokens, and `altinn_issuer_for`.

@@ -1,17 +1,19 @@
-"""Altinn authentication composed: the token exchange and refresh and the OpenID documents,
-under ``/platform/authentication/api/v1``."""
+"""Altinn authentication composed: the token exchange and refresh, the OpenID documents, and the
+vendor's system-user listing, under ``/platform/authentication/api/v1``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from .._maskinporten import SystemRegister
 from .._toolkit.jose import IssuedTokens
 from .._toolkit.register import Register
 from .._toolkit.state import SharedState
 from .exchange import TokenExchange
 from .tokens import AltinnTokens
+from .vendor import VendorSystemUsers
 
-HANDLERS = (TokenExchange,)
+HANDLERS = (TokenExchange, VendorSystemUsers)
 """The classes that declare Altinn authentication's routes."""
 
 
@@ -21,8 +23,9 @@ class Authentication:
     Args:
         shared: the lock and the clock.
         register: persons and service owners.
-        maskinporten: the Maskinporten tokens it exchanges.
+        maskinporten: the Maskinporten tokens it exchanges and lets vendors list with.
         idporten: the ID-porten tokens it exchanges.
+        system_register: the system users vendors list.
         token_lifetime: seconds an exchanged or refreshed Altinn token lives.
     """
 
@@ -33,6 +36,7 @@ class Authentication:
         *,
         maskinporten: IssuedTokens,
         idporten: IssuedTokens,
+        system_register: SystemRegister,
         token_lifetime: int,
     ) -> None:
         clock: Callable[[], float] = shared.clock
@@ -50,6 +54,7 @@ class Authentication:
                 register=register,
                 partner_scopes=self.partner_scopes,
             ),
+            VendorSystemUsers(shared, self.tokens, maskinporten, system_register),
         )
         """The objects to mount on the router (one of each of `HANDLERS`)."""
         self._shared = shared

@@ -42,6 +42,9 @@ class SystemUser:
     customer_org: str
     system_id: str | None
     external_ref: str | None
+    integration_title: str | None
+    created: float
+    sequence: int  # the register's sequence number: the vendor listing's order and cursor
 
     def system_for(self, client: MaskinportenClient) -> str:
         """The system id, for the user's client."""

@@ -69,16 +69,25 @@ class MaskinportenSeeding:
         customer_org: str,
         system_id: str | None,
         external_ref: str | None,
+        integration_title: str | None,
+        created: float | None,
     ) -> str:
         """Create a system user; return its id (a UUID)."""
         check_org_number(customer_org, "customer_org")
-        user = SystemUser(
-            id=str(uuid.uuid4()),
-            client_id=client_id,
-            customer_org=customer_org,
-            system_id=system_id,
-            external_ref=external_ref,
-        )
+        if system_id is not None and not system_id:
+            raise ValueError("system_id must not be empty")
+        when = self._shared.clock() if created is None else created
         with self._shared.lock:
+            sequence = len(self._store.system_users) + 1
+            user = SystemUser(
+                id=str(uuid.uuid4()),
+                client_id=client_id,
+                customer_org=customer_org,
+                system_id=system_id,
+                external_ref=external_ref,
+                integration_title=integration_title,
+                created=when,
+                sequence=sequence,
+            )
             self._store.system_users.append(user)
         return user.id
