@@ -938,24 +938,46 @@ class Emulator:
         self,
         endpoint: str,
         *,
-        status: int = 500,
+        status: int | None = None,
         times: int = 1,
         delay: float = 0.0,
         body: bytes = b"",
         headers: Mapping[str, str] | None = None,
+        drop: bool = False,
+        cut_after: int | None = None,
     ) -> None:
-        """Make the next ``times`` requests to ``endpoint`` answer ``status`` with ``body``.
+        """Make the next ``times`` requests to ``endpoint`` fail.
 
-        The answer comes after ``delay`` seconds (an anyio sleep, so it honours cancellation
-        and timeouts). ``status=0`` means a slow but otherwise normal response. Faults queue:
-        a second call applies after the first is used up.
+        By default they answer ``status`` (500 unless given) with ``body`` and ``headers``.
+        ``status=0`` means a slow but otherwise normal response. The answer comes after
+        ``delay`` seconds (an anyio sleep, so it honours cancellation and timeouts). Faults
+        queue: a second call applies after the first is used up.
+
+        Two faults are about the connection, and fail in the client the way a real socket does,
+        in-process as on a port (where the connection is really closed):
+
+        - ``drop=True``: the connection drops before any response
+          (`httpx.RemoteProtocolError`, "Server disconnected without sending a response.").
+        - ``cut_after=N``: the normal response (or the ``status`` answer, if one is given), but
+          the body stops after ``N`` bytes and the connection drops
+          (`httpx.RemoteProtocolError` while the body is read, "peer closed connection without
+          sending complete message body"); a body of at most ``N`` bytes arrives whole.
 
         Raises:
-            ValueError: unknown endpoint name, or a bad status, count or delay.
+            ValueError: unknown endpoint name; a bad status, count, delay or cut; or ``drop``
+                with an answer (status, body, headers or a cut).
         """
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {sorted(ENDPOINTS)}")
-        fault = Fault.create(status=status, times=times, delay=delay, body=body, headers=headers)
+        fault = Fault.create(
+            status=status,
+            times=times,
+            delay=delay,
+            body=body,
+            headers=headers,
+            drop=drop,
+            cut_after=cut_after,
+        )
         with self._shared.lock:
             self._shared.faults.add(endpoint, fault)
 

@@ -252,6 +252,11 @@ def test_fault_validation() -> None:
         emu.inject_fault("maskinporten.token", times=0)
     with pytest.raises(ValueError, match="delay"):
         emu.inject_fault("maskinporten.token", delay=-1)
+    with pytest.raises(ValueError, match="cut_after"):
+        emu.inject_fault("maskinporten.token", cut_after=-1)
+    for answer in ({"status": 503}, {"body": b"x"}, {"headers": {"a": "b"}}, {"cut_after": 1}):
+        with pytest.raises(ValueError, match="drop"):
+            emu.inject_fault("maskinporten.token", drop=True, **answer)
     assert "storage.complete" in ENDPOINTS
 
 
@@ -304,6 +309,90 @@ async def test_delay_honours_cancellation(emu: Emulator, http: httpx.AsyncClient
         await http.get("/maskinporten/jwk")
     assert scope.cancelled_caught
     assert time.perf_counter() - started < 5
+
+
+# -- network faults ----------------------------------------------------------------------------
+
+JWK = "/maskinporten/jwk"
+
+
+async def test_drop_fails_like_a_server_that_disconnects(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    emu.inject_fault("maskinporten.jwk", drop=True)
+    with pytest.raises(httpx.RemoteProtocolError) as caught:
+        await http.get(JWK)
+    assert str(caught.value) == "Server disconnected without sending a response."
+    assert caught.value.request.url.path == JWK
+    assert (await http.get(JWK)).status_code == 200
+    assert emu.requests["maskinporten.jwk"] == 2
+
+
+async def test_drop_after_a_delay(emu: Emulator, http: httpx.AsyncClient) -> None:
+    emu.inject_fault("maskinporten.jwk", drop=True, delay=0.05)
+    started = time.perf_counter()
+    with pytest.raises(httpx.RemoteProtocolError):
+        await http.get(JWK)
+    assert time.perf_counter() - started >= 0.05
+
+
+async def test_cut_after_stops_the_normal_body(emu: Emulator, http: httpx.AsyncClient) -> None:
+    full = (await http.get(JWK)).content
+    emu.inject_fault("maskinporten.jwk", cut_after=10, times=2)
+    with pytest.raises(httpx.RemoteProtocolError) as caught:
+        await http.get(JWK)
+    assert str(caught.value) == (
+        "peer closed connection without sending complete message body "
+        f"(received 10 bytes, expected {len(full)})"
+    )
+    # Streamed, the headers and the first bytes arrive before the error.
+    received = b""
+    async with http.stream("GET", JWK) as response:
+        assert response.status_code == 200
+        assert response.headers["content-length"] == str(len(full))
+        with pytest.raises(httpx.RemoteProtocolError):
+            async for chunk in response.aiter_raw():
+                received += chunk
+    assert received == full[:10]
+    assert (await http.get(JWK)).content == full
+
+
+async def test_cut_after_applies_to_an_injected_answer(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    emu.inject_fault("maskinporten.jwk", status=503, body=b"x" * 100, cut_after=0)
+    with pytest.raises(httpx.RemoteProtocolError, match=r"\(received 0 bytes, expected 100\)"):
+        await http.get(JWK)
+
+
+async def test_a_body_no_longer_than_the_cut_arrives_whole(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    emu.inject_fault("maskinporten.jwk", status=503, body=b"down", cut_after=4)
+    response = await http.get(JWK)
+    assert (response.status_code, response.content) == (503, b"down")
+
+
+async def test_cut_after_counts_bytes_across_streamed_chunks(emu: Emulator) -> None:
+    # An Altinn 2 attachment is sent in 64 KiB chunks; the cut falls inside the second one.
+    emu.add_api_key("key")
+    emu.add_altinn2_user("kari", "pw", reportees=["910000001"])
+    message = emu.add_altinn2_message(
+        "910000001",
+        subject="Vedlegg",
+        service_owner="NAV",
+        attachments=[("stor.pdf", 200_000, "application/pdf")],
+    )
+    url = message["_links"]["attachment"][0]["href"]
+    emu.inject_fault("altinn2.attachment", cut_after=70_000)
+    async with httpx.AsyncClient(transport=emu.transport(), headers={"ApiKey": "key"}) as http:
+        login = await http.post(
+            f"{emu.base_url}/altinn2/api/authentication/authenticatewithpassword",
+            json={"UserName": "kari", "UserPassword": "pw"},
+        )
+        assert login.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError, match="received 70000 bytes"):
+            await http.get(url)
 
 
 # -- ASGI plumbing -----------------------------------------------------------------------------

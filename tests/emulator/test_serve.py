@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import ssl
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from joserfc.jwk import RSAKey
 from altinn_async.testing import DEFAULT_PID, CertificateAuthority, Emulator, IssuedCertificate
 
 from .conftest import DIGDIR, EXCHANGE, INSTANCES, READ, WRITE, Clock, make_grant, request_token
+
+NO_RESPONSE = "Server disconnected without sending a response."
 
 
 async def test_full_flow_over_a_socket(emu: Emulator, client_key: RSAKey, clock: Clock) -> None:
@@ -207,3 +211,61 @@ async def test_altinn2_over_tls_with_an_optional_client_certificate(
         emu.serve(require_client_certificate=True),
     ):
         pass  # pragma: no cover
+
+
+# -- network faults on a real socket ------------------------------------------------------------
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def _error_of(http: httpx.AsyncClient, path: str) -> httpx.RemoteProtocolError:
+    with pytest.raises(httpx.RemoteProtocolError) as caught:
+        await http.get(path)
+    return caught.value
+
+
+async def test_network_faults_fail_alike_in_process_and_on_a_socket(emu: Emulator) -> None:
+    logged = _Records()
+    logging.getLogger("uvicorn.error").addHandler(logged)
+    try:
+        async with httpx.AsyncClient(transport=emu.transport(), base_url=emu.base_url) as http:
+            emu.inject_fault("maskinporten.jwk", drop=True)
+            in_process_drop = await _error_of(http, "/maskinporten/jwk")
+            emu.inject_fault("maskinporten.jwk", cut_after=7)
+            in_process_cut = await _error_of(http, "/maskinporten/jwk")
+        with emu.serve() as base_url:
+            async with httpx.AsyncClient(base_url=base_url) as http:
+                emu.inject_fault("maskinporten.jwk", drop=True)
+                served_drop = await _error_of(http, "/maskinporten/jwk")
+                emu.inject_fault("maskinporten.jwk", cut_after=7)
+                served_cut = await _error_of(http, "/maskinporten/jwk")
+                # The server goes on serving on a new connection.
+                assert (await http.get("/maskinporten/jwk")).status_code == 200
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(logged)
+    assert str(served_drop) == str(in_process_drop) == NO_RESPONSE
+    assert str(served_cut) == str(in_process_cut)
+    assert "(received 7 bytes, expected " in str(served_cut)
+    # uvicorn neither answered 500 nor logged an incomplete response.
+    assert [r for r in logged.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_dropped_connection_is_really_closed(emu: Emulator) -> None:
+    emu.inject_fault("maskinporten.jwk", cut_after=3)
+    with emu.serve() as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /maskinporten/jwk HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = b""
+            while chunk := sock.recv(65536):  # until the server closes the socket
+                received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert body == b'{"k'

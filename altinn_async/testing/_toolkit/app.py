@@ -6,6 +6,7 @@ import anyio
 
 from .asgi import (
     BodyTooLargeError,
+    ConnectionDropped,
     Receive,
     Request,
     Response,
@@ -59,6 +60,8 @@ class Application:
             return
         if fault is not None and fault.delay > 0:
             await anyio.sleep(fault.delay)
+        if fault is not None and fault.drop:
+            raise ConnectionDropped
         response: Response
         if fault is not None and fault.status:
             response = Response(fault.status, fault.body, list(fault.headers))
@@ -77,7 +80,8 @@ class Application:
                 client_cert_chain=client_cert_chain(scope),
             )
             response = await self._router.handle(matched, request)
-        await send_response(send, response, head=head)
+        cut_after = fault.cut_after if fault is not None else None
+        await send_response(send, response, head=head, cut_after=cut_after)
 
     def _no_route(self, path: str, wrong_method: str | None) -> Response:
         if wrong_method is not None:

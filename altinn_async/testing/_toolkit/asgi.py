@@ -36,6 +36,16 @@ class BodyTooLargeError(Exception):
     """The request body exceeded `MAX_BODY`."""
 
 
+class ConnectionDropped(Exception):  # noqa: N818 - an event, not an error of the app
+    """Raised by the app to make the server drop the connection at this point.
+
+    ASGI cannot say "close the socket now", so the emulator's own uvicorn protocol and its
+    in-process transport recognise this exception: before ``http.response.start`` the client sees
+    a server that disconnected without a response, after it a body cut short. Other ASGI servers
+    treat it as an application error (and close the connection, or answer 500).
+    """
+
+
 class FormError(ValueError):
     """A form post the OAuth endpoints refuse: the message is the ``error_description``."""
 
@@ -220,15 +230,32 @@ def safe_reason(text: str) -> str:
     return cleaned[:512]
 
 
-async def send_response(send: Send, response: Response, *, head: bool = False) -> None:
-    """Send ``response`` (headers as given, plus Content-Length and the reason carrier)."""
+async def send_response(
+    send: Send, response: Response, *, head: bool = False, cut_after: int | None = None
+) -> None:
+    """Send ``response`` (headers as given, plus Content-Length and the reason carrier).
+
+    With ``cut_after``, at most that many bytes of the body follow the headers (which still
+    announce the full length), and then `ConnectionDropped` is raised, so the server drops the
+    connection the way a crashed or unplugged server would.
+    """
     headers = [(name.encode("latin-1"), val.encode("latin-1")) for name, val in response.headers]
     if response.reason:
         headers.append((REASON_HEADER.encode(), safe_reason(response.reason).encode("latin-1")))
     headers.append((b"content-length", str(response.length).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    if not head:
-        for chunk in response.chunks():
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    if head:
+        await send({"type": "http.response.body", "body": b""})
+        return
+    budget = cut_after
+    for chunk in response.chunks():
+        if budget is not None:
+            chunk = chunk[:budget]  # noqa: PLW2901 - the part that still fits
+            budget -= len(chunk)
+        if chunk:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if budget == 0:
+            break
+    if cut_after is not None and cut_after < response.length:
+        raise ConnectionDropped
     await send({"type": "http.response.body", "body": b""})
