@@ -23,13 +23,14 @@ from .._environment import AuthorizationServer, Environment
 from . import _altinn2, _authentication, _idporten, _maskinporten, _storage
 from ._altinn2 import CORRESPONDENCE
 from ._certificates import CertificateAuthority, IssuedCertificate
+from ._server import EmulatorServer
 from ._toolkit.app import Application
 from ._toolkit.asgi import Receive, Scope, Send
 from ._toolkit.faults import Fault
 from ._toolkit.pki import TrustStore
 from ._toolkit.register import Person, Register
 from ._toolkit.router import Router, route_names
-from ._toolkit.server import Server, ServerTLS, ensure_uvicorn, is_wildcard, listen, url_host
+from ._toolkit.server import ServerTLS, ensure_uvicorn, is_wildcard, listen, url_host
 from ._toolkit.state import SharedState
 from ._toolkit.transport import EmulatorTransport, tls_extension
 
@@ -62,6 +63,16 @@ def _origin(base_url: str) -> str:
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError(f"base_url must be an origin without a path, got {base_url!r}")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _public_origin(public_url: str, scheme: str) -> str:
+    try:
+        origin = _origin(public_url)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("base_url", "public_url")) from None
+    if not origin.startswith(f"{scheme}://"):
+        raise ValueError(f"public_url must be an {scheme} URL for this server, got {public_url!r}")
+    return origin
 
 
 class Emulator:
@@ -264,6 +275,80 @@ class Emulator:
             )
         return EmulatorTransport(self._app, tls=tls_extension(chain[:1], tls_version="TLSv1.3"))
 
+    def server(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        public_url: str | None = None,
+        certificate_authority: CertificateAuthority | None = None,
+        require_client_certificate: bool = False,
+    ) -> EmulatorServer:
+        """A server for the emulator on a real port, to run in the foreground.
+
+        The listening socket is bound before this returns, so a port that is taken fails here,
+        before the caller prints a URL or writes a file. `EmulatorServer.run` then serves with
+        the emulator's own uvicorn protocol (custom reason phrases, the TLS client certificate in
+        the ASGI TLS extension, dropped connections) until `EmulatorServer.stop` or Ctrl-C.
+
+        With ``certificate_authority`` it serves HTTPS: the CA issues the server certificate
+        (for ``host``, the ``public_url`` host, ``localhost``, ``127.0.0.1`` and ``::1``; clients
+        trust ``certificate_authority.ca_pem()``) and the server asks for a TLS client
+        certificate, which must chain to that CA or to one given to
+        `trust_certificate_authority` (before this call). An enterprise certificate's
+        organisation number then authenticates Altinn 2 requests with
+        ``?ForceEIAuthentication``.
+
+        Example::
+
+            server = emu.server("0.0.0.0", 8080, public_url="http://emulator.localhost:8080")
+            print(f"serving on {server.url}")
+            server.run()
+
+        Args:
+            host: the address to listen on: ``127.0.0.1``, ``::1``, or a wildcard (``0.0.0.0``,
+                ``::``) together with ``public_url``.
+            port: the port (0 picks a free one).
+            public_url: the origin other machines or containers reach the server at, which
+                `EmulatorServer.url` and `EmulatorServer.environment` then use (links, issuers
+                and audiences follow whatever origin a client addresses). Required for a
+                wildcard ``host``, which is no address anyone can connect to.
+            certificate_authority: serve HTTPS with a server certificate from this CA.
+            require_client_certificate: refuse the TLS handshake without a client certificate
+                (otherwise a certificate is optional and only the API refuses what needs one).
+
+        Returns:
+            The server, listening but not yet serving.
+
+        Raises:
+            ValueError: a wildcard ``host`` without ``public_url``, a ``public_url`` that is not
+                an origin of the right scheme, or ``require_client_certificate`` without
+                ``certificate_authority``.
+            OSError: the address is already in use (the message says so) or cannot be bound.
+            RuntimeError: uvicorn is not installed (``pip install 'altinn-async[emulator]'``).
+        """
+        if require_client_certificate and certificate_authority is None:
+            raise ValueError("require_client_certificate needs a certificate_authority (TLS)")
+        scheme = "https" if certificate_authority is not None else "http"
+        public = _public_origin(public_url, scheme) if public_url is not None else None
+        if public is None and is_wildcard(host):
+            raise ValueError(
+                f"host {host!r} listens on every address, which is no URL to reach the emulator "
+                "at: give public_url= (the URL others reach it at), or a concrete host such as "
+                "127.0.0.1"
+            )
+        tls = self._server_tls(
+            host,
+            public,
+            certificate_authority,
+            require_client_certificate=require_client_certificate,
+        )
+        ensure_uvicorn()
+        sock = listen(host, port)
+        bound_port = int(sock.getsockname()[1])
+        url = public or f"{scheme}://{url_host(host)}:{bound_port}"
+        return EmulatorServer(self._app, sock, url, tls, self.environment_for(url))
+
     def _server_tls(
         self,
         host: str,
@@ -294,45 +379,31 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
+        public_url: str | None = None,
         certificate_authority: CertificateAuthority | None = None,
         require_client_certificate: bool = False,
     ) -> Iterator[str]:
-        """Serve the emulator on a real port with uvicorn (in a daemon thread with its own
-        asyncio loop) and yield its base URL, ``http://127.0.0.1:<port>``.
+        """Serve the emulator on a real port in a daemon thread and yield its base URL
+        (``http://127.0.0.1:<port>``, ``http://[::1]:<port>``, or ``public_url``).
 
-        With ``certificate_authority`` it serves HTTPS (``https://127.0.0.1:<port>``): the CA
-        issues the server certificate (for ``host``, ``localhost``, ``127.0.0.1`` and ``::1``;
-        clients trust ``certificate_authority.ca_pem()``) and the server asks for a TLS client
-        certificate, which must chain to that CA or to one given to
-        `trust_certificate_authority` (before serving). An enterprise certificate's
-        organisation number then authenticates Altinn 2 requests with
-        ``?ForceEIAuthentication``.
-
-        Args:
-            host: the address to listen on.
-            port: the port (0 picks a free one).
-            certificate_authority: serve HTTPS with a server certificate from this CA.
-            require_client_certificate: refuse the TLS handshake without a client certificate
-                (otherwise a certificate is optional and only the API refuses what needs one).
+        The same server as `server` (see there for TLS and the arguments), run in the background
+        while the ``with`` block runs and stopped when it ends.
 
         Raises:
-            ValueError: ``require_client_certificate`` without ``certificate_authority``.
-            RuntimeError: uvicorn is not installed (``pip install 'altinn-async[emulator]'``),
-                or the server did not start.
+            ValueError: as for `server`.
+            OSError: the address is already in use, or cannot be bound.
+            RuntimeError: uvicorn is not installed, or the server did not start.
         """
-        if require_client_certificate and certificate_authority is None:
-            raise ValueError("require_client_certificate needs a certificate_authority (TLS)")
-        tls = self._server_tls(
-            host, None, certificate_authority, require_client_certificate=require_client_certificate
-        )
-        ensure_uvicorn()
-        sock = listen(host, port)
-        scheme = "https" if tls is not None else "http"
-        url = f"{scheme}://{url_host(host)}:{int(sock.getsockname()[1])}"
-        with Server(self._app, sock, url, tls) as server:
+        with self.server(
+            host,
+            port,
+            public_url=public_url,
+            certificate_authority=certificate_authority,
+            require_client_certificate=require_client_certificate,
+        ) as server:
             thread = server.run_in_thread(_STARTUP_TIMEOUT)
             try:
-                yield url
+                yield server.url
             finally:
                 server.stop()
                 thread.join(_STARTUP_TIMEOUT)
@@ -631,8 +702,7 @@ class Emulator:
             due_before: ``dueBefore``, if any.
             confirmed_by: orgs that already confirmed the instance complete.
             person_number: the owner's national identity number, if a person.
-            organisation_number: the owner's organisation number, if an organisation (its
-                system users may then read the instance).
+            organisation_number: the owner's organisation number, if an organisation.
 
         Raises:
             ValueError: an argument is malformed or the GUID is already used.
