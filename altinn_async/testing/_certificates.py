@@ -100,52 +100,27 @@ class CertificateAuthority:
         now = _now()
         self._key_size = key_size
         self.root_key = _new_key(key_size)
-        root_name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "NO"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
-                x509.NameAttribute(NameOID.COMMON_NAME, f"{name} Root"),
-            ]
-        )
-        self.root = (
-            x509.CertificateBuilder()
-            .subject_name(root_name)
-            .issuer_name(root_name)
-            .public_key(self.root_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(_ca_key_usage(), critical=True)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(self.root_key.public_key()),
-                critical=False,
-            )
-            .sign(self.root_key, hashes.SHA256())
+        root_name = _ca_name(name, f"{name} Root")
+        self.root = _ca_certificate(
+            root_name,
+            self.root_key,
+            root_name,
+            self.root_key,
+            now,
+            path_length=1,
+            identifier=x509.SubjectKeyIdentifier.from_public_key(self.root_key.public_key()),
         )
         self.intermediate_key = _new_key(key_size)
-        intermediate_name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "NO"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
-                x509.NameAttribute(NameOID.COMMON_NAME, f"{name} Class 3 CA"),
-            ]
-        )
-        self.intermediate = (
-            x509.CertificateBuilder()
-            .subject_name(intermediate_name)
-            .issuer_name(root_name)
-            .public_key(self.intermediate_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_key_usage(), critical=True)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.root_key.public_key()),
-                critical=False,
-            )
-            .sign(self.root_key, hashes.SHA256())
+        self.intermediate = _ca_certificate(
+            _ca_name(name, f"{name} Class 3 CA"),
+            self.intermediate_key,
+            root_name,
+            self.root_key,
+            now,
+            path_length=0,
+            identifier=x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self.root_key.public_key()
+            ),
         )
 
     def ca_pem(self) -> bytes:
@@ -238,6 +213,42 @@ class CertificateAuthority:
                 critical=False,
             )
         )
+
+
+def _ca_name(organisation: str, common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "NO"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _ca_certificate(
+    subject: x509.Name,
+    key: rsa.RSAPrivateKey,
+    issuer: x509.Name,
+    signer: rsa.RSAPrivateKey,
+    now: dt.datetime,
+    *,
+    path_length: int,
+    identifier: x509.SubjectKeyIdentifier | x509.AuthorityKeyIdentifier,
+) -> x509.Certificate:
+    """A CA certificate valid for ten years, issued by ``issuer`` (itself for the root)."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(identifier, critical=False)
+        .sign(signer, hashes.SHA256())
+    )
 
 
 def _ca_key_usage() -> x509.KeyUsage:

@@ -166,11 +166,10 @@ class Emulator:
             shared,
             a2_store,
             self._register,
-            idporten=self._idporten.tokens,
-            maskinporten=self._maskinporten.tokens,
-            altinn=self._authentication.tokens.issued,
-            cookie_name=altinn2_cookie_name,
-            session_lifetime=altinn2_session_lifetime,
+            _altinn2.Bearers(
+                self._idporten.tokens, self._maskinporten.tokens, self._authentication.tokens.issued
+            ),
+            _altinn2.Sessions(altinn2_cookie_name, altinn2_session_lifetime),
             db_cap=altinn2_db_cap,
         )
         self._altinn2_seeding = _altinn2.Altinn2Seeding(shared, a2_store, self._register)

@@ -2,9 +2,18 @@
 the message box, reportees, service-owner reportees and consents, with HAL+JSON and the OData
 query options ``$filter``, ``$orderby``, ``$top`` and ``$skip``."""
 
-from .gate import COOKIE_NAMES
+from .gate import COOKIE_NAMES, Bearers, Sessions
 from .model import CORRESPONDENCE, Store
 from .seeding import Altinn2Seeding
 from .service import HANDLERS, Altinn2
 
-__all__ = ["COOKIE_NAMES", "CORRESPONDENCE", "HANDLERS", "Altinn2", "Altinn2Seeding", "Store"]
+__all__ = [
+    "COOKIE_NAMES",
+    "CORRESPONDENCE",
+    "HANDLERS",
+    "Altinn2",
+    "Altinn2Seeding",
+    "Bearers",
+    "Sessions",
+    "Store",
+]

@@ -72,6 +72,23 @@ class Caller:
     scopes: frozenset[str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Bearers:
+    """The tokens Altinn 2 accepts as bearer tokens, in the order it tries them."""
+
+    idporten: IssuedTokens
+    maskinporten: IssuedTokens
+    altinn: IssuedTokens
+
+
+@dataclass(frozen=True, slots=True)
+class Sessions:
+    """The password login's session cookie and its idle lifetime in seconds."""
+
+    cookie_name: str
+    lifetime: float
+
+
 class Gate:
     """Authenticates and authorizes Altinn 2 requests.
 
@@ -79,10 +96,8 @@ class Gate:
         shared: the lock and the clock.
         store: API keys, users, sessions, reportees and rights.
         register: the persons (a person with a token becomes a reportee) and service owners.
-        issuers: the tokens accepted as bearer tokens: ID-porten's, Maskinporten's and
-            Altinn's, in that order.
-        cookie_name: the password login's cookie.
-        session_lifetime: idle seconds before a login's session expires.
+        bearers: the tokens accepted as bearer tokens.
+        sessions: the password login's cookie and session lifetime.
     """
 
     def __init__(
@@ -90,21 +105,14 @@ class Gate:
         shared: SharedState,
         store: Store,
         register: Register,
-        *,
-        idporten: IssuedTokens,
-        maskinporten: IssuedTokens,
-        altinn: IssuedTokens,
-        cookie_name: str,
-        session_lifetime: float,
+        bearers: Bearers,
+        sessions: Sessions,
     ) -> None:
         self._shared = shared
         self.store = store
         self._register = register
-        self._idporten = idporten
-        self._maskinporten = maskinporten
-        self._altinn = altinn
-        self.cookie_name = cookie_name
-        self.session_lifetime = session_lifetime
+        self._bearers = bearers
+        self.sessions = sessions
 
     # -- the API key and the certificate -----------------------------------------------------
 
@@ -134,12 +142,12 @@ class Gate:
         token = request.bearer_token()
         if token:
             return self._token_caller(request, token, now)
-        cookie = request.cookies().get(self.cookie_name)
+        cookie = request.cookies().get(self.sessions.cookie_name)
         end_user: EndUser | None = None
         if cookie:
             with self._shared.lock:
                 session = self.store.sessions.get(sha(cookie))
-                if session is not None and now - session.last_seen > self.session_lifetime:
+                if session is not None and now - session.last_seen > self.sessions.lifetime:
                     del self.store.sessions[sha(cookie)]
                     session = None
                 user = self.store.users.get(session.user_key) if session is not None else None
@@ -155,7 +163,8 @@ class Gate:
 
     def _token_caller(self, request: Request, token: str, now: float) -> Caller:
         """A bearer token from the emulated ID-porten, Maskinporten or Altinn (exchanged)."""
-        for issuer in (self._idporten, self._maskinporten, self._altinn):
+        bearers = self._bearers
+        for issuer in (bearers.idporten, bearers.maskinporten, bearers.altinn):
             claims = issuer.claims(token)
             if claims is None:
                 continue
@@ -163,12 +172,12 @@ class Gate:
                 request.origin
             ):
                 break
-            if issuer is self._idporten:
+            if issuer is bearers.idporten:
                 # Access tokens only (id_tokens are signed by the same key but have no client_id).
                 if "client_id" not in claims:
                     break
                 return self._person_caller(claims)
-            if issuer is self._maskinporten:
+            if issuer is bearers.maskinporten:
                 return Caller(org_number=consumer_org_number(claims), scopes=scopes(claims))
             return self._altinn_caller(claims)
         raise refuse(401, INVALID_TOKEN)
@@ -255,6 +264,23 @@ class Gate:
         if not known:
             raise refuse(403, NOT_SERVICE_OWNER)
         return caller.org_number
+
+
+class Handlers:
+    """What every Altinn 2 handler class works with.
+
+    Args:
+        shared: the lock and the clock.
+        gate: who the request is.
+        db_cap: how many messages (or service-owner reportees) the emulated database returns
+            before OData filtering.
+    """
+
+    def __init__(self, shared: SharedState, gate: Gate, *, db_cap: int) -> None:
+        self._shared = shared
+        self._gate = gate
+        self._store = gate.store
+        self._db_cap = db_cap
 
 
 def login_page(request: Request) -> Response:

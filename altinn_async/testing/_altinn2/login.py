@@ -12,8 +12,7 @@ from collections import deque
 
 from .._toolkit.asgi import Request, Response
 from .._toolkit.router import route
-from .._toolkit.state import SharedState
-from .gate import FORCE_EI, NO_ORGANIZATION, PREFIX, Gate, refuse, sha
+from .gate import FORCE_EI, NO_ORGANIZATION, PREFIX, Handlers, refuse, sha
 from .model import Session
 
 FAILED_LOGINS = 10  # failures within FAILURE_WINDOW lock the account for LOCKOUT seconds
@@ -38,13 +37,8 @@ def _credentials(body: bytes) -> tuple[str, str] | None:
     return name, password
 
 
-class PasswordLogin:
+class PasswordLogin(Handlers):
     """The login endpoint."""
-
-    def __init__(self, shared: SharedState, gate: Gate) -> None:
-        self._shared = shared
-        self._gate = gate
-        self._store = gate.store
 
     @route(
         "POST",
@@ -64,7 +58,7 @@ class PasswordLogin:
         with self._shared.lock:
             cookie = self._login(*credentials, flagged=flagged, certificate_org=certificate_org)
         secure = "; secure" if request.origin.startswith("https:") else ""
-        header = f"{self._gate.cookie_name}={cookie}; path=/{secure}; HttpOnly"
+        header = f"{self._gate.sessions.cookie_name}={cookie}; path=/{secure}; HttpOnly"
         return Response(200, b"", [("set-cookie", header)])
 
     def _login(
@@ -92,7 +86,7 @@ class PasswordLogin:
                 failures.clear()
             raise refuse(401, WRONG_PASSWORD)
         store.failures.pop(user.key, None)
-        lifetime = self._gate.session_lifetime
+        lifetime = self._gate.sessions.lifetime
         expired = [k for k, v in store.sessions.items() if now - v.last_seen > lifetime]
         for key in expired:
             del store.sessions[key]

@@ -10,8 +10,7 @@ import re
 from .._toolkit.asgi import Request, Response
 from .._toolkit.responses import content_disposition, empty_response
 from .._toolkit.router import Refusal, route
-from .._toolkit.state import SharedState
-from .gate import PREFIX, Gate, refuse
+from .gate import PREFIX, Handlers, refuse
 from .generate import pdf_document
 from .hal import hal_list, hal_resource, negotiate, odata_options, self_link
 from .localtime import local_time, local_to_ms, net_datetime, to_local
@@ -60,20 +59,8 @@ def _messages_base(request: Request) -> str:
     return f"{request.origin}{PREFIX}/{request.path_params['who']}/messages"
 
 
-class MessageBox:
-    """The message box endpoints.
-
-    Args:
-        shared: the lock and the clock.
-        gate: who the request is.
-        db_cap: how many messages the emulated database returns before OData filtering.
-    """
-
-    def __init__(self, shared: SharedState, gate: Gate, *, db_cap: int) -> None:
-        self._shared = shared
-        self._gate = gate
-        self._store = gate.store
-        self._db_cap = db_cap
+class MessageBox(Handlers):
+    """The message box endpoints."""
 
     def _box_owner(self, request: Request, wanted: frozenset[str]) -> Reportee:
         user = self._gate.end_user(request, wanted)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from .._toolkit.asgi import Request, Response
 from .._toolkit.router import route
-from .._toolkit.state import SharedState
-from .gate import PREFIX, EndUser, Gate
+from .gate import PREFIX, EndUser, Handlers
 from .hal import hal_list, hal_resource, negotiate, odata_options, self_link
 from .messages import END_USER_CAP
 from .model import END_USER_REPORTEE_SCHEMA, Reportee, Store
@@ -28,12 +27,8 @@ def _reportees_of(store: Store, user: EndUser, *, include_inactive: bool) -> lis
     return [r for r in found if include_inactive or r.active]
 
 
-class Reportees:
+class Reportees(Handlers):
     """The reportee endpoints."""
-
-    def __init__(self, shared: SharedState, gate: Gate) -> None:
-        self._shared = shared
-        self._gate = gate
 
     @route("GET", rf"(?i){PREFIX}/reportees", "altinn2.reportees")
     async def reportees(self, request: Request) -> Response:

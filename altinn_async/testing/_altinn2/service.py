@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from .._toolkit.jose import IssuedTokens
 from .._toolkit.register import Register
 from .._toolkit.state import SharedState
-from .gate import Gate
+from .gate import Bearers, Gate, Sessions
 from .login import PasswordLogin
 from .messages import MessageBox
 from .model import Store
@@ -24,11 +23,8 @@ class Altinn2:
         shared: the lock and the clock.
         store: every Altinn 2 record.
         register: persons and service owners.
-        idporten: ID-porten's tokens, accepted as bearer tokens.
-        maskinporten: Maskinporten's tokens, accepted as bearer tokens.
-        altinn: Altinn's tokens, accepted as bearer tokens.
-        cookie_name: the password login's cookie.
-        session_lifetime: idle seconds before a login's session expires.
+        bearers: the tokens accepted as bearer tokens.
+        sessions: the password login's cookie and session lifetime.
         db_cap: how many messages (or service-owner reportees) the database returns before
             OData filtering.
     """
@@ -38,31 +34,16 @@ class Altinn2:
         shared: SharedState,
         store: Store,
         register: Register,
+        bearers: Bearers,
+        sessions: Sessions,
         *,
-        idporten: IssuedTokens,
-        maskinporten: IssuedTokens,
-        altinn: IssuedTokens,
-        cookie_name: str,
-        session_lifetime: float,
         db_cap: int,
     ) -> None:
         self._shared = shared
         self._store = store
-        gate = Gate(
-            shared,
-            store,
-            register,
-            idporten=idporten,
-            maskinporten=maskinporten,
-            altinn=altinn,
-            cookie_name=cookie_name,
-            session_lifetime=session_lifetime,
-        )
-        self.handlers: tuple[object, ...] = (
-            PasswordLogin(shared, gate),
-            Reportees(shared, gate),
-            ServiceOwnerApi(shared, gate, db_cap=db_cap),
-            MessageBox(shared, gate, db_cap=db_cap),
+        gate = Gate(shared, store, register, bearers, sessions)
+        self.handlers: tuple[object, ...] = tuple(
+            handler(shared, gate, db_cap=db_cap) for handler in HANDLERS
         )
         """The objects to mount on the router (one of each of `HANDLERS`)."""
 

@@ -11,8 +11,7 @@ from typing import Any
 
 from .._toolkit.asgi import Request, Response
 from .._toolkit.router import route
-from .._toolkit.state import SharedState
-from .gate import PREFIX, Gate, refuse
+from .gate import PREFIX, Handlers, refuse
 from .hal import hal_list, negotiate, odata_options, self_link
 from .localtime import EPOCH
 from .model import CONSENT_SCHEMA, SERVICE_OWNER_REPORTEE_SCHEMA, Reportee
@@ -56,20 +55,8 @@ def _with_continuation(request: Request, token: str) -> str:
     return f"{request.origin}{request.path}?{'&'.join(kept)}"
 
 
-class ServiceOwnerApi:
-    """The service-owner endpoints.
-
-    Args:
-        shared: the lock and the clock.
-        gate: who the request is.
-        db_cap: how many reportees the emulated database returns before OData filtering.
-    """
-
-    def __init__(self, shared: SharedState, gate: Gate, *, db_cap: int) -> None:
-        self._shared = shared
-        self._gate = gate
-        self._store = gate.store
-        self._db_cap = db_cap
+class ServiceOwnerApi(Handlers):
+    """The service-owner endpoints."""
 
     @route("GET", rf"(?i){PREFIX}/serviceowner/reportees", "altinn2.serviceowner_reportees")
     async def reportees(self, request: Request) -> Response:

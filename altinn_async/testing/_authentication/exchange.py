@@ -38,7 +38,7 @@ _DROPPED_CLAIMS = frozenset({"aud", "iss", "client_amr", "sid", "iat", "nbf", "e
 _DROPPED_IDPORTEN_CLAIMS = frozenset({"aud", "iss", "at_hash", "sid", "sub", "iat", "nbf", "exp"})
 _AUTH_LEVELS = {"idporten-loa-low": 0, "idporten-loa-substantial": 3, "idporten-loa-high": 4}
 
-ProviderHandler = Callable[[Request, str], Awaitable[Response]]
+ProviderHandler = Callable[[Request, dict[str, Any], float], Awaitable[Response]]
 
 
 def _unauthorized() -> Refusal:
@@ -90,17 +90,16 @@ class TokenExchange:
     ) -> None:
         self._shared = shared
         self._altinn = altinn
-        self._maskinporten = maskinporten
-        self._idporten = idporten
         self._register = register
         self._partner_scopes = partner_scopes
         self._registry = token_registry()
-        # Token providers by lower-case name. Altinn Studio tokens cannot be validated (no
-        # emulated issuer), so they are refused like an untrusted token.
-        self._providers: dict[str, ProviderHandler] = {
-            "maskinporten": self._exchange_maskinporten,
-            "id-porten": self._exchange_idporten,
-            "altinnstudio": self._unauthorized_provider,
+        # Token providers by lower-case name: whose tokens, and how they are exchanged. Altinn
+        # Studio tokens cannot be validated (no emulated issuer), so they are refused like an
+        # untrusted token.
+        self._providers: dict[str, tuple[IssuedTokens | None, ProviderHandler]] = {
+            "maskinporten": (maskinporten, self._exchange_maskinporten),
+            "id-porten": (idporten, self._exchange_idporten),
+            "altinnstudio": (None, self._exchange_maskinporten),
         }
 
     # -- exchange ----------------------------------------------------------------------------
@@ -116,24 +115,24 @@ class TokenExchange:
         except MalformedJWTError:
             raise _unauthorized() from None
         provider = request.path_params["provider"]
-        handler = self._providers.get(provider.lower())
-        if handler is None:
+        found = self._providers.get(provider.lower())
+        if found is None:
             return negotiated_string(
                 request,
                 f"Invalid token provider: {provider}. Trusted token providers are 'Maskinporten', "
                 "'Id-porten' and 'AltinnStudio'.",
                 400,
             )
-        return await handler(request, token)
-
-    async def _unauthorized_provider(self, request: Request, token: str) -> Response:
-        raise _unauthorized()
-
-    async def _exchange_maskinporten(self, request: Request, token: str) -> Response:
+        issuer, handler = found
         now = self._shared.clock()
-        claims = self._maskinporten.claims(token, origin=request.origin, now=now)
+        claims = issuer.claims(token, origin=request.origin, now=now) if issuer else None
         if claims is None:
             raise _unauthorized()
+        return await handler(request, claims, now)
+
+    async def _exchange_maskinporten(
+        self, request: Request, claims: dict[str, Any], now: float
+    ) -> Response:
         org_number = consumer_org_number(claims)
         if org_number is None:
             raise _unauthorized()
@@ -155,11 +154,9 @@ class TokenExchange:
         issued["sid"] = str(uuid.uuid4())
         return negotiated_string(request, self._altinn.issue(issued, now))
 
-    async def _exchange_idporten(self, request: Request, token: str) -> Response:
-        now = self._shared.clock()
-        claims = self._idporten.claims(token, origin=request.origin, now=now)
-        if claims is None:
-            raise _unauthorized()
+    async def _exchange_idporten(
+        self, request: Request, claims: dict[str, Any], now: float
+    ) -> Response:
         granted = scopes(claims)
         with self._shared.lock:
             partner_scopes = set(self._partner_scopes)
