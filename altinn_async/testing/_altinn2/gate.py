@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._toolkit.asgi import Request, Response
-from .._toolkit.claims import consumer_org_number, lifetime_ok, pid, scopes
+from .._toolkit.claims import (
+    altinn_org_number,
+    altinn_user_id,
+    consumer_org_number,
+    lifetime_ok,
+    pid,
+    scopes,
+)
 from .._toolkit.jose import IssuedTokens
 from .._toolkit.pki import pem_org_number
 from .._toolkit.register import ORG_NUMBER, Register
@@ -184,10 +191,10 @@ class Gate:
 
     def _altinn_caller(self, claims: dict[str, Any]) -> Caller:
         granted = scopes(claims)
-        if claims.get("urn:altinn:userid") is not None:
+        if altinn_user_id(claims) is not None:
             return self._person_caller(claims)
-        org_number = claims.get("urn:altinn:orgNumber")
-        if isinstance(org_number, str) and any("altinn:serviceowner" in s for s in granted):
+        org_number = altinn_org_number(claims)
+        if org_number is not None and any("altinn:serviceowner" in s for s in granted):
             return Caller(org_number=org_number, scopes=granted)
         return Caller(scopes=granted)
 

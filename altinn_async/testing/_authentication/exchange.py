@@ -137,8 +137,8 @@ class TokenExchange:
         if org_number is None:
             raise _unauthorized()
         issued = _dotnet_claims(claims, _DROPPED_CLAIMS)
-        scope = claims.get("scope")
-        if isinstance(scope, str) and "altinn:serviceowner" in scope:
+        # HasServiceOwnerScope: the scope claim contains "altinn:serviceowner".
+        if any("altinn:serviceowner" in s for s in scopes(claims)):
             with self._shared.lock:
                 org = self._register.service_owners.get(org_number)
             if org == "digdir" and (request.param("test") or "").strip().lower() == "true":

@@ -7,6 +7,7 @@ import re
 import urllib.parse
 from collections.abc import Mapping
 
+from .._toolkit.claims import scope_list
 from .errors import RequestError
 from .model import AuthorizationRequest, IdportenClient
 
@@ -41,7 +42,7 @@ def validate(params: Mapping[str, str], client: IdportenClient) -> Authorization
     response_mode = params.get("response_mode", "query")
     if response_mode != "query":
         raise RequestError("invalid_request", f"Unsupported response_mode: {response_mode}.")
-    scopes = tuple(dict.fromkeys(s for s in params.get("scope", "").split(" ") if s))
+    scopes = tuple(scope_list(params.get("scope", "")))
     if not scopes:
         raise RequestError("invalid_request", "Missing scope.")
     not_allowed = [s for s in scopes if s not in client.scopes]

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._toolkit.asgi import Request, Response
-from .._toolkit.claims import iso6523, number
+from .._toolkit.claims import iso6523, number, scope_list
+from .._toolkit.claims import scopes as token_scopes
 from .._toolkit.jose import b64url
 from .._toolkit.responses import JSON_UTF8, NO_STORE, empty_response, json_response
 from .._toolkit.router import route
@@ -176,7 +177,7 @@ class BackChannel:
         presented = form.get("refresh_token")
         if presented is None:
             raise OAuthError("invalid_request", "Missing refresh_token.")
-        requested = [s for s in form.get("scope", "").split(" ") if s]
+        requested = scope_list(form.get("scope", ""))
         with self._core.shared.lock:
             record = self._store.refresh_tokens.get(sha(presented))
             if record is None or record.client_id != client.client_id:
@@ -205,7 +206,7 @@ class BackChannel:
             else:
                 record.last_used = now
                 refresh_token = None
-        scopes = tuple(dict.fromkeys(requested)) if requested else grant.scopes
+        scopes = tuple(requested) if requested else grant.scopes
         return self._token_response(
             grant, client, method, issuer, now, scopes=scopes, refresh_token=refresh_token
         )
@@ -336,7 +337,7 @@ class BackChannel:
                 401,
                 (("www-authenticate", challenge),),
             )
-        if "openid" not in str(claims.get("scope", "")).split(" "):
+        if "openid" not in token_scopes(claims):
             raise OAuthError(
                 "insufficient_scope",
                 "The access token lacks the openid scope.",

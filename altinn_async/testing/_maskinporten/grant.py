@@ -20,7 +20,7 @@ from joserfc import jws
 from joserfc.jwk import RSAKey
 
 from .._toolkit.asgi import FormError, Request
-from .._toolkit.claims import CLOCK_SKEW, number, pid
+from .._toolkit.claims import CLOCK_SKEW, number, pid, scope_list
 from .._toolkit.jose import (
     RSA_ALGORITHMS,
     MalformedJWTError,
@@ -196,7 +196,7 @@ class GrantValidator:
             raw = ""
         if not isinstance(raw, str):
             raise invalid_parameter()
-        scopes = list(dict.fromkeys(s for s in raw.split(" ") if s))
+        scopes = scope_list(raw)
         if not scopes:
             raise invalid_scope(
                 "Token request contains invalid scopes for client: (none)", "MP-200"

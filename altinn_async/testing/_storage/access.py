@@ -28,7 +28,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._toolkit.claims import SystemUserClaim, scopes, system_user
+from .._toolkit.claims import (
+    SystemUserClaim,
+    altinn_org,
+    altinn_org_number,
+    altinn_party_id,
+    altinn_user_id,
+    scopes,
+    system_user,
+)
 from .._toolkit.responses import empty_response, problem_response
 from .._toolkit.router import Refusal
 from .model import StoredInstance
@@ -58,14 +66,12 @@ class Caller:
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> Caller:
         """The caller a verified Altinn token names."""
-        org, org_number = claims.get("urn:altinn:org"), claims.get("urn:altinn:orgNumber")
-        user_id, party = claims.get("urn:altinn:userid"), claims.get("urn:altinn:partyid")
         return cls(
-            org=org if isinstance(org, str) and org else None,
-            org_number=str(org_number) if org_number is not None else None,
+            org=altinn_org(claims),
+            org_number=altinn_org_number(claims),
             scopes=scopes(claims),
-            user_id=str(user_id) if user_id is not None else None,
-            party_id=str(party) if party is not None else None,
+            user_id=altinn_user_id(claims),
+            party_id=altinn_party_id(claims),
             system_user=system_user(claims),
         )
 

@@ -44,10 +44,16 @@ def lifetime_ok(claims: Mapping[str, Any], now: float, skew: float = CLOCK_SKEW)
     return nbf is not None and nbf - skew <= now
 
 
+def scope_list(value: str) -> list[str]:
+    """A space-separated scope string (a ``scope`` claim or parameter) as its scopes, in order,
+    each once."""
+    return list(dict.fromkeys(s for s in value.split(" ") if s))
+
+
 def scopes(claims: Mapping[str, Any]) -> frozenset[str]:
-    """The space-separated ``scope`` claim as a set (empty when missing or not a string)."""
+    """The ``scope`` claim as a set (empty when missing or not a string)."""
     scope = claims.get("scope")
-    return frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+    return frozenset(scope_list(scope)) if isinstance(scope, str) else frozenset()
 
 
 def iso6523_org_number(value: Any) -> str | None:
@@ -81,6 +87,35 @@ def pid(claims: Mapping[str, Any]) -> str | None:
     """The ``pid`` claim (a national identity number), or None when missing or blank."""
     value = claims.get("pid")
     return value if isinstance(value, str) and value.strip() else None
+
+
+def _text(value: Any) -> str | None:
+    # .NET writes claims as strings; Altinn's 2023 code wrote some as numbers.
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def altinn_org(claims: Mapping[str, Any]) -> str | None:
+    """``urn:altinn:org``: the service owner's code (``ttd``), for a service owner's token."""
+    return _text(claims.get("urn:altinn:org"))
+
+
+def altinn_org_number(claims: Mapping[str, Any]) -> str | None:
+    """``urn:altinn:orgNumber`` (a string since 2025, a number in the 2023 code: both read)."""
+    return _text(claims.get("urn:altinn:orgNumber"))
+
+
+def altinn_user_id(claims: Mapping[str, Any]) -> str | None:
+    """``urn:altinn:userid``: set for an end user's token."""
+    return _text(claims.get("urn:altinn:userid"))
+
+
+def altinn_party_id(claims: Mapping[str, Any]) -> str | None:
+    """``urn:altinn:partyid``: an end user's own party."""
+    return _text(claims.get("urn:altinn:partyid"))
 
 
 @dataclass(frozen=True, slots=True)
