@@ -80,9 +80,10 @@ class Emulator:
     real rules.
 
     The emulator is an ASGI application. Use it in-process through `transport`, or on a real port
-    with `serve` (optionally HTTPS with client certificates). Links, issuers and audiences follow
-    the origin each request was sent to, so the same emulator answers as
-    ``http://altinn.localhost`` in-process and as ``http://127.0.0.1:<port>`` when served.
+    with `serve` (in the background) or `server` (in the foreground), optionally HTTPS with client
+    certificates. Links, issuers and audiences follow the origin each request was sent to, so the
+    same emulator answers as ``http://altinn.localhost`` in-process and as
+    ``http://127.0.0.1:<port>`` when served.
 
     With ``altinn2=True`` (the default) it also plays the legacy Altinn 2 REST API under
     ``/altinn2/api`` (``environment.altinn2`` is ``{origin}/altinn2``): seed API keys, users,

@@ -24,6 +24,7 @@ from altinn_async.testing import (
     EmulatorServer,
     IssuedCertificate,
 )
+from altinn_async.testing._toolkit.server import Server, ServerTLS, listen
 
 from .conftest import DIGDIR, EXCHANGE, INSTANCES, READ, WRITE, Clock, make_grant, request_token
 
@@ -422,3 +423,11 @@ async def test_tls_server_certificate_names_the_public_host(ca: CertificateAutho
         finally:
             server.stop()
             thread.join(5)
+
+
+def test_a_server_that_cannot_be_made_closes_its_socket(emu: Emulator) -> None:
+    sock = listen("127.0.0.1", 0)
+    broken = ServerTLS(b"no certificate", b"no key", b"", require_client_certificate=False)
+    with pytest.raises(ssl.SSLError):
+        Server(emu, sock, "https://127.0.0.1:1", broken)
+    assert sock.fileno() == -1

@@ -14,13 +14,16 @@ import socket
 import ssl
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .asgi import ASGIApp
+
+if TYPE_CHECKING:
+    import uvicorn
 
 # uvicorn waits this long for requests in flight when stopping; idle keep-alive connections are
 # closed at once.
@@ -127,6 +130,32 @@ def _tls_options(tls: ServerTLS | None) -> Iterator[dict[str, Any]]:
         yield options
 
 
+def _uvicorn_server(
+    app: ASGIApp, tls: ServerTLS | None, on_started: Callable[[], None]
+) -> uvicorn.Server:
+    ensure_uvicorn()
+    import uvicorn  # noqa: PLC0415 - optional dependency, imported only when serving
+
+    from .uvicorn_glue import EmulatorProtocol, NotifyingServer  # noqa: PLC0415 - needs it
+
+    with _tls_options(tls) as tls_options:
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            loop="asyncio",
+            http=EmulatorProtocol,
+            ws="none",
+            interface="asgi3",
+            timeout_graceful_shutdown=_GRACE_SECONDS,
+            **tls_options,
+        )
+        # Loading reads the certificate files, which need not outlive this block.
+        config.load()
+    return NotifyingServer(config, on_started)
+
+
 class Server:
     """``app`` under uvicorn on an already listening socket, with the emulator's own protocol
     (custom reason phrases, TLS client certificates, dropped connections).
@@ -136,32 +165,16 @@ class Server:
     """
 
     def __init__(self, app: ASGIApp, sock: socket.socket, url: str, tls: ServerTLS | None) -> None:
-        ensure_uvicorn()
-        import uvicorn  # noqa: PLC0415 - optional dependency, imported only when serving
-
-        from .uvicorn_glue import EmulatorProtocol, NotifyingServer  # noqa: PLC0415 - needs it
-
         self._socket = sock
         self._url = url
         self._started = threading.Event()
         self._ready = threading.Event()
         self._ran = False
-        with _tls_options(tls) as tls_options:
-            config = uvicorn.Config(
-                app,
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-                loop="asyncio",
-                http=EmulatorProtocol,
-                ws="none",
-                interface="asgi3",
-                timeout_graceful_shutdown=_GRACE_SECONDS,
-                **tls_options,
-            )
-            # Loading reads the certificate files, which need not outlive this block.
-            config.load()
-        self._uvicorn = NotifyingServer(config, self._on_started)
+        try:
+            self._uvicorn = _uvicorn_server(app, tls, self._on_started)
+        except BaseException:
+            sock.close()  # the socket is ours from here on: never leak it
+            raise
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self._url!r})"
