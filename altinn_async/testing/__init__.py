@@ -11,18 +11,21 @@ enforce and refuses what they refuse, with their error bodies. Use it in-process
     async with httpx.AsyncClient(transport=emu.transport(), base_url=emu.base_url) as http:
         ...
 
-or on a real port with ``with emu.serve() as base_url: ...`` (needs the ``emulator`` extra).
+or on a real port (needs the ``emulator`` extra): in the background with
+``with emu.serve() as base_url: ...``, or in the foreground with ``emu.server(port=8080).run()``.
 """
 
 from ._certificates import CertificateAuthority, IssuedCertificate
 from ._emulator import DEFAULT_PID, ENDPOINTS, Emulator
-from ._state import Person
+from ._server import EmulatorServer
+from ._toolkit.register import Person
 
 __all__ = [
     "DEFAULT_PID",
     "ENDPOINTS",
     "CertificateAuthority",
     "Emulator",
+    "EmulatorServer",
     "IssuedCertificate",
     "Person",
 ]

@@ -18,9 +18,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ._toolkit.pki import certificate_org_number
+
 __all__ = ["CertificateAuthority", "IssuedCertificate"]
 
 _ORGANIZATION_IDENTIFIER = x509.ObjectIdentifier("2.5.4.97")
+
+
+def _encryption(password: bytes | None) -> serialization.KeySerializationEncryption:
+    if password:
+        return serialization.BestAvailableEncryption(password)
+    return serialization.NoEncryption()
 
 
 def _now() -> dt.datetime:
@@ -48,18 +56,12 @@ class IssuedCertificate:
     @property
     def organization_number(self) -> str | None:
         """The organisation number in the subject, if this is an enterprise certificate."""
-        values = self.certificate.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
-        return str(values[0].value) if values else None
+        return certificate_org_number(self.certificate)
 
     def private_key_pem(self, password: bytes | None = None) -> bytes:
         """The private key as PKCS#8 PEM, encrypted when a password is given."""
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(password)
-            if password
-            else serialization.NoEncryption()
-        )
         return self.private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, _encryption(password)
         )
 
     def certificate_pem(self) -> bytes:
@@ -75,17 +77,12 @@ class IssuedCertificate:
 
     def pkcs12(self, password: bytes | None, *, include_chain: bool = True) -> bytes:
         """The key, certificate and (by default) chain as a PKCS#12 (``.p12``) file's bytes."""
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(password)
-            if password
-            else serialization.NoEncryption()
-        )
         return pkcs12.serialize_key_and_certificates(
             b"altinn-async test certificate",
             self.private_key,
             self.certificate,
             list(self.chain) if include_chain else None,
-            encryption,
+            _encryption(password),
         )
 
 
@@ -103,52 +100,27 @@ class CertificateAuthority:
         now = _now()
         self._key_size = key_size
         self.root_key = _new_key(key_size)
-        root_name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "NO"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
-                x509.NameAttribute(NameOID.COMMON_NAME, f"{name} Root"),
-            ]
-        )
-        self.root = (
-            x509.CertificateBuilder()
-            .subject_name(root_name)
-            .issuer_name(root_name)
-            .public_key(self.root_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(_ca_key_usage(), critical=True)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(self.root_key.public_key()),
-                critical=False,
-            )
-            .sign(self.root_key, hashes.SHA256())
+        root_name = _ca_name(name, f"{name} Root")
+        self.root = _ca_certificate(
+            root_name,
+            self.root_key,
+            root_name,
+            self.root_key,
+            now,
+            path_length=1,
+            identifier=x509.SubjectKeyIdentifier.from_public_key(self.root_key.public_key()),
         )
         self.intermediate_key = _new_key(key_size)
-        intermediate_name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "NO"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
-                x509.NameAttribute(NameOID.COMMON_NAME, f"{name} Class 3 CA"),
-            ]
-        )
-        self.intermediate = (
-            x509.CertificateBuilder()
-            .subject_name(intermediate_name)
-            .issuer_name(root_name)
-            .public_key(self.intermediate_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_key_usage(), critical=True)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.root_key.public_key()),
-                critical=False,
-            )
-            .sign(self.root_key, hashes.SHA256())
+        self.intermediate = _ca_certificate(
+            _ca_name(name, f"{name} Class 3 CA"),
+            self.intermediate_key,
+            root_name,
+            self.root_key,
+            now,
+            path_length=0,
+            identifier=x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self.root_key.public_key()
+            ),
         )
 
     def ca_pem(self) -> bytes:
@@ -241,6 +213,42 @@ class CertificateAuthority:
                 critical=False,
             )
         )
+
+
+def _ca_name(organisation: str, common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "NO"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _ca_certificate(
+    subject: x509.Name,
+    key: rsa.RSAPrivateKey,
+    issuer: x509.Name,
+    signer: rsa.RSAPrivateKey,
+    now: dt.datetime,
+    *,
+    path_length: int,
+    identifier: x509.SubjectKeyIdentifier | x509.AuthorityKeyIdentifier,
+) -> x509.Certificate:
+    """A CA certificate valid for ten years, issued by ``issuer`` (itself for the root)."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(identifier, critical=False)
+        .sign(signer, hashes.SHA256())
+    )
 
 
 def _ca_key_usage() -> x509.KeyUsage:

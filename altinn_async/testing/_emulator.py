@@ -1,128 +1,50 @@
-"""The `Emulator`: Maskinporten, ID-porten, Altinn authentication and Storage in one ASGI app."""
+"""The `Emulator`: Maskinporten, ID-porten, Altinn authentication, Storage and Altinn 2 in one
+ASGI app.
+
+A thin facade: it composes the service packages over the shared toolkit, and its ``add_*``
+methods delegate to the seeding of the service that owns the data. Everything it hands out of
+the client side is the `Environment` (``altinn_async._environment``, the one seam).
+"""
 
 from __future__ import annotations
 
-import html
-import re
 import time
 import urllib.parse
-import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import anyio
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from joserfc.errors import JoseError
-from joserfc.jwk import RSAKey
 
 from .._environment import AuthorizationServer, Environment
-from ._altinn2 import COOKIE_NAMES, Altinn2, consent_json
-from ._altinn2_data import (
-    BUSINESS,
-    CORRESPONDENCE,
-    ENTERPRISE,
-    FORM_TASK,
-    PERSON,
-    STATUSES,
-    Attachment,
-    Consent,
-    Form,
-    Message,
-    MessageSpec,
-    Reportee,
-    Service,
-    User,
-    form_xml,
-    message_json,
-    message_links,
-    to_ms,
-)
-from ._altinn2_data import generate_specs as generate_messages
-from ._asgi import (
-    BodyTooLargeError,
-    Receive,
-    Request,
-    Response,
-    Router,
-    Scope,
-    Send,
-    decode_headers,
-    empty_response,
-    read_body,
-    request_origin,
-    send_response,
-)
-from ._authentication import Authentication, altinn_issuer_for
+from . import _altinn2, _authentication, _idporten, _maskinporten, _storage
+from ._altinn2 import CORRESPONDENCE
 from ._certificates import CertificateAuthority, IssuedCertificate
-from ._idporten import AUTH_METHODS, LOGIN_PATH, Idporten
-from ._idporten import issuer_for as idporten_issuer_for
-from ._maskinporten import Maskinporten, _chain_is_trusted
-from ._maskinporten import issuer_for as maskinporten_issuer_for
-from ._serve import ServerTLS, serve_in_thread
-from ._state import (
-    Fault,
-    IdportenClient,
-    MaskinportenClient,
-    Person,
-    ScopeSettings,
-    State,
-    SystemUser,
-)
-from ._storage import (
-    InstanceSpec,
-    InstanceStore,
-    Storage,
-    default_filename,
-    generate_specs,
-    render_instance,
-)
-from ._transport import EmulatorTransport, client_cert_chain, tls_extension
+from ._server import EmulatorServer
+from ._toolkit.app import Application
+from ._toolkit.asgi import Receive, Scope, Send
+from ._toolkit.faults import Fault
+from ._toolkit.pki import TrustStore
+from ._toolkit.register import Person, Register
+from ._toolkit.router import Router, route_names
+from ._toolkit.server import ServerTLS, ensure_uvicorn, is_wildcard, listen, url_host
+from ._toolkit.state import SharedState
+from ._toolkit.transport import EmulatorTransport, tls_extension
 
 __all__ = ["DEFAULT_PID", "ENDPOINTS", "Emulator"]
 
-ENDPOINTS = frozenset(
-    {
-        "maskinporten.metadata",
-        "maskinporten.jwk",
-        "maskinporten.token",
-        "idporten.metadata",
-        "idporten.jwks",
-        "idporten.authorize",
-        "idporten.login",
-        "idporten.par",
-        "idporten.token",
-        "idporten.userinfo",
-        "idporten.logout",
-        "idporten.revoke",
-        "authentication.exchange",
-        "authentication.refresh",
-        "authentication.openid_configuration",
-        "authentication.jwks",
-        "storage.instances",
-        "storage.instance",
-        "storage.data",
-        "storage.dataelements",
-        "storage.complete",
-        "altinn2.authenticate",
-        "altinn2.messages",
-        "altinn2.message",
-        "altinn2.forms",
-        "altinn2.form",
-        "altinn2.formdata",
-        "altinn2.attachments",
-        "altinn2.attachment",
-        "altinn2.print",
-        "altinn2.reportees",
-        "altinn2.reportee",
-        "altinn2.serviceowner_reportees",
-        "altinn2.consents",
-    }
+ENDPOINTS = route_names(
+    *_maskinporten.HANDLERS,
+    *_idporten.HANDLERS,
+    *_authentication.HANDLERS,
+    *_storage.HANDLERS,
+    *_altinn2.HANDLERS,
 )
-"""The endpoint names used by `Emulator.requests` and `Emulator.inject_fault`."""
+"""The endpoint names used by `Emulator.requests` and `Emulator.inject_fault`: the names every
+service registers its routes under."""
 
 DEFAULT_PID = "24917298544"
 """The person every emulator has in its Register and pre-fills on the TestID page.
@@ -131,52 +53,7 @@ A synthetic national identity number (month + 80, as in Norway's synthetic test 
 valid check digits; party id 50002119, user id 20000011, name "Ola Testesen".
 """
 
-_ORG_NUMBER = re.compile(r"\d{9}")
-_PID = re.compile(r"\d{11}")
-_DEFAULT_SERVICE_OWNERS = {"digdir": "991825827", "ttd": "405003309"}
-_HIDDEN_TRANSACTION = re.compile(r'<input type="hidden" name="transaction" value="([^"]*)">')
-_PAGE_ERROR = re.compile(r'<p class="error"[^>]*>(.*?)</p>', re.DOTALL)
-
-
-def _check_org_number(value: str, what: str) -> str:
-    if not _ORG_NUMBER.fullmatch(str(value)):
-        raise ValueError(f"{what} must be a 9-digit organisation number, got {value!r}")
-    return value
-
-
-def _import_public_keys(jwks: Iterable[Mapping[str, Any]], what: str) -> dict[str, RSAKey]:
-    keys: dict[str, RSAKey] = {}
-    for jwk in jwks:
-        kid = jwk.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise ValueError("every registered JWK needs a 'kid'")
-        if jwk.get("kty") != "RSA":
-            raise ValueError(f"JWK {kid!r} is not an RSA key; {what} signs with RS256")
-        try:
-            imported = RSAKey.import_key(dict(jwk))
-            # Keep only the public part, whatever the caller handed over.
-            keys[kid] = RSAKey.import_key(imported.as_dict(private=False))
-        except (JoseError, ValueError, TypeError) as exc:
-            raise ValueError(f"JWK {kid!r} is not a valid RSA key: {exc}") from exc
-    return keys
-
-
-def _is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.endswith(".localhost") or host.startswith("127.")
-
-
-def _check_redirect_uri(uri: str, what: str) -> str:
-    """Absolute, no fragment; plain http only to loopback hosts (as ID-porten allows in test)."""
-    parts = urllib.parse.urlsplit(uri)
-    if (
-        not parts.scheme
-        or parts.fragment
-        or (parts.scheme in ("http", "https") and not parts.netloc)
-    ):
-        raise ValueError(f"{what} must be absolute URIs without a fragment, got {uri!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
-        raise ValueError(f"{what} may use http only for localhost, got {uri!r}")
-    return uri
+_STARTUP_TIMEOUT = 10.0
 
 
 def _origin(base_url: str) -> str:
@@ -188,10 +65,14 @@ def _origin(base_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _login_failure(step: str, response: httpx.Response) -> str:
-    found = _PAGE_ERROR.search(response.text)
-    detail = html.unescape(found.group(1)) if found else response.text[:200]
-    return f"ID-porten refused {step} (HTTP {response.status_code}): {detail}"
+def _public_origin(public_url: str, scheme: str) -> str:
+    try:
+        origin = _origin(public_url)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("base_url", "public_url")) from None
+    if not origin.startswith(f"{scheme}://"):
+        raise ValueError(f"public_url must be an {scheme} URL for this server, got {public_url!r}")
+    return origin
 
 
 class Emulator:
@@ -199,9 +80,10 @@ class Emulator:
     real rules.
 
     The emulator is an ASGI application. Use it in-process through `transport`, or on a real port
-    with `serve` (optionally HTTPS with client certificates). Links, issuers and audiences follow
-    the origin each request was sent to, so the same emulator answers as
-    ``http://altinn.localhost`` in-process and as ``http://127.0.0.1:<port>`` when served.
+    with `serve` (in the background) or `server` (in the foreground), optionally HTTPS with client
+    certificates. Links, issuers and audiences follow the origin each request was sent to, so the
+    same emulator answers as ``http://altinn.localhost`` in-process and as
+    ``http://127.0.0.1:<port>`` when served.
 
     With ``altinn2=True`` (the default) it also plays the legacy Altinn 2 REST API under
     ``/altinn2/api`` (``environment.altinn2`` is ``{origin}/altinn2``): seed API keys, users,
@@ -250,47 +132,69 @@ class Emulator:
     ) -> None:
         if maskinporten_token_lifetime < 1 or altinn_token_lifetime < 1:
             raise ValueError("token lifetimes must be positive")
-        if altinn2_cookie_name not in COOKIE_NAMES:
-            raise ValueError(f"altinn2_cookie_name must be one of {', '.join(COOKIE_NAMES)}")
+        if altinn2_cookie_name not in _altinn2.COOKIE_NAMES:
+            raise ValueError(
+                f"altinn2_cookie_name must be one of {', '.join(_altinn2.COOKIE_NAMES)}"
+            )
         if altinn2_session_lifetime <= 0 or altinn2_db_cap < 1:
             raise ValueError("altinn2_session_lifetime and altinn2_db_cap must be positive")
         self._base_url = _origin(base_url)
-        self._state = State(
-            clock=clock,
-            maskinporten_token_lifetime=maskinporten_token_lifetime,
-            altinn_token_lifetime=altinn_token_lifetime,
+        shared = self._shared = SharedState(clock)
+        self._register = Register(shared.lock)
+        self._trust = TrustStore()
+        mp_store = _maskinporten.MaskinportenStore()
+        self._maskinporten = _maskinporten.Maskinporten(
+            shared, mp_store, self._trust, token_lifetime=maskinporten_token_lifetime
         )
-        self._state.service_owners.update(
-            {number: org for org, number in _DEFAULT_SERVICE_OWNERS.items()}
+        self._maskinporten_seeding = _maskinporten.MaskinportenSeeding(shared, mp_store)
+        idp_store = _idporten.IdportenStore()
+        self._idporten = _idporten.Idporten(shared, idp_store, self._register)
+        self._idporten_seeding = _idporten.IdportenSeeding(shared, idp_store)
+        self._authentication = _authentication.Authentication(
+            shared,
+            self._register,
+            maskinporten=self._maskinporten.tokens,
+            idporten=self._idporten.tokens,
+            system_register=self._maskinporten.system_register,
+            token_lifetime=altinn_token_lifetime,
         )
-        self._store = InstanceStore(self._state.lock)
-        self._router = Router()
-        self._maskinporten = Maskinporten(self._state)
-        self._idporten = Idporten(self._state)
-        self._authentication = Authentication(self._state)
-        self._storage = Storage(self._state, self._store, self._authentication)
-        for service in (self._maskinporten, self._idporten, self._authentication, self._storage):
-            service.register(self._router)
+        self._instances = _storage.InstanceStore(shared.lock)
+        self._storage = _storage.Storage(shared, self._instances, self._authentication.tokens)
+        self._storage_seeding = _storage.StorageSeeding(shared, self._instances)
+        a2_store = _altinn2.Store(shared.lock)
         self._altinn2_enabled = altinn2
-        self._altinn2 = Altinn2(
-            self._state,
-            self._authentication,
-            cookie_name=altinn2_cookie_name,
-            session_lifetime=altinn2_session_lifetime,
+        self._altinn2 = _altinn2.Altinn2(
+            shared,
+            a2_store,
+            self._register,
+            _altinn2.Bearers(
+                self._idporten.tokens, self._maskinporten.tokens, self._authentication.tokens.issued
+            ),
+            _altinn2.Sessions(altinn2_cookie_name, altinn2_session_lifetime),
             db_cap=altinn2_db_cap,
         )
-        if altinn2:
-            self._altinn2.register(self._router)
-        self._party_counter = 0
-        self._person_counter = 0
-        self.add_person(
+        self._altinn2_seeding = _altinn2.Altinn2Seeding(shared, a2_store, self._register)
+        self._maskinporten_store, self._idporten_store = mp_store, idp_store
+        handlers = [
+            *self._maskinporten.handlers,
+            *self._idporten.handlers,
+            *self._authentication.handlers,
+            *self._storage.handlers,
+            *(self._altinn2.handlers if altinn2 else ()),
+        ]
+        router = Router()
+        for handler in handlers:
+            router.mount(handler)
+        self._router = router
+        self._app = Application(router, shared)
+        self._register.add_person(
             DEFAULT_PID, name="Ola Testesen", party_id=50002119, user_id=20000011, username=""
         )
 
     def __repr__(self) -> str:
-        with self._state.lock:
-            clients = len(self._state.clients)
-            idporten_clients = len(self._state.idporten_clients)
+        with self._shared.lock:
+            clients = len(self._maskinporten_store.clients)
+            idporten_clients = len(self._idporten_store.clients)
         return (
             f"Emulator(base_url={self._base_url!r}, clients={clients}, "
             f"idporten_clients={idporten_clients})"
@@ -311,8 +215,8 @@ class Emulator:
     def environment_for(self, base_url: str) -> Environment:
         """The `Environment` for the emulator reached at another origin (e.g. when served)."""
         origin = _origin(base_url)
-        issuer = maskinporten_issuer_for(origin)
-        idporten = idporten_issuer_for(origin)
+        issuer = _maskinporten.issuer_for(origin)
+        idp = _idporten.issuer_for(origin)
         return Environment(
             name="emulator",
             maskinporten=AuthorizationServer(
@@ -320,14 +224,14 @@ class Emulator:
             ),
             platform=f"{origin}/platform",
             idporten=AuthorizationServer(
-                issuer=idporten,
-                authorization_endpoint=f"{idporten}/authorize",
-                pushed_authorization_request_endpoint=f"{idporten}/par",
-                token_endpoint=f"{idporten}/token",
-                userinfo_endpoint=f"{idporten}/userinfo",
-                jwks_uri=f"{idporten}/jwks.json",
-                end_session_endpoint=f"{idporten}/logout",
-                revocation_endpoint=f"{idporten}/token/revoke",
+                issuer=idp,
+                authorization_endpoint=f"{idp}/authorize",
+                pushed_authorization_request_endpoint=f"{idp}/par",
+                token_endpoint=f"{idp}/token",
+                userinfo_endpoint=f"{idp}/userinfo",
+                jwks_uri=f"{idp}/jwks.json",
+                end_session_endpoint=f"{idp}/logout",
+                revocation_endpoint=f"{idp}/token/revoke",
                 authorization_response_iss_parameter_supported=True,
             ),
             altinn2=f"{origin}/altinn2" if self._altinn2_enabled else None,
@@ -335,15 +239,15 @@ class Emulator:
 
     def maskinporten_issuer_for(self, origin: str | None = None) -> str:
         """The Maskinporten issuer (and grant ``aud``) at ``origin`` (default `base_url`)."""
-        return maskinporten_issuer_for(_origin(origin or self._base_url))
+        return _maskinporten.issuer_for(_origin(origin or self._base_url))
 
     def idporten_issuer_for(self, origin: str | None = None) -> str:
         """The ID-porten issuer at ``origin`` (default `base_url`), without a trailing slash."""
-        return idporten_issuer_for(_origin(origin or self._base_url))
+        return _idporten.issuer_for(_origin(origin or self._base_url))
 
     def altinn_issuer_for(self, origin: str | None = None) -> str:
         """The ``iss`` of Altinn tokens exchanged at ``origin`` (default `base_url`)."""
-        return altinn_issuer_for(_origin(origin or self._base_url))
+        return _authentication.altinn_issuer_for(_origin(origin or self._base_url))
 
     def transport(
         self, *, client_certificate: IssuedCertificate | x509.Certificate | None = None
@@ -360,18 +264,114 @@ class Emulator:
                 `httpx.ConnectError`, as the TLS handshake would.
         """
         if client_certificate is None:
-            return EmulatorTransport(self)
+            return EmulatorTransport(self._app)
         if isinstance(client_certificate, IssuedCertificate):
             chain = [client_certificate.certificate, *client_certificate.chain]
         else:
             chain = [client_certificate]
-        with self._state.lock:
-            trusted = list(self._state.trusted_certificates)
-        if not _chain_is_trusted(chain, trusted, time.time()):
+        if not self._trust.trusts(chain, time.time()):
             return EmulatorTransport(
-                self, refuse="certificate verify failed: the client certificate is not trusted"
+                self._app, refuse="certificate verify failed: the client certificate is not trusted"
             )
-        return EmulatorTransport(self, tls=tls_extension(chain[:1], tls_version="TLSv1.3"))
+        return EmulatorTransport(self._app, tls=tls_extension(chain[:1], tls_version="TLSv1.3"))
+
+    def server(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        public_url: str | None = None,
+        certificate_authority: CertificateAuthority | None = None,
+        require_client_certificate: bool = False,
+    ) -> EmulatorServer:
+        """A server for the emulator on a real port, to run in the foreground.
+
+        The listening socket is bound before this returns, so a port that is taken fails here,
+        before the caller prints a URL or writes a file. `EmulatorServer.run` then serves with
+        the emulator's own uvicorn protocol (custom reason phrases, the TLS client certificate in
+        the ASGI TLS extension, dropped connections) until `EmulatorServer.stop` or Ctrl-C.
+
+        With ``certificate_authority`` it serves HTTPS: the CA issues the server certificate
+        (for ``host``, the ``public_url`` host, ``localhost``, ``127.0.0.1`` and ``::1``; clients
+        trust ``certificate_authority.ca_pem()``) and the server asks for a TLS client
+        certificate, which must chain to that CA or to one given to
+        `trust_certificate_authority` (before this call). An enterprise certificate's
+        organisation number then authenticates Altinn 2 requests with
+        ``?ForceEIAuthentication``.
+
+        Example::
+
+            server = emu.server("0.0.0.0", 8080, public_url="http://emulator.localhost:8080")
+            print(f"serving on {server.url}")
+            server.run()
+
+        Args:
+            host: the address to listen on: ``127.0.0.1``, ``::1``, or a wildcard (``0.0.0.0``,
+                ``::``) together with ``public_url``.
+            port: the port (0 picks a free one).
+            public_url: the origin other machines or containers reach the server at, which
+                `EmulatorServer.url` and `EmulatorServer.environment` then use (links, issuers
+                and audiences follow whatever origin a client addresses). Required for a
+                wildcard ``host``, which is no address anyone can connect to.
+            certificate_authority: serve HTTPS with a server certificate from this CA.
+            require_client_certificate: refuse the TLS handshake without a client certificate
+                (otherwise a certificate is optional and only the API refuses what needs one).
+
+        Returns:
+            The server, listening but not yet serving.
+
+        Raises:
+            ValueError: a wildcard ``host`` without ``public_url``, a ``public_url`` that is not
+                an origin of the right scheme, or ``require_client_certificate`` without
+                ``certificate_authority``.
+            OSError: the address is already in use (the message says so) or cannot be bound.
+            RuntimeError: uvicorn is not installed (``pip install 'altinn-async[emulator]'``).
+        """
+        if require_client_certificate and certificate_authority is None:
+            raise ValueError("require_client_certificate needs a certificate_authority (TLS)")
+        scheme = "https" if certificate_authority is not None else "http"
+        public = _public_origin(public_url, scheme) if public_url is not None else None
+        if public is None and is_wildcard(host):
+            raise ValueError(
+                f"host {host!r} listens on every address, which is no URL to reach the emulator "
+                "at: give public_url= (the URL others reach it at), or a concrete host such as "
+                "127.0.0.1"
+            )
+        tls = self._server_tls(
+            host,
+            public,
+            certificate_authority,
+            require_client_certificate=require_client_certificate,
+        )
+        ensure_uvicorn()
+        sock = listen(host, port)
+        bound_port = int(sock.getsockname()[1])
+        url = public or f"{scheme}://{url_host(host)}:{bound_port}"
+        return EmulatorServer(self._app, sock, url, tls, self.environment_for(url))
+
+    def _server_tls(
+        self,
+        host: str,
+        public: str | None,
+        certificate_authority: CertificateAuthority | None,
+        *,
+        require_client_certificate: bool,
+    ) -> ServerTLS | None:
+        if certificate_authority is None:
+            return None
+        names = [] if is_wildcard(host) else [host.strip("[]")]
+        if public is not None:
+            names.append(urllib.parse.urlsplit(public).hostname or "")
+        hosts = tuple(dict.fromkeys(n for n in (*names, "localhost", "127.0.0.1", "::1") if n))
+        server = certificate_authority.issue_server_certificate(hosts)
+        anchors = [certificate_authority.root, certificate_authority.intermediate]
+        return ServerTLS(
+            certificate_chain=server.chain_pem(),
+            private_key=server.private_key_pem(),
+            client_ca=b"".join(c.public_bytes(serialization.Encoding.PEM) for c in anchors)
+            + self._trust.pem(),
+            require_client_certificate=require_client_certificate,
+        )
 
     @contextmanager
     def serve(
@@ -379,49 +379,34 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
+        public_url: str | None = None,
         certificate_authority: CertificateAuthority | None = None,
         require_client_certificate: bool = False,
     ) -> Iterator[str]:
-        """Serve the emulator on a real port with uvicorn (in a daemon thread with its own
-        asyncio loop) and yield its base URL, ``http://127.0.0.1:<port>``.
+        """Serve the emulator on a real port in a daemon thread and yield its base URL
+        (``http://127.0.0.1:<port>``, ``http://[::1]:<port>``, or ``public_url``).
 
-        With ``certificate_authority`` it serves HTTPS (``https://127.0.0.1:<port>``): the CA
-        issues the server certificate (for ``host``, ``localhost``, ``127.0.0.1`` and ``::1``;
-        clients trust ``certificate_authority.ca_pem()``) and the server asks for a TLS client
-        certificate, which must chain to that CA or to one given to
-        `trust_certificate_authority` (before serving). An enterprise certificate's
-        organisation number then authenticates Altinn 2 requests with
-        ``?ForceEIAuthentication``.
-
-        Args:
-            host: the address to listen on.
-            port: the port (0 picks a free one).
-            certificate_authority: serve HTTPS with a server certificate from this CA.
-            require_client_certificate: refuse the TLS handshake without a client certificate
-                (otherwise a certificate is optional and only the API refuses what needs one).
+        The same server as `server` (see there for TLS and the arguments), run in the background
+        while the ``with`` block runs and stopped when it ends.
 
         Raises:
-            ValueError: ``require_client_certificate`` without ``certificate_authority``.
-            RuntimeError: uvicorn is not installed (``pip install 'altinn-async[emulator]'``),
-                or the server did not start.
+            ValueError: as for `server`.
+            OSError: the address is already in use, or cannot be bound.
+            RuntimeError: uvicorn is not installed, or the server did not start.
         """
-        tls: ServerTLS | None = None
-        if certificate_authority is not None:
-            hosts = tuple(dict.fromkeys((host.strip("[]"), "localhost", "127.0.0.1", "::1")))
-            server = certificate_authority.issue_server_certificate(hosts)
-            with self._state.lock:
-                trusted = list(self._state.trusted_certificates)
-            anchors = [certificate_authority.root, certificate_authority.intermediate, *trusted]
-            tls = ServerTLS(
-                certificate_chain=server.chain_pem(),
-                private_key=server.private_key_pem(),
-                client_ca=b"".join(c.public_bytes(serialization.Encoding.PEM) for c in anchors),
-                require_client_certificate=require_client_certificate,
-            )
-        elif require_client_certificate:
-            raise ValueError("require_client_certificate needs a certificate_authority (TLS)")
-        with serve_in_thread(self, host, port, tls=tls) as url:
-            yield url
+        with self.server(
+            host,
+            port,
+            public_url=public_url,
+            certificate_authority=certificate_authority,
+            require_client_certificate=require_client_certificate,
+        ) as server:
+            thread = server.run_in_thread(_STARTUP_TIMEOUT)
+            try:
+                yield server.url
+            finally:
+                server.stop()
+                thread.join(_STARTUP_TIMEOUT)
 
     # -- seeding: Maskinporten ---------------------------------------------------------------
 
@@ -450,20 +435,14 @@ class Emulator:
         Raises:
             ValueError: an argument is malformed (org number, a JWK without ``kid`` or not RSA).
         """
-        if not client_id:
-            raise ValueError("client_id must not be empty")
-        _check_org_number(org_number, "org_number")
-        keys = _import_public_keys(jwks, "Maskinporten")
-        client = MaskinportenClient(
-            client_id=client_id,
+        self._maskinporten_seeding.add_client(
+            client_id,
             org_number=org_number,
-            scopes=frozenset(scopes),
-            keys=keys,
+            scopes=scopes,
+            jwks=jwks,
             key_expires_at=key_expires_at,
             requires_registered_key=requires_registered_key,
         )
-        with self._state.lock:
-            self._state.clients[client_id] = client
 
     def trust_certificate_authority(
         self, certificate: x509.Certificate | CertificateAuthority
@@ -474,33 +453,27 @@ class Emulator:
         grant may carry the leaf certificate alone (as many real clients do).
         """
         if isinstance(certificate, CertificateAuthority):
-            added = [certificate.root, certificate.intermediate]
+            self._trust.add([certificate.root, certificate.intermediate])
         elif isinstance(certificate, x509.Certificate):
-            added = [certificate]
+            self._trust.add([certificate])
         else:
             raise TypeError("expected an x509.Certificate or a CertificateAuthority")
-        with self._state.lock:
-            self._state.trusted_certificates.extend(added)
 
     def add_scope(
         self, scope: str, *, at_max_age: int | None = None, maskinporten: bool = True
     ) -> None:
         """Configure a scope: its ``at_max_age`` cap on token lifetime, and whether it may be
         requested from Maskinporten at all (MP-201 if not)."""
-        if not scope:
-            raise ValueError("scope must not be empty")
-        if at_max_age is not None and at_max_age < 1:
-            raise ValueError("at_max_age must be positive")
-        with self._state.lock:
-            self._state.scopes[scope] = ScopeSettings(at_max_age, maskinporten)
+        self._maskinporten_seeding.add_scope(
+            scope, at_max_age=at_max_age, maskinporten=maskinporten
+        )
 
     def add_delegation(self, *, consumer_org: str, supplier_org: str, scope: str) -> None:
         """Record that ``consumer_org`` delegated ``scope`` to ``supplier_org`` in Altinn, so the
         supplier's clients may request it with ``consumer_org`` in the grant."""
-        _check_org_number(consumer_org, "consumer_org")
-        _check_org_number(supplier_org, "supplier_org")
-        with self._state.lock:
-            self._state.delegations.add((consumer_org, supplier_org, scope))
+        self._maskinporten_seeding.add_delegation(
+            consumer_org=consumer_org, supplier_org=supplier_org, scope=scope
+        )
 
     def add_system_user(
         self,
@@ -509,32 +482,42 @@ class Emulator:
         customer_org: str,
         system_id: str | None = None,
         external_ref: str | None = None,
+        integration_title: str | None = None,
+        created: float | None = None,
     ) -> str:
         """Create a system user for a vendor's client at a customer; return its id (a UUID).
 
         Grants with ``authorization_details`` of type ``urn:altinn:systemuser`` and this
         customer as ``systemuser_org`` then get a token naming the system user. With
-        ``external_ref``, the grant must name the same ``externalRef``.
+        ``external_ref``, the grant must name the same ``externalRef``. The vendor (the client's
+        organisation) lists its system's users at
+        ``GET {platform}/authentication/api/v1/systemuser/vendor/bysystem/{system_id}``.
+
+        Args:
+            client_id: the vendor's Maskinporten client (the system's client).
+            customer_org: the customer organisation that owns the system user.
+            system_id: the vendor's system (default ``{vendor orgno}_{client_id}``).
+            external_ref: the vendor's reference for the customer (the listing shows the
+                customer's organisation number when there is none).
+            integration_title: the system user's title (default the system id).
+            created: when it was created (default now); the listing shows it.
+
+        Raises:
+            ValueError: ``customer_org`` is not an organisation number, or ``system_id`` is
+                empty.
         """
-        _check_org_number(customer_org, "customer_org")
-        user = SystemUser(
-            id=str(uuid.uuid4()),
+        return self._maskinporten_seeding.add_system_user(
             client_id=client_id,
             customer_org=customer_org,
             system_id=system_id,
             external_ref=external_ref,
+            integration_title=integration_title,
+            created=created,
         )
-        with self._state.lock:
-            self._state.system_users.append(user)
-        return user.id
 
     def add_service_owner(self, org: str, org_number: str) -> None:
         """Map an organisation number to an Altinn service-owner code (``urn:altinn:org``)."""
-        _check_org_number(org_number, "org_number")
-        if not org:
-            raise ValueError("org must not be empty")
-        with self._state.lock:
-            self._state.service_owners[org_number] = org
+        self._register.add_service_owner(org, org_number)
 
     # -- seeding: ID-porten and the Register -------------------------------------------------
 
@@ -579,46 +562,20 @@ class Emulator:
         Raises:
             ValueError: an argument is malformed or does not fit the authentication method.
         """
-        if not client_id:
-            raise ValueError("client_id must not be empty")
-        if token_endpoint_auth_method not in AUTH_METHODS:
-            raise ValueError(
-                f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}, "
-                f"got {token_endpoint_auth_method!r}"
-            )
-        _check_org_number(org_number, "org_number")
-        redirects = tuple(_check_redirect_uri(u, "redirect_uris") for u in redirect_uris)
-        if not redirects:
-            raise ValueError("an ID-porten client needs at least one redirect_uri")
-        logouts = tuple(
-            _check_redirect_uri(u, "post_logout_redirect_uris") for u in post_logout_redirect_uris
-        )
-        keys = _import_public_keys(jwks, "ID-porten")
-        uses_secret = token_endpoint_auth_method.startswith("client_secret_")
-        if uses_secret and not client_secret:
-            raise ValueError(f"{token_endpoint_auth_method} needs a client_secret")
-        if not uses_secret and client_secret is not None:
-            raise ValueError(f"a {token_endpoint_auth_method} client has no client_secret")
-        if token_endpoint_auth_method == "private_key_jwt" and not keys:
-            raise ValueError("private_key_jwt needs at least one registered JWK")
-        if min(access_token_lifetime, refresh_token_lifetime, authorization_lifetime) < 1:
-            raise ValueError("token lifetimes must be positive")
-        client = IdportenClient(
-            client_id=client_id,
+        self._idporten_seeding.add_client(
+            client_id,
+            redirect_uris=redirect_uris,
             client_secret=client_secret,
-            keys=keys,
+            jwks=jwks,
             token_endpoint_auth_method=token_endpoint_auth_method,
-            redirect_uris=redirects,
-            post_logout_redirect_uris=logouts,
-            scopes=frozenset(scopes),
+            scopes=scopes,
+            post_logout_redirect_uris=post_logout_redirect_uris,
             org_number=org_number,
             rotate_refresh_tokens=rotate_refresh_tokens,
             access_token_lifetime=access_token_lifetime,
             refresh_token_lifetime=refresh_token_lifetime,
             authorization_lifetime=authorization_lifetime,
         )
-        with self._state.lock:
-            self._state.idporten_clients[client_id] = client
 
     def add_person(
         self,
@@ -649,26 +606,9 @@ class Emulator:
         Raises:
             ValueError: ``pid`` is not 11 digits, or an id is not positive.
         """
-        if not _PID.fullmatch(pid):
-            raise ValueError(f"pid must be an 11-digit national identity number, got {pid!r}")
-        with self._state.lock:
-            self._person_counter += 1
-            number = self._person_counter
-        party = 50_100_000 + number if party_id is None else int(party_id)
-        user = 20_100_000 + number if user_id is None else int(user_id)
-        if party < 1 or user < 1:
-            raise ValueError("party_id and user_id must be positive")
-        person = Person(
-            pid=pid,
-            name=name,
-            party_id=party,
-            user_id=user,
-            username=username,
-            party_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:altinn:party:{party}")),
+        return self._register.add_person(
+            pid, name=name, party_id=party_id, user_id=user_id, username=username
         )
-        with self._state.lock:
-            self._state.persons[pid] = person
-        return person
 
     def person(self, pid: str = DEFAULT_PID) -> Person:
         """The person with ``pid`` in the Register (default: the `DEFAULT_PID` person).
@@ -676,16 +616,12 @@ class Emulator:
         Raises:
             KeyError: no such person.
         """
-        with self._state.lock:
-            return self._state.persons[pid]
+        return self._register.person(pid)
 
     def add_partner_scope(self, scope: str) -> None:
         """Let ID-porten tokens carrying ``scope`` be exchanged even without an ``altinn:``
         scope (Altinn's configured partner scopes)."""
-        if not scope:
-            raise ValueError("scope must not be empty")
-        with self._state.lock:
-            self._state.partner_scopes.add(scope)
+        self._authentication.add_partner_scope(scope)
 
     async def idporten_login(
         self, authorization_url: str, *, pid: str | None = None, deny: bool = False
@@ -714,28 +650,9 @@ class Emulator:
                 request_uri, a refused person number) or answered something unexpected (such as
                 an injected fault).
         """
-        parts = urllib.parse.urlsplit(authorization_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(
-                f"authorization_url must be an absolute URL, got {authorization_url!r}"
-            )
-        origin = f"{parts.scheme}://{parts.netloc}"
-        async with httpx.AsyncClient(transport=self.transport()) as http:
-            response = await http.get(authorization_url)
-            if response.status_code == 302:
-                return response.headers["location"]
-            found = _HIDDEN_TRANSACTION.search(response.text)
-            if response.status_code != 200 or found is None:
-                raise ValueError(_login_failure("the authorization request", response))
-            form = {"transaction": html.unescape(found.group(1))}
-            if deny:
-                form["action"] = "cancel"
-            else:
-                form.update(action="login", pid=DEFAULT_PID if pid is None else pid)
-            response = await http.post(f"{origin}{LOGIN_PATH}", data=form)
-            if response.status_code == 302:
-                return response.headers["location"]
-            raise ValueError(_login_failure("the TestID login", response))
+        return await _idporten.testid_login(
+            self.transport(), authorization_url, pid=DEFAULT_PID if pid is None else pid, deny=deny
+        )
 
     # -- seeding: Storage --------------------------------------------------------------------
 
@@ -790,61 +707,38 @@ class Emulator:
         Raises:
             ValueError: an argument is malformed or the GUID is already used.
         """
-        now = self._state.clock()
-        created_at = now if created is None else created
-        changed_at = created_at if last_changed is None else last_changed
-        if completed is True:
-            ended: float | None = changed_at
-        elif completed is False:
-            ended = None
-        else:
-            ended = float(completed)
-        if party_id is None:
-            with self._state.lock:
-                self._party_counter += 1
-                party_id = 51_000_000 + self._party_counter
-        party = str(party_id)
-        if not party.isdigit():
-            raise ValueError(f"party_id must be numeric, got {party_id!r}")
-        guid = str(uuid.UUID(instance_guid)) if instance_guid else str(uuid.uuid4())
-        spec = InstanceSpec(
-            guid=guid,
-            party_id=str(int(party)),
-            created=created_at,
-            last_changed=changed_at,
+        return self._storage_seeding.add_instance(
+            org,
+            app,
+            base_url=self._base_url,
+            party_id=party_id,
             data=data,
             content_type=content_type,
-            filename=default_filename(data_type, content_type) if filename is None else filename,
+            created=created,
+            last_changed=last_changed,
+            instance_guid=instance_guid,
+            filename=filename,
             data_type=data_type,
             current_task=current_task,
-            completed=ended,
-            archived=(ended is not None) if archived is None else archived,
-            soft_deleted=changed_at if soft_deleted else None,
-            hard_deleted=changed_at if hard_deleted else None,
+            completed=completed,
+            archived=archived,
+            soft_deleted=soft_deleted,
+            hard_deleted=hard_deleted,
             visible_after=visible_after,
             due_before=due_before,
-            confirmed_by=tuple((who, changed_at) for who in confirmed_by),
+            confirmed_by=confirmed_by,
             person_number=person_number,
             organisation_number=organisation_number,
-            created_by=party,
-            read_status="Read" if ended is not None else "Unread",
-            data_guid=str(uuid.uuid4()),
         )
-        stored = self._store.add(org, app, spec)
-        return render_instance(stored, self._base_url)
 
     def add_instances(
         self, org: str, app: str, count: int, *, seed: int = 0
     ) -> list[dict[str, Any]]:
         """Store ``count`` realistic generated instances of ``org/app`` (each with one XML data
         element) and return their JSON. Deterministic for a given seed and call order."""
-        if count < 0:
-            raise ValueError("count must not be negative")
-        seed_text = self._store.next_generation_seed(org, app, seed)
-        stored = self._store.add_many(
-            org, app, generate_specs(count, seed_text, self._state.clock())
+        return self._storage_seeding.add_instances(
+            org, app, count, seed=seed, base_url=self._base_url
         )
-        return [render_instance(instance, self._base_url) for instance in stored]
 
     # -- seeding: Altinn 2 -------------------------------------------------------------------
 
@@ -856,10 +750,7 @@ class Emulator:
             service_owner: the key may also call the service-owner API (``/api/serviceowner``);
                 other keys get ``403 The API key is not authorized for this operation`` there.
         """
-        if not key or key != key.strip():
-            raise ValueError("an API key must be non-empty, without surrounding spaces")
-        with self._state.lock:
-            self._altinn2.store.api_keys[key] = service_owner
+        self._altinn2_seeding.add_api_key(key, service_owner=service_owner)
 
     def add_reportee(
         self,
@@ -893,39 +784,15 @@ class Emulator:
         Raises:
             ValueError: not exactly one of ``org_number`` and ``pid``, or a malformed one.
         """
-        if (org_number is None) == (pid is None):
-            raise ValueError("give exactly one of org_number and pid")
-        if not name:
-            raise ValueError("name must not be empty")
-        if parent_org_number is not None:
-            _check_org_number(parent_org_number, "parent_org_number")
-        if pid is not None:
-            if not _PID.fullmatch(pid):
-                raise ValueError(f"pid must be 11 digits, got {pid!r}")
-            with self._state.lock:
-                person = self._state.persons.get(pid)
-            if person is None or (party_id is not None and person.party_id != party_id):
-                person = self.add_person(pid, name=name, party_id=party_id)
-            reportee = Reportee(person.party_id, name, PERSON, pid=pid, active=active)
-        else:
-            org = _check_org_number(org_number or "", "org_number")
-            kind = BUSINESS if parent_org_number is not None else ENTERPRISE
-            with self._state.lock:
-                store = self._altinn2.store
-                known = store.by_org.get(org)
-                number = party_id or known or store.new_party_id()
-            reportee = Reportee(
-                number,
-                name,
-                kind,
-                org_number=org,
-                parent_org_number=parent_org_number,
-                organization_form=organization_form,
-                active=active,
-            )
-        with self._state.lock:
-            self._altinn2.store.add_reportee(reportee)
-        return reportee.service_owner_json()
+        return self._altinn2_seeding.add_reportee(
+            name,
+            org_number=org_number,
+            pid=pid,
+            party_id=party_id,
+            parent_org_number=parent_org_number,
+            organization_form=organization_form,
+            active=active,
+        )
 
     def add_altinn2_user(
         self,
@@ -958,37 +825,14 @@ class Emulator:
         Raises:
             ValueError: a malformed argument, or both ``pid`` and ``enterprise_org``.
         """
-        if not username or not password:
-            raise ValueError("username and password must not be empty")
-        if pid is not None and enterprise_org is not None:
-            raise ValueError("an enterprise user is not a person: give pid or enterprise_org")
-        if pid is not None:
-            if not _PID.fullmatch(pid):
-                raise ValueError(f"pid must be 11 digits, got {pid!r}")
-            with self._state.lock:
-                known = pid in self._state.persons
-            if not known:
-                self.add_person(pid, name=name)
-            party = self._altinn2_party(pid)
-        elif enterprise_org is not None:
-            party = self._altinn2_party(_check_org_number(enterprise_org, "enterprise_org"))
-        else:
-            with self._state.lock:
-                store = self._altinn2.store
-                party = store.new_party_id()
-                store.add_reportee(Reportee(party, name or username, PERSON))
-        user = User(username, password, pid, party, enterprise_org)
-        with self._state.lock:
-            store = self._altinn2.store
-            previous = store.users.get(user.key)
-            if previous is not None and previous.pid is not None:
-                store.users_by_pid.pop(previous.pid, None)
-            store.users[user.key] = user
-            if pid is not None:
-                store.users_by_pid[pid] = user
-        for reportee in reportees:
-            self._altinn2_grant(user.subject, reportee, Service())
-        return f"r{party}"
+        return self._altinn2_seeding.add_user(
+            username,
+            password,
+            pid=pid,
+            name=name,
+            enterprise_org=enterprise_org,
+            reportees=reportees,
+        )
 
     def add_altinn2_right(
         self,
@@ -1011,22 +855,9 @@ class Emulator:
         Raises:
             ValueError: an unknown username or reportee.
         """
-        if _PID.fullmatch(subject):
-            key = subject
-        else:
-            with self._state.lock:
-                user = self._altinn2.store.users.get(subject.lower())
-            if user is None:
-                raise ValueError(f"unknown Altinn 2 user {subject!r} (add_altinn2_user first)")
-            key = user.subject
-        service = Service(service_code, service_edition if service_code is not None else None)
-        self._altinn2_grant(key, reportee, service)
-
-    def _altinn2_grant(self, subject_key: str, reportee: str | int, service: Service) -> None:
-        party = self._altinn2_party(reportee)
-        with self._state.lock:
-            rights = self._altinn2.store.rights.setdefault(subject_key, {})
-            rights.setdefault(party, set()).add(service)
+        self._altinn2_seeding.add_right(
+            subject, reportee, service_code=service_code, service_edition=service_edition
+        )
 
     def add_altinn2_message(
         self,
@@ -1079,49 +910,24 @@ class Emulator:
         Raises:
             ValueError: an unknown type or status, forms on a correspondence, a bad attachment.
         """
-        if type not in STATUSES:
-            raise ValueError(f"type must be {CORRESPONDENCE!r} or {FORM_TASK!r}, got {type!r}")
-        status = STATUSES[type][0] if status is None else status
-        if status not in STATUSES[type]:
-            raise ValueError(f"status of a {type} must be one of {STATUSES[type]}, got {status!r}")
-        form_list = [(n, x.encode() if isinstance(x, str) else bytes(x)) for n, x in forms]
-        if form_list and type != FORM_TASK:
-            raise ValueError("only a FormTask has forms")
-        if type == FORM_TASK and not form_list:
-            form_list = [(subject, form_xml(subject, 1, 0))]
-        attachment_list: list[tuple[str, bytes | int, str]] = []
-        for file_name, data, content_type in attachments:
-            if not file_name or not content_type:
-                raise ValueError("an attachment needs a file name and a content type")
-            if isinstance(data, int) and (isinstance(data, bool) or data < 0):
-                raise ValueError("an attachment's size must be a non-negative int")
-            attachment_list.append(
-                (file_name, data if isinstance(data, int) else bytes(data), content_type)
-            )
-        correspondence = type == CORRESPONDENCE
-        created_ms = to_ms(self._state.clock() if created is None else created)
-        spec = MessageSpec(
-            type=type,
+        return self._altinn2_seeding.add_message(
+            reportee,
+            base_url=self._base_url,
             subject=subject,
             service_owner=service_owner,
-            service_code=service_code or ("4503" if correspondence else "2802"),
-            service_edition=service_edition,
+            type=type,
             status=status,
-            created=created_ms,
-            last_changed=max(created_ms, to_ms(last_changed)) if last_changed else created_ms,
-            last_changed_by=last_changed_by or service_owner,
-            message_sender=message_sender or (service_owner if correspondence else None),
-            summary=summary if summary is not None else (subject if correspondence else None),
-            body=body
-            if body is not None
-            else (f"<p>{html.escape(subject)}</p>" if correspondence else None),
-            forms=tuple((n, "213", 10422, x) for n, x in form_list),
-            attachments=tuple(attachment_list),
+            created=created,
+            last_changed=last_changed,
+            service_code=service_code,
+            service_edition=service_edition,
+            message_sender=message_sender,
+            summary=summary,
+            body=body,
+            last_changed_by=last_changed_by,
+            forms=forms,
+            attachments=attachments,
         )
-        party = self._altinn2_party(reportee)
-        with self._state.lock:
-            [message] = self._altinn2_store_messages(party, [spec])
-        return self._altinn2_json(message, detail=True)
 
     def add_altinn2_messages(
         self, reportee: str | int, count: int, *, seed: int = 0
@@ -1134,17 +940,9 @@ class Emulator:
         Returns:
             The messages as the box lists them (HAL, links for `base_url`).
         """
-        if count < 0:
-            raise ValueError("count must not be negative")
-        party = self._altinn2_party(reportee)
-        with self._state.lock:
-            store = self._altinn2.store
-            store.generated += 1
-            seed_text = f"{seed}:altinn2:{party}:{store.generated}"
-        specs = list(generate_messages(count, seed_text, to_ms(self._state.clock())))
-        with self._state.lock:
-            messages = self._altinn2_store_messages(party, specs)
-        return [self._altinn2_json(m, detail=False) for m in messages]
+        return self._altinn2_seeding.add_messages(
+            reportee, count, seed=seed, base_url=self._base_url
+        )
 
     def add_consent(
         self,
@@ -1179,125 +977,22 @@ class Emulator:
         Returns:
             The consent as the list shows it.
         """
-        if status not in ("Active", "Revoked"):
-            raise ValueError(f"status must be 'Active' or 'Revoked', got {status!r}")
-        offered, covered = self._altinn2_party(offered_by), self._altinn2_party(covered_by)
-        handler = self._altinn2_party(handled_by) if handled_by is not None else None
-        created_ms = to_ms(self._state.clock() if created is None else created)
-        valid_ms = to_ms(valid_to) if valid_to is not None else created_ms + 90 * 86_400_000
-        changed_ms = to_ms(last_changed) if last_changed is not None else created_ms
-        code = str(uuid.UUID(authorization_code)) if authorization_code else str(uuid.uuid4())
-        with self._state.lock:
-            store = self._altinn2.store
-            consent = Consent(
-                id=store.next_consent,
-                authorization_code=code,
-                service_code=service_code,
-                service_edition=service_edition,
-                offered_by=offered,
-                covered_by=covered,
-                handled_by=handler,
-                revoked=status == "Revoked",
-                created=created_ms,
-                valid_to=valid_ms,
-                last_changed=max(changed_ms, created_ms),
-            )
-            store.next_consent += 1
-            store.consents.append(consent)
-            store.consents_sorted = False
-            return consent_json(consent, store.reportees)
+        return self._altinn2_seeding.add_consent(
+            service_code=service_code,
+            service_edition=service_edition,
+            offered_by=offered_by,
+            covered_by=covered_by,
+            handled_by=handled_by,
+            status=status,
+            created=created,
+            valid_to=valid_to,
+            last_changed=last_changed,
+            authorization_code=authorization_code,
+        )
 
     def end_altinn2_sessions(self) -> None:
         """End every Altinn 2 password login, so clients have to log in again."""
         self._altinn2.end_sessions()
-
-    def _altinn2_party(self, reportee: str | int) -> int:
-        """The party id of an org number, person number, party id or ``r<id>``; unknown org
-        and person numbers are added (persons to the Register too)."""
-        text = str(reportee).strip()
-        if text[:1] in ("r", "R") and text[1:].isdigit():
-            text = text[1:]
-        store = self._altinn2.store
-        if _ORG_NUMBER.fullmatch(text):
-            with self._state.lock:
-                known = store.by_org.get(text)
-            if known is None:
-                self.add_reportee(
-                    f"TESTORGANISASJON {text}", org_number=text, organization_form="AS"
-                )
-                with self._state.lock:
-                    known = store.by_org[text]
-            return known
-        if _PID.fullmatch(text):
-            with self._state.lock:
-                known = store.by_pid.get(text)
-                person = self._state.persons.get(text)
-            if known is not None:
-                return known
-            name = person.name.upper() if person is not None and person.name else f"PERSON {text}"
-            self.add_reportee(name, pid=text)
-            with self._state.lock:
-                return store.by_pid[text]
-        if text.isdigit():
-            party = int(text)
-            with self._state.lock:
-                if party in store.reportees:
-                    return party
-                person = next(
-                    (p for p in self._state.persons.values() if p.party_id == party), None
-                )
-            if person is not None:
-                return self._altinn2_party(person.pid)
-        raise ValueError(f"unknown Altinn 2 reportee {reportee!r}")
-
-    def _altinn2_store_messages(self, party: int, specs: Iterable[MessageSpec]) -> list[Message]:
-        """Number and store messages (lock held)."""
-        store = self._altinn2.store
-        messages: list[Message] = []
-        for spec in specs:
-            store.next_message += 1
-            forms: list[Form] = []
-            for index, (name, format_id, version, xml) in enumerate(spec.forms):
-                store.next_item += 1
-                kind = "MainForm" if index == 0 else "SubForm"
-                forms.append(Form(store.next_item, name, kind, format_id, version, xml))
-            attachments: list[Attachment] = []
-            for file_name, data, content_type in spec.attachments:
-                store.next_item += 1
-                stored = None if isinstance(data, int) else data
-                size = data if isinstance(data, int) else len(data)
-                name = file_name.rsplit(".", 1)[0] if "." in file_name else file_name
-                attachments.append(
-                    Attachment(store.next_item, file_name, name, content_type, stored, size)
-                )
-            messages.append(
-                Message(
-                    number=store.next_message,
-                    party_id=party,
-                    type=spec.type,
-                    subject=spec.subject,
-                    service_owner=spec.service_owner,
-                    status=spec.status,
-                    created=spec.created,
-                    last_changed=max(spec.last_changed, spec.created),
-                    last_changed_by=spec.last_changed_by,
-                    service_code=spec.service_code,
-                    service_edition=spec.service_edition,
-                    message_sender=spec.message_sender,
-                    summary=spec.summary,
-                    body=spec.body,
-                    forms=forms,
-                    attachments=attachments,
-                )
-            )
-        store.add_messages(messages)
-        return messages
-
-    def _altinn2_json(self, message: Message, *, detail: bool) -> dict[str, Any]:
-        base = f"{self._base_url}/altinn2/api/r{message.party_id}/messages"
-        document = message_json(message, 1044, detail=detail)
-        document["_links"] = message_links(message, base, self._base_url, detail=detail)
-        return document
 
     # -- statistics and faults ---------------------------------------------------------------
 
@@ -1307,112 +1002,62 @@ class Emulator:
 
         Requests to unknown paths count as ``"not_found"``.
         """
-        return self._state.requests
+        return self._shared.requests
 
     def inject_fault(
         self,
         endpoint: str,
         *,
-        status: int = 500,
+        status: int | None = None,
         times: int = 1,
         delay: float = 0.0,
         body: bytes = b"",
         headers: Mapping[str, str] | None = None,
+        drop: bool = False,
+        cut_after: int | None = None,
     ) -> None:
-        """Make the next ``times`` requests to ``endpoint`` answer ``status`` with ``body``.
+        """Make the next ``times`` requests to ``endpoint`` fail.
 
-        The answer comes after ``delay`` seconds (an anyio sleep, so it honours cancellation
-        and timeouts). ``status=0`` means a slow but otherwise normal response. Faults queue:
-        a second call applies after the first is used up.
+        By default they answer ``status`` (500 unless given) with ``body`` and ``headers``.
+        ``status=0`` means a slow but otherwise normal response. The answer comes after
+        ``delay`` seconds (an anyio sleep, so it honours cancellation and timeouts). Faults
+        queue: a second call applies after the first is used up.
+
+        Two faults are about the connection, and fail in the client the way a real socket does,
+        in-process as on a port (where the connection is really closed):
+
+        - ``drop=True``: the connection drops before any response
+          (`httpx.RemoteProtocolError`, "Server disconnected without sending a response.").
+        - ``cut_after=N``: the normal response (or the ``status`` answer, if one is given), but
+          the body stops after ``N`` bytes and the connection drops
+          (`httpx.RemoteProtocolError` while the body is read, "peer closed connection without
+          sending complete message body"); a body of at most ``N`` bytes arrives whole.
 
         Raises:
-            ValueError: unknown endpoint name, or a bad status, count or delay.
+            ValueError: unknown endpoint name; a bad status, count, delay or cut; or ``drop``
+                with an answer (status, body, headers or a cut).
         """
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {sorted(ENDPOINTS)}")
-        if status != 0 and not 100 <= status <= 599:
-            raise ValueError("status must be 0 (slow response) or an HTTP status code")
-        if times < 1:
-            raise ValueError("times must be at least 1")
-        if delay < 0:
-            raise ValueError("delay must not be negative")
-        fault = Fault(
+        fault = Fault.create(
             status=status,
-            remaining=times,
+            times=times,
             delay=delay,
-            body=bytes(body),
-            headers=tuple((k.lower(), v) for k, v in (headers or {}).items()),
+            body=body,
+            headers=headers,
+            drop=drop,
+            cut_after=cut_after,
         )
-        with self._state.lock:
-            self._state.faults.setdefault(endpoint, deque()).append(fault)
+        with self._shared.lock:
+            self._shared.faults.add(endpoint, fault)
 
     def clear_faults(self) -> None:
         """Drop every injected fault that has not been used up."""
-        with self._state.lock:
-            self._state.faults.clear()
+        with self._shared.lock:
+            self._shared.faults.clear()
 
     # -- ASGI --------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3 entry point."""
-        kind = scope["type"]
-        if kind == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if kind == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
-            return
-        if kind != "http":
-            return
-        method = str(scope["method"]).upper()
-        path = str(scope.get("path") or "/")
-        route, params, wrong_method = self._router.match(method, path)
-        name = route.name if route is not None else (wrong_method or "not_found")
-        with self._state.lock:
-            self._state.requests[name] += 1
-            fault = self._state.take_fault(name) if route is not None else None
-        head = method == "HEAD"
-        try:
-            body = await read_body(receive)
-        except BodyTooLargeError:
-            await send_response(send, empty_response(413), head=head)
-            return
-        if fault is not None:
-            if fault.delay > 0:
-                await anyio.sleep(fault.delay)
-            if fault.status:
-                response = Response(fault.status, fault.body, list(fault.headers))
-                await send_response(send, response, head=head)
-                return
-        if route is None:
-            if wrong_method is not None:
-                allow = ", ".join(self._router.allowed_methods(path))
-                response = empty_response(405, headers=[("allow", allow)])
-            else:
-                response = empty_response(404)
-            await send_response(send, response, head=head)
-            return
-        headers = decode_headers(scope.get("headers") or [])
-        query_string = bytes(scope.get("query_string") or b"").decode("latin-1")
-        request = Request(
-            method=method,
-            path=path,
-            query_string=query_string,
-            headers=headers,
-            body=body,
-            origin=request_origin(scope, headers),
-            path_params=params,
-            client_cert_chain=client_cert_chain(scope),
-        )
-        response = await route.handler(request)
-        await send_response(send, response, head=head)
-
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await self._app(scope, receive, send)

@@ -156,12 +156,28 @@ async def maskinporten_token(
 
 
 async def altinn_token(
-    http: httpx.AsyncClient, key: RSAKey, now: float, *, scope: str = f"{READ} {WRITE}"
+    http: httpx.AsyncClient,
+    key: RSAKey,
+    now: float,
+    *,
+    scope: str = f"{READ} {WRITE}",
+    **claims: Any,
 ) -> str:
-    token = await maskinporten_token(http, key, now, scope=scope)
+    token = await maskinporten_token(http, key, now, scope=scope, **claims)
     response = await http.get(EXCHANGE, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
     return response.text
+
+
+def systemuser_details(org: str, **extra: Any) -> list[dict[str, Any]]:
+    """A grant's ``authorization_details`` asking for the system user at ``org``."""
+    return [
+        {
+            "type": "urn:altinn:systemuser",
+            "systemuser_org": {"authority": "iso6523-actorid-upis", "ID": f"0192:{org}"},
+            **extra,
+        }
+    ]
 
 
 # -- ID-porten -----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from .conftest import (
     add_idporten_clients,
     idporten_tokens,
     maskinporten_token,
+    systemuser_details,
 )
 
 API = "/platform/authentication/api/v1"
@@ -101,6 +102,23 @@ async def test_exchange_keeps_the_maskinporten_jti(
     mp_claims = json.loads(jws.extract_compact(token.encode()).payload)
     _, claims = await decode_altinn(http, (await exchange(http, token)).text)
     assert claims["jti"] == mp_claims["jti"]
+
+
+async def test_exchange_keeps_the_system_user_as_dotnet_writes_it(
+    emu: Emulator, http: httpx.AsyncClient, client_key: RSAKey, clock: Clock
+) -> None:
+    user_id = emu.add_system_user(client_id=CLIENT_ID, customer_org="310000001")
+    details = systemuser_details("310000001")
+    token = await maskinporten_token(
+        http, client_key, clock.now, scope="test:scope", authorization_details=details
+    )
+    (entry,) = json.loads(jws.extract_compact(token.encode()).payload)["authorization_details"]
+    _, claims = await decode_altinn(http, (await exchange(http, token)).text)
+    # A one-value claim goes back into the token as the value: the entry, not a list of it.
+    assert claims["authorization_details"] == entry
+    assert entry["systemuser_id"] == [user_id]
+    assert "urn:altinn:org" not in claims
+    assert claims["urn:altinn:orgNumber"] == DIGDIR
 
 
 @pytest.mark.parametrize(
@@ -456,7 +474,7 @@ def idporten_signed(emu: Emulator, clock: Clock, **claims: Any) -> str:
     }
     body.update(claims)
     body = {k: v for k, v in body.items() if v is not None}
-    return emu._state.idporten_key.sign(body)
+    return emu._idporten.tokens.key.sign(body)
 
 
 async def test_idporten_exchange_maps_the_claims(
@@ -575,7 +593,7 @@ async def test_idporten_exchange_checks_lifetime_issuer_and_signature(
     other_origin = idporten_signed(emu, clock, iss="http://127.0.0.1:9/idporten")
     assert_problem(await exchange(http, other_origin, path=IDPORTEN_EXCHANGE), 401, "Unauthorized")
     forged = jwt.encode(
-        {"alg": "RS256", "kid": emu._state.idporten_key.kid},
+        {"alg": "RS256", "kid": emu._idporten.tokens.key.kid},
         json.loads(jws.extract_compact(token.encode()).payload),
         other_key,
     )

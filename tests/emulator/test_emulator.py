@@ -60,7 +60,7 @@ def test_repr_shows_no_keys(client_key: RSAKey) -> None:
     text = repr(emu)
     assert "clients=1" in text
     assert str(client_key.as_dict(private=True)["d"]) not in text
-    assert "keys=" not in repr(emu._state.clients["c"])
+    assert "keys=" not in repr(emu._maskinporten_store.clients["c"])
 
 
 # -- seeding validation ------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def test_private_jwk_is_stored_as_public(client_key: RSAKey) -> None:
     emu.add_maskinporten_client(
         "c", org_number=DIGDIR, scopes=[], jwks=[client_key.as_dict(private=True)]
     )
-    stored = emu._state.clients["c"].keys["key-1"]
+    stored = emu._maskinporten_store.clients["c"].keys["key-1"]
     assert stored.is_private is False
 
 
@@ -157,7 +157,7 @@ def test_seeding_is_thread_safe() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(emu._store._order) == 200
+    assert len(emu._instances._order) == 200
 
 
 # -- statistics --------------------------------------------------------------------------------
@@ -194,6 +194,54 @@ async def test_head_is_answered_without_body(http: httpx.AsyncClient) -> None:
 # -- faults ------------------------------------------------------------------------------------
 
 
+# The names tests and users pass to requests and inject_fault; they must not change.
+NAMES = frozenset(
+    {
+        "maskinporten.metadata",
+        "maskinporten.jwk",
+        "maskinporten.token",
+        "idporten.metadata",
+        "idporten.jwks",
+        "idporten.authorize",
+        "idporten.login",
+        "idporten.par",
+        "idporten.token",
+        "idporten.userinfo",
+        "idporten.logout",
+        "idporten.revoke",
+        "authentication.exchange",
+        "authentication.refresh",
+        "authentication.openid_configuration",
+        "authentication.jwks",
+        "storage.instances",
+        "storage.instance",
+        "storage.data",
+        "storage.dataelements",
+        "storage.complete",
+        "altinn2.authenticate",
+        "altinn2.messages",
+        "altinn2.message",
+        "altinn2.forms",
+        "altinn2.form",
+        "altinn2.formdata",
+        "altinn2.attachments",
+        "altinn2.attachment",
+        "altinn2.print",
+        "altinn2.reportees",
+        "altinn2.reportee",
+        "altinn2.serviceowner_reportees",
+        "altinn2.consents",
+    }
+)
+
+
+def test_endpoints_are_the_registered_route_names() -> None:
+    assert NAMES <= ENDPOINTS
+    assert Emulator()._router.names == ENDPOINTS
+    without = Emulator(altinn2=False)._router.names
+    assert without == {name for name in ENDPOINTS if not name.startswith("altinn2.")}
+
+
 def test_fault_validation() -> None:
     emu = Emulator()
     with pytest.raises(ValueError, match="unknown endpoint"):
@@ -204,6 +252,11 @@ def test_fault_validation() -> None:
         emu.inject_fault("maskinporten.token", times=0)
     with pytest.raises(ValueError, match="delay"):
         emu.inject_fault("maskinporten.token", delay=-1)
+    with pytest.raises(ValueError, match="cut_after"):
+        emu.inject_fault("maskinporten.token", cut_after=-1)
+    for answer in ({"status": 503}, {"body": b"x"}, {"headers": {"a": "b"}}, {"cut_after": 1}):
+        with pytest.raises(ValueError, match="drop"):
+            emu.inject_fault("maskinporten.token", drop=True, **answer)
     assert "storage.complete" in ENDPOINTS
 
 
@@ -256,6 +309,90 @@ async def test_delay_honours_cancellation(emu: Emulator, http: httpx.AsyncClient
         await http.get("/maskinporten/jwk")
     assert scope.cancelled_caught
     assert time.perf_counter() - started < 5
+
+
+# -- network faults ----------------------------------------------------------------------------
+
+JWK = "/maskinporten/jwk"
+
+
+async def test_drop_fails_like_a_server_that_disconnects(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    emu.inject_fault("maskinporten.jwk", drop=True)
+    with pytest.raises(httpx.RemoteProtocolError) as caught:
+        await http.get(JWK)
+    assert str(caught.value) == "Server disconnected without sending a response."
+    assert caught.value.request.url.path == JWK
+    assert (await http.get(JWK)).status_code == 200
+    assert emu.requests["maskinporten.jwk"] == 2
+
+
+async def test_drop_after_a_delay(emu: Emulator, http: httpx.AsyncClient) -> None:
+    emu.inject_fault("maskinporten.jwk", drop=True, delay=0.05)
+    started = time.perf_counter()
+    with pytest.raises(httpx.RemoteProtocolError):
+        await http.get(JWK)
+    assert time.perf_counter() - started >= 0.05
+
+
+async def test_cut_after_stops_the_normal_body(emu: Emulator, http: httpx.AsyncClient) -> None:
+    full = (await http.get(JWK)).content
+    emu.inject_fault("maskinporten.jwk", cut_after=10, times=2)
+    with pytest.raises(httpx.RemoteProtocolError) as caught:
+        await http.get(JWK)
+    assert str(caught.value) == (
+        "peer closed connection without sending complete message body "
+        f"(received 10 bytes, expected {len(full)})"
+    )
+    # Streamed, the headers and the first bytes arrive before the error.
+    received = b""
+    async with http.stream("GET", JWK) as response:
+        assert response.status_code == 200
+        assert response.headers["content-length"] == str(len(full))
+        with pytest.raises(httpx.RemoteProtocolError):
+            async for chunk in response.aiter_raw():
+                received += chunk
+    assert received == full[:10]
+    assert (await http.get(JWK)).content == full
+
+
+async def test_cut_after_applies_to_an_injected_answer(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    emu.inject_fault("maskinporten.jwk", status=503, body=b"x" * 100, cut_after=0)
+    with pytest.raises(httpx.RemoteProtocolError, match=r"\(received 0 bytes, expected 100\)"):
+        await http.get(JWK)
+
+
+async def test_a_body_no_longer_than_the_cut_arrives_whole(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    emu.inject_fault("maskinporten.jwk", status=503, body=b"down", cut_after=4)
+    response = await http.get(JWK)
+    assert (response.status_code, response.content) == (503, b"down")
+
+
+async def test_cut_after_counts_bytes_across_streamed_chunks(emu: Emulator) -> None:
+    # An Altinn 2 attachment is sent in 64 KiB chunks; the cut falls inside the second one.
+    emu.add_api_key("key")
+    emu.add_altinn2_user("kari", "pw", reportees=["910000001"])
+    message = emu.add_altinn2_message(
+        "910000001",
+        subject="Vedlegg",
+        service_owner="NAV",
+        attachments=[("stor.pdf", 200_000, "application/pdf")],
+    )
+    url = message["_links"]["attachment"][0]["href"]
+    emu.inject_fault("altinn2.attachment", cut_after=70_000)
+    async with httpx.AsyncClient(transport=emu.transport(), headers={"ApiKey": "key"}) as http:
+        login = await http.post(
+            f"{emu.base_url}/altinn2/api/authentication/authenticatewithpassword",
+            json={"UserName": "kari", "UserPassword": "pw"},
+        )
+        assert login.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError, match="received 70000 bytes"):
+            await http.get(url)
 
 
 # -- ASGI plumbing -----------------------------------------------------------------------------

@@ -1015,15 +1015,16 @@ async def test_no_secret_in_any_repr(
     login = Login()
     code = callback_params(await idp.idporten_login(login.url))["code"]
     tokens = (await redeem(http, login, code, idp_key, clock.now)).json()
-    state = idp._state
+    store = idp._idporten_store
     texts = [
         repr(idp),
-        repr(state.idporten),
-        repr(state.idporten_key),
-        *(repr(client) for client in state.idporten_clients.values()),
-        *(repr(record) for record in state.idporten.codes.values()),
-        *(repr(grant) for grant in state.idporten.grants.values()),
-        *(repr(token) for token in state.idporten.refresh_tokens.values()),
+        repr(idp._idporten),
+        repr(store),
+        repr(idp._idporten.tokens.key),
+        *(repr(client) for client in store.clients.values()),
+        *(repr(record) for record in store.codes.values()),
+        *(repr(grant) for grant in store.grants.values()),
+        *(repr(token) for token in store.refresh_tokens.values()),
     ]
     secrets_ = [SECRET, code, login.verifier, login.state, login.nonce, tokens["refresh_token"]]
     for text in texts:

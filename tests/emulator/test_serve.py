@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
+import signal
+import socket
 import ssl
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
-from altinn_async.testing import DEFAULT_PID, CertificateAuthority, Emulator, IssuedCertificate
+from altinn_async.testing import (
+    DEFAULT_PID,
+    CertificateAuthority,
+    Emulator,
+    EmulatorServer,
+    IssuedCertificate,
+)
+from altinn_async.testing._toolkit.server import Server, ServerTLS, listen
 
 from .conftest import DIGDIR, EXCHANGE, INSTANCES, READ, WRITE, Clock, make_grant, request_token
+
+NO_RESPONSE = "Server disconnected without sending a response."
 
 
 async def test_full_flow_over_a_socket(emu: Emulator, client_key: RSAKey, clock: Clock) -> None:
@@ -207,3 +224,210 @@ async def test_altinn2_over_tls_with_an_optional_client_certificate(
         emu.serve(require_client_certificate=True),
     ):
         pass  # pragma: no cover
+
+
+# -- network faults on a real socket ------------------------------------------------------------
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def _error_of(http: httpx.AsyncClient, path: str) -> httpx.RemoteProtocolError:
+    with pytest.raises(httpx.RemoteProtocolError) as caught:
+        await http.get(path)
+    return caught.value
+
+
+async def test_network_faults_fail_alike_in_process_and_on_a_socket(emu: Emulator) -> None:
+    logged = _Records()
+    logging.getLogger("uvicorn.error").addHandler(logged)
+    try:
+        async with httpx.AsyncClient(transport=emu.transport(), base_url=emu.base_url) as http:
+            emu.inject_fault("maskinporten.jwk", drop=True)
+            in_process_drop = await _error_of(http, "/maskinporten/jwk")
+            emu.inject_fault("maskinporten.jwk", cut_after=7)
+            in_process_cut = await _error_of(http, "/maskinporten/jwk")
+        with emu.serve() as base_url:
+            async with httpx.AsyncClient(base_url=base_url) as http:
+                emu.inject_fault("maskinporten.jwk", drop=True)
+                served_drop = await _error_of(http, "/maskinporten/jwk")
+                emu.inject_fault("maskinporten.jwk", cut_after=7)
+                served_cut = await _error_of(http, "/maskinporten/jwk")
+                # The server goes on serving on a new connection.
+                assert (await http.get("/maskinporten/jwk")).status_code == 200
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(logged)
+    assert str(served_drop) == str(in_process_drop) == NO_RESPONSE
+    assert str(served_cut) == str(in_process_cut)
+    assert "(received 7 bytes, expected " in str(served_cut)
+    # uvicorn neither answered 500 nor logged an incomplete response.
+    assert [r for r in logged.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_dropped_connection_is_really_closed(emu: Emulator) -> None:
+    emu.inject_fault("maskinporten.jwk", cut_after=3)
+    with emu.serve() as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /maskinporten/jwk HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = b""
+            while chunk := sock.recv(65536):  # until the server closes the socket
+                received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert body == b'{"k'
+
+
+# -- a server bound first, run in the foreground ------------------------------------------------
+
+
+def test_a_busy_port_fails_before_anything_runs() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match="already in use") as caught:
+            Emulator().server(port=port)
+    assert caught.value.errno == errno.EADDRINUSE
+
+
+def test_the_server_is_bound_and_knows_its_url_before_it_runs() -> None:
+    emu = Emulator()
+    with emu.server() as server:
+        assert isinstance(server, EmulatorServer)
+        host, port = server.url.removeprefix("http://").rsplit(":", 1)
+        assert (host, int(port) > 0) == ("127.0.0.1", True)
+        assert server.environment == emu.environment_for(server.url)
+        assert server.environment.maskinporten.issuer == f"{server.url}/maskinporten/"
+        # Already listening: a client can connect before the server runs.
+        socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()
+    # Closed without running: the port is free again.
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", int(port)))
+
+
+def test_run_serves_until_stop_and_returns_quickly(emu: Emulator) -> None:
+    server = emu.server()
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    with httpx.Client(base_url=server.url) as http:
+        assert http.get("/maskinporten/jwk").status_code == 200
+        # The client keeps its connection open (keep-alive, idle) while the server stops.
+        started = time.perf_counter()
+        server.stop()
+        thread.join(5)
+        elapsed = time.perf_counter() - started
+    assert not thread.is_alive()
+    assert elapsed < 1.0
+    with pytest.raises(RuntimeError, match="already ran"):
+        server.run()
+
+
+def test_run_returns_on_ctrl_c(emu: Emulator) -> None:
+    server = emu.server()
+    answered: list[int] = []
+
+    def press_ctrl_c() -> None:
+        # Once a request was answered, run() is serving with its signal handlers in place.
+        with httpx.Client(base_url=server.url) as http:
+            answered.append(http.get("/maskinporten/jwk").status_code)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    started = time.perf_counter()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # pragma: no cover - the failure this test is about
+        pytest.fail("run() let Ctrl-C through")
+    presser.join(5)
+    assert answered == [200]
+    assert time.perf_counter() - started < 5
+
+
+def test_a_stopped_server_that_never_ran_returns_at_once(emu: Emulator) -> None:
+    server = emu.server()
+    server.stop()
+    started = time.perf_counter()
+    server.run()
+    assert time.perf_counter() - started < 1.0
+
+
+async def test_serve_on_ipv6_loopback(emu: Emulator) -> None:
+    with emu.serve("::1") as base_url:
+        assert base_url.startswith("http://[::1]:")
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            metadata = await http.get("/maskinporten/.well-known/oauth-authorization-server")
+    assert metadata.json()["issuer"] == f"{base_url}/maskinporten/"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])  # noqa: S104 - the point of the test
+def test_a_wildcard_host_needs_the_public_url(host: str) -> None:
+    emu = Emulator()
+    with pytest.raises(ValueError, match="public_url"):
+        emu.server(host)
+    with pytest.raises(ValueError, match="public_url"), emu.serve(host):
+        pass  # pragma: no cover
+
+
+async def test_a_wildcard_host_serves_at_the_public_url(
+    emu: Emulator, free_port: Callable[[], int]
+) -> None:
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    with emu.serve("0.0.0.0", port, public_url=public) as base_url:  # noqa: S104
+        assert base_url == public
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            assert (await http.get("/maskinporten/jwk")).status_code == 200
+    server = emu.server("::", public_url="http://emulator.localhost:8080/")
+    with server:
+        assert server.url == "http://emulator.localhost:8080"
+        assert server.environment.platform == "http://emulator.localhost:8080/platform"
+
+
+@pytest.mark.parametrize(
+    "public_url",
+    ["emulator.localhost:8080", "ftp://emulator.localhost", "http://x.localhost/path"],
+)
+def test_public_url_must_be_an_origin(public_url: str) -> None:
+    with pytest.raises(ValueError, match="public_url"):
+        Emulator().server(public_url=public_url)
+
+
+def test_public_url_scheme_must_match_tls(ca: CertificateAuthority) -> None:
+    emu = Emulator()
+    with pytest.raises(ValueError, match="https"):
+        emu.server(certificate_authority=ca, public_url="http://emulator.localhost:8443")
+    with pytest.raises(ValueError, match="http URL"):
+        emu.server(public_url="https://emulator.localhost:8443")
+
+
+async def test_tls_server_certificate_names_the_public_host(ca: CertificateAuthority) -> None:
+    emu = Emulator()
+    with emu.server(certificate_authority=ca, public_url="https://emulator.localhost:1") as server:
+        thread = server.run_in_thread(10)
+        port = int(server._socket.getsockname()[1])
+        try:
+            context = ssl.create_default_context(cadata=ca.ca_pem().decode())
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+                context.wrap_socket(raw, server_hostname="emulator.localhost") as tls,
+            ):
+                assert tls.version() is not None  # the name checked out
+        finally:
+            server.stop()
+            thread.join(5)
+
+
+def test_a_server_that_cannot_be_made_closes_its_socket(emu: Emulator) -> None:
+    sock = listen("127.0.0.1", 0)
+    broken = ServerTLS(b"no certificate", b"no key", b"", require_client_certificate=False)
+    with pytest.raises(ssl.SSLError):
+        Server(emu, sock, "https://127.0.0.1:1", broken)
+    assert sock.fileno() == -1

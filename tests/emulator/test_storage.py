@@ -12,7 +12,17 @@ from joserfc.jwk import RSAKey
 
 from altinn_async.testing import Emulator
 
-from .conftest import DIGDIR, INSTANCES, READ, WRITE, Clock, altinn_token
+from .conftest import (
+    CLIENT_ID,
+    DIGDIR,
+    INSTANCES,
+    READ,
+    WRITE,
+    Clock,
+    altinn_token,
+    maskinporten_token,
+    systemuser_details,
+)
 
 BASE = "http://altinn.localhost"
 DAY = 86_400.0
@@ -638,3 +648,98 @@ async def test_download_then_complete_flow(
     assert after["count"] == 0
     confirmed = await query(http, auth, {"appId": "digdir/app", "process.isComplete": "true"})
     assert confirmed["count"] == len(pending)
+
+
+# -- system users ------------------------------------------------------------------------------
+
+VENDOR = "310000009"
+CUSTOMER = "310000001"
+CUSTOMER_PARTY = 50_500_001
+
+
+@pytest.fixture
+async def system_user(
+    emu: Emulator, http: httpx.AsyncClient, client_key: RSAKey, clock: Clock
+) -> dict[str, str]:
+    """An Altinn token of the vendor's system user at CUSTOMER (scopes without serviceowner)."""
+    emu.add_maskinporten_client(
+        "vendor",
+        org_number=VENDOR,
+        scopes=["altinn:instances.read"],
+        jwks=[client_key.as_dict(private=False)],
+    )
+    emu.add_system_user(client_id="vendor", customer_org=CUSTOMER)
+    token = await altinn_token(
+        http,
+        client_key,
+        clock.now,
+        iss="vendor",
+        scope="altinn:instances.read",
+        authorization_details=systemuser_details(CUSTOMER),
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_system_user_reads_its_owners_instances(
+    emu: Emulator, http: httpx.AsyncClient, system_user: dict[str, str]
+) -> None:
+    own = emu.add_instance(
+        "ttd", "app", party_id=CUSTOMER_PARTY, organisation_number=CUSTOMER, data=b"<a/>"
+    )
+    emu.add_instance("ttd", "app", party_id=CUSTOMER_PARTY)  # no organisation number: not its
+    params = {"instanceOwner.partyId": str(CUSTOMER_PARTY)}
+    body = await query(http, system_user, params)
+    assert [i["id"] for i in body["instances"]] == [own["id"]]
+    own_path = f"{INSTANCES}/{own['id']}"
+    assert (await http.get(own_path, headers=system_user)).json()["id"] == own["id"]
+    data_path = own["data"][0]["selfLinks"]["platform"].removeprefix(BASE)
+    assert (await http.get(data_path, headers=system_user)).content == b"<a/>"
+    elements = await http.get(f"{own_path}/dataelements", headers=system_user)
+    assert elements.status_code == 200
+
+
+async def test_system_user_gets_other_organisations_instances_filtered_or_forbidden(
+    emu: Emulator, http: httpx.AsyncClient, system_user: dict[str, str]
+) -> None:
+    other = emu.add_instance("ttd", "app", party_id=50_500_002, organisation_number=DIGDIR)
+    # The query runs; the PDP filters the page (no refusal, an empty page).
+    body = await query(http, system_user, {"instanceOwner.partyId": "50500002"})
+    assert body["count"] == 0
+    assert body["instances"] == []
+    assert (await http.get(f"{INSTANCES}/{other['id']}", headers=system_user)).status_code == 403
+
+
+async def test_system_user_must_name_the_instance_owner(
+    http: httpx.AsyncClient, system_user: dict[str, str]
+) -> None:
+    response = await http.get(INSTANCES, params={"org": "ttd"}, headers=system_user)
+    assert response.status_code == 400
+    assert response.json() == (
+        "Either InstanceOwnerPartyId or InstanceOwnerIdentifier need to be defined."
+    )
+
+
+async def test_system_user_cannot_confirm_downloads(
+    emu: Emulator, http: httpx.AsyncClient, system_user: dict[str, str]
+) -> None:
+    own = emu.add_instance("ttd", "app", party_id=CUSTOMER_PARTY, organisation_number=CUSTOMER)
+    response = await http.post(f"{INSTANCES}/{own['id']}/complete", headers=system_user)
+    assert response.status_code == 403
+
+
+async def test_system_user_token_from_maskinporten_is_not_accepted(
+    emu: Emulator, http: httpx.AsyncClient, client_key: RSAKey, clock: Clock
+) -> None:
+    emu.add_system_user(client_id=CLIENT_ID, customer_org=CUSTOMER)
+    token = await maskinporten_token(
+        http,
+        client_key,
+        clock.now,
+        scope="test:scope",
+        authorization_details=systemuser_details(CUSTOMER),
+    )
+    params = {"instanceOwner.partyId": str(CUSTOMER_PARTY)}
+    response = await http.get(
+        INSTANCES, params=params, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401
