@@ -198,3 +198,24 @@ def test_kill_9_in_the_middle_then_resume_is_exactly_once(box: Box) -> None:
     box.emulator.clear_faults()
     assert main(box.args("--resume")) == 0
     assert sorted(box.written()) == sorted(box.ids)
+
+
+def test_ctrl_c_in_the_middle_then_resume_is_exactly_once(box: Box) -> None:
+    box.emulator.inject_fault("altinn2.messages", status=0, delay=0.3, times=100)
+    harvest = subprocess.Popen(
+        [sys.executable, "-m", "altinn_async", *box.args()],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not box.checkpoint.exists():
+        time.sleep(0.05)
+    harvest.send_signal(signal.SIGINT)
+    _, err = harvest.communicate(timeout=30)
+    assert harvest.returncode == 130
+    assert err.strip().splitlines()[-1] == "altinn-async: interrupted"
+    assert "Traceback" not in err
+    box.emulator.clear_faults()
+    assert main(box.args("--resume")) == 0
+    assert sorted(box.written()) == sorted(box.ids)

@@ -81,7 +81,7 @@ def named_environment(value: str, *, flag: str = "--env") -> Environment | None:
 
 
 def _load_key(args: argparse.Namespace) -> SigningKey:
-    what = args.p12 or args.key or args.jwk
+    flag = "--p12" if args.p12 is not None else "--jwk" if args.jwk is not None else "--key"
     password = secret_from_env(
         args.password_env,
         flag="--password-env",
@@ -103,7 +103,7 @@ def _load_key(args: argparse.Namespace) -> SigningKey:
                 f"{exc}: give the password with --password-env VAR (or run on a terminal to "
                 "be asked for it)"
             ) from exc
-        raise CLIError(f"{what}: {exc}") from exc
+        raise CLIError(f"{flag}: {exc}") from exc
 
 
 async def _environment(args: argparse.Namespace, http: httpx.AsyncClient) -> Environment:
@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> None:
     for flag, value in (("--consumer-org", args.consumer_org), ("--system-user", args.system_user)):
         if value is not None and not (len(value) == 9 and value.isdigit()):
             raise CLIError(f"{flag} {value}: an organisation number is 9 digits")
+    named_environment(args.env)  # a wrong --env is said before the key is read
     key = _load_key(args)
     run_async(functools.partial(_token, args, key))
 
