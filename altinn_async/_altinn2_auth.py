@@ -142,7 +142,11 @@ class PasswordLogin(httpx.Auth):
         stale: tuple[str, str] | None = None
         for attempt in range(2):
             cookie = self._cookie
-            while cookie is None or cookie == stale:
+            tries = 0
+            # A login that hands back the very cookie that stopped working is not tried a third
+            # time for this request: the request goes with it, and its answer to the caller.
+            while (cookie is None or cookie == stale) and tries < 2:
+                tries += 1
                 if self._refused is not None:
                     raise LoginError(str(self._refused)) from self._refused
                 login = self._login
@@ -165,6 +169,8 @@ class PasswordLogin(httpx.Auth):
                     if login.error is not None:
                         raise LoginError(str(login.error)) from login.error
                 cookie = login.cookie  # None: the login was cancelled; try again
+            if cookie is None:
+                raise LoginError("the Altinn 2 login did not finish (it was cancelled twice)")
             _with_cookie(request, *cookie)
             response = yield request
             if attempt == 1 or not replayable or not _session_gone(response):

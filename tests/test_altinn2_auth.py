@@ -309,3 +309,21 @@ async def test_a_national_id_number_as_username_is_masked(
         await http.get(f"{BASE}/my/messages")
     for record in caplog.records:
         assert pid not in record.getMessage()
+
+
+async def test_a_login_that_gives_back_the_dead_cookie_is_not_a_loop() -> None:
+    logins = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal logins
+        if request.url.path.endswith("/authenticatewithpassword"):
+            logins += 1
+            return httpx.Response(200, headers={"Set-Cookie": ".AspxAuthTT02=always-the-same"})
+        return httpx.Response(401)
+
+    auth = altinn.Altinn2Auth("k", base_url=SITE, login=altinn.PasswordLogin("ola", "pw"))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler), auth=auth) as http:
+        with anyio.fail_after(5):
+            response = await http.get(f"{BASE}/my/messages")
+    assert response.status_code == 401  # handed back to the caller
+    assert logins <= 3
