@@ -117,6 +117,9 @@ class AltinnExchangeAuth(TokenAuth):
         self._upstream = upstream
         self._provider = provider
         self._test = test
+        # Worked out once: the per-request path only looks them up.
+        self._upstream_key = upstream.cache_key
+        self._key = ("altinn-exchange", environment.platform, provider, test, self._upstream_key)
 
     def __repr__(self) -> str:
         return (
@@ -131,18 +134,10 @@ class AltinnExchangeAuth(TokenAuth):
 
     @property
     def cache_key(self) -> Hashable:
-        # Computed every time: an upstream's key can change (a session's does not, but a custom
-        # source's may).
-        return (
-            "altinn-exchange",
-            self.environment.platform,
-            self._provider,
-            self._test,
-            self._upstream.cache_key,
-        )
+        return self._key
 
     def _derived_from(self) -> Hashable | None:
-        return self._upstream.cache_key
+        return self._upstream_key
 
     @property
     def exchange_provider(self) -> str:

@@ -188,12 +188,12 @@ class TokenCache:
             Exception: whatever ``fetch`` raised, when no usable token was left to serve.
         """
         while True:
-            epoch = self._epochs.get(key, 0)
             token = self._tokens.get(key)
+            if token is not None and self.fresh(token):
+                return token  # the per-request path: one lookup
+            epoch = self._epochs.get(key, 0)
             usable = False
             if token is not None:
-                if self.fresh(token):
-                    return token
                 usable = self.usable(token)
                 now = self._clock()
                 if usable and (key in self._flights or now < self._retry_at.get(key, 0.0)):
