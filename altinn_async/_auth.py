@@ -7,12 +7,11 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Generator, Hashable, Iterable
-from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import httpx
 
-from ._context import TokenContext
+from ._context import Closing, TokenContext
 from ._environment import Environment
 from ._jwt import unverified_claims
 from ._origins import ForeignOrigins, OriginPolicy
@@ -60,7 +59,7 @@ def environment_origins(environment: Environment) -> tuple[str | None, ...]:
     return (environment.platform, environment.altinn2)
 
 
-class TokenAuth(httpx.Auth, abc.ABC):
+class TokenAuth(Closing, httpx.Auth, abc.ABC):
     """Base of the bearer-token auth flows: cache, single-flight fetch, origins, a 401 retry.
 
     Subclasses say what identifies their tokens (`cache_key`) and how to fetch one (`_fetch`).
@@ -150,17 +149,6 @@ class TokenAuth(httpx.Auth, abc.ABC):
         """Close what this flow's chain made for itself (an HTTP client it was given stays open)."""
         if self._owns_context:
             await self._context.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         raise ConfigurationError(

@@ -3,15 +3,36 @@ the retry policy."""
 
 from __future__ import annotations
 
+from types import TracebackType
+from typing import Self
+
 import httpx
 
 from ._retry import RetryPolicy
 from ._tokens import Clock, TokenCache
 from .exceptions import ConfigurationError
 
-__all__ = ["TokenContext"]
+__all__ = ["Closing", "TokenContext"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+class Closing:
+    """``async with`` for anything with an ``aclose``: it is closed on the way out."""
+
+    async def aclose(self) -> None:
+        """Close what this object made."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 class TokenContext:

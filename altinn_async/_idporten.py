@@ -16,7 +16,6 @@ import secrets
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import Any, Literal, Self
 
 import anyio
@@ -29,7 +28,7 @@ from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 
 from ._auth import TokenAuth, origin_policy
-from ._context import TokenContext
+from ._context import Closing, TokenContext
 from ._environment import Environment
 from ._jwks import JWKSCache
 from ._jwt import sign_jwt, signer_header
@@ -119,7 +118,7 @@ def _token(nbytes: int = 32) -> str:
 _REFUSED_REFRESH = ("invalid_grant", "invalid_token", "unauthorized_client")
 
 
-class IDPortenClient:
+class IDPortenClient(Closing):
     """An ID-porten client: logs people in, and hands out their sessions.
 
     Log a person in with `start_login` and `complete_login` (authorization code flow with PKCE
@@ -291,17 +290,6 @@ class IDPortenClient:
     async def aclose(self) -> None:
         """Close the HTTP client this client made (one given to it stays open)."""
         await self._context.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- logging in --------------------------------------------------------------------------
 
