@@ -12,6 +12,18 @@ from ._environment import PRODUCTION, TEST, AuthorizationServer, Environment
 from ._exchange import AltinnExchangeAuth
 from ._files import safe_filename
 from ._hal import HalResource, Link, parse_hal
+from ._harvest import (
+    Altinn2Messages,
+    FolderSink,
+    Harvest,
+    HarvestSource,
+    HarvestStats,
+    HarvestSummary,
+    JsonLinesSink,
+    PaginatorSource,
+    Sink,
+    StorageInstances,
+)
 from ._idporten import IDPortenClient, IDPortenSession, LoginRequest
 from ._keys import Signer, SigningKey
 from ._maskinporten import MaskinportenAuth, SystemUser
@@ -24,6 +36,7 @@ from ._paging import (
     PageContent,
     Paginator,
     PagingRule,
+    merge,
 )
 from ._retry import RetryPolicy
 from ._sessions import (
@@ -34,7 +47,7 @@ from ._sessions import (
     MemoryTokenStore,
     TokenStore,
 )
-from ._storage import InstancePage, InstancePager, StorageClient
+from ._storage import DateFilter, InstancePage, InstancePager, StorageClient
 from ._tokens import AccessToken, Clock, TokenCache
 from ._version import __version__
 from .exceptions import (
@@ -43,11 +56,13 @@ from .exceptions import (
     AuthorizationError,
     CallbackError,
     CertificateError,
+    CheckpointError,
     ConfigurationError,
     DiscoveryError,
     ExchangeError,
     ForeignOriginError,
     HALError,
+    HarvestError,
     IDTokenError,
     InvalidScopeError,
     KeyLoadError,
@@ -69,6 +84,7 @@ __all__ = [
     "AccessToken",
     "Altinn2Auth",
     "Altinn2Client",
+    "Altinn2Messages",
     "AltinnError",
     "AltinnExchangeAuth",
     "AuthorizationError",
@@ -76,16 +92,24 @@ __all__ = [
     "BodyNextField",
     "CallbackError",
     "CertificateError",
+    "CheckpointError",
     "Clock",
     "ConfigurationError",
+    "DateFilter",
     "DiscoveryError",
     "Environment",
     "ExchangeError",
     "FileTokenStore",
+    "FolderSink",
     "ForeignOriginError",
     "HALError",
     "HalNextLink",
     "HalResource",
+    "Harvest",
+    "HarvestError",
+    "HarvestSource",
+    "HarvestStats",
+    "HarvestSummary",
     "IDPortenClient",
     "IDPortenSession",
     "IDTokenClaims",
@@ -93,6 +117,7 @@ __all__ = [
     "InstancePage",
     "InstancePager",
     "InvalidScopeError",
+    "JsonLinesSink",
     "KeyLoadError",
     "LimitReachedWarning",
     "Link",
@@ -110,13 +135,16 @@ __all__ = [
     "PageContent",
     "PaginationError",
     "Paginator",
+    "PaginatorSource",
     "PagingRule",
     "PasswordLogin",
     "RetryPolicy",
     "Signer",
     "SigningKey",
+    "Sink",
     "StaticToken",
     "StorageClient",
+    "StorageInstances",
     "SystemUser",
     "TokenAuth",
     "TokenCache",
@@ -127,6 +155,7 @@ __all__ = [
     "__version__",
     "enterprise_tls_context",
     "exceptions",
+    "merge",
     "parse_hal",
     "safe_filename",
 ]

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import urllib.parse
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
+import anyio
 import attrs
 import httpx
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._hal import HalResource, json_kind, parse_hal, parse_hal_array
 from ._http import api_error, origin, safe_url
@@ -36,6 +40,7 @@ __all__ = [
     "PageContent",
     "Paginator",
     "PagingRule",
+    "merge",
 ]
 
 T = TypeVar("T")
@@ -320,6 +325,80 @@ class _Pages(Generic[P_co]):
 
     async def __anext__(self) -> P_co:
         return await self._next_page()
+
+
+class merge(Generic[T]):  # noqa: N801 - used like a function, as contextlib's helpers are
+    """Iterate several async iterables at once, items in the order they arrive.
+
+    For paginators over disjoint parts of one list (`StorageClient.windows`): each is paged by
+    its own task, so the pages of all of them are in flight together. Use it as an async
+    context manager; leaving the block stops every task::
+
+        async with altinn.merge(storage.windows(8, start=since, org="ttd")) as instances:
+            async for instance in instances:
+                ...
+
+    The first failure of any iterable stops the others and is raised as itself (not as an
+    exception group), when the block is left.
+
+    Args:
+        iterables: what to iterate.
+        buffer: items each iterable may run ahead of the consumer.
+    """
+
+    def __init__(self, iterables: Sequence[AsyncIterable[T]], *, buffer: int = 0) -> None:
+        if buffer < 0:
+            raise ConfigurationError("buffer must not be negative")
+        self._iterables = list(iterables)
+        self._buffer = buffer
+        self._group: TaskGroup | None = None
+        self._receive: MemoryObjectReceiveStream[T] | None = None
+
+    def __repr__(self) -> str:
+        return f"merge({len(self._iterables)} iterables)"
+
+    async def __aenter__(self) -> MemoryObjectReceiveStream[T]:
+        if self._group is not None:
+            raise RuntimeError("merge() is not reentrant: make a new one")
+        send, receive = anyio.create_memory_object_stream[T](self._buffer)
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group, self._receive = group, receive
+        for iterable in self._iterables:
+            group.start_soon(_pump, iterable, send.clone())
+        send.close()
+        return receive
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        group, receive = self._group, self._receive
+        if group is None or receive is None:  # pragma: no cover - only after __aenter__
+            return None
+        group.cancel_scope.cancel()
+        receive.close()
+        try:
+            return await group.__aexit__(kind, exc, traceback)
+        except BaseExceptionGroup as failures:
+            leaves = _leaves(failures)
+            cancelled = anyio.get_cancelled_exc_class()
+            first = next((e for e in leaves if not isinstance(e, cancelled)), leaves[0])
+            raise first from None
+
+
+async def _pump(iterable: AsyncIterable[T], send: MemoryObjectSendStream[T]) -> None:
+    async with send:
+        async for item in iterable:
+            await send.send(item)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
 
 
 def _absolute(http: httpx.AsyncClient, url: str | httpx.URL) -> httpx.URL:

@@ -4,9 +4,11 @@ downloads."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
+import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar
 
 import anyio
@@ -16,7 +18,7 @@ import httpx
 from ._http import network_error, retry_after, safe_url
 from .exceptions import ConfigurationError
 
-__all__ = ["IDEMPOTENT_METHODS", "RetryPolicy", "request", "send"]
+__all__ = ["IDEMPOTENT_METHODS", "Pacer", "RetryPolicy", "pacing", "request", "send"]
 
 logger = logging.getLogger("altinn_async")
 
@@ -117,6 +119,81 @@ class RetryPolicy:
 
 RetryPolicy.NEVER = RetryPolicy(attempts=1)
 
+
+class Pacer:
+    """The pace of every request sent in one context: a rate limit, and the server's pauses.
+
+    Installed with `pacing`, it applies to every request `send` makes in that context and in the
+    tasks started from it (a harvest's workers): at most ``rate`` requests a second, spread
+    evenly, and when any answer says ``Retry-After``, no request at all until it has passed,
+    so one 429 pauses the whole pool instead of one task while the others keep being refused.
+    It also counts what the pool sees, for progress reports.
+
+    Args:
+        rate: requests per second, or ``None`` for no limit.
+
+    Attributes:
+        retries: requests sent again after a failure.
+        pauses: ``Retry-After`` answers that paused the pool.
+        paused: seconds requests spent waiting for a pause or the rate limit, summed over the
+            requests that waited.
+    """
+
+    def __init__(self, rate: float | None = None) -> None:
+        if rate is not None and not (rate > 0 and math.isfinite(rate)):
+            raise ConfigurationError("the rate limit must be a positive number of requests/s")
+        self._interval = 0.0 if rate is None else 1.0 / rate
+        self._next_slot = -math.inf
+        self._resume_at = -math.inf
+        self.retries = 0
+        self.pauses = 0
+        self.paused = 0.0
+
+    def __repr__(self) -> str:
+        rate = None if not self._interval else round(1 / self._interval, 3)
+        return f"Pacer(rate={rate}, retries={self.retries}, pauses={self.pauses})"
+
+    @property
+    def resume_at(self) -> float | None:
+        """When the current pause ends (on `anyio.current_time`'s clock), or ``None``."""
+        return self._resume_at if self._resume_at > anyio.current_time() else None
+
+    async def wait(self) -> None:
+        """Wait for the pool's pause to pass, then for this request's slot."""
+        started = now = anyio.current_time()
+        # A pause may be lengthened by another answer while we sleep: look again after it.
+        while self._resume_at > now:
+            await anyio.sleep(self._resume_at - now)
+            now = anyio.current_time()
+        if self._interval:
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self._interval
+            if slot > now:
+                await anyio.sleep(slot - now)
+                now = anyio.current_time()
+        self.paused += now - started
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for ``seconds`` from now (a ``Retry-After``)."""
+        resume_at = anyio.current_time() + seconds
+        if resume_at > self._resume_at:
+            self._resume_at = resume_at
+            self.pauses += 1
+
+
+_PACER: contextvars.ContextVar[Pacer | None] = contextvars.ContextVar("altinn_pacer", default=None)
+
+
+@contextlib.contextmanager
+def pacing(pacer: Pacer) -> Iterator[Pacer]:
+    """Apply ``pacer`` to the requests sent in this context and in tasks started from it."""
+    token = _PACER.set(pacer)
+    try:
+        yield pacer
+    finally:
+        _PACER.reset(token)
+
+
 RequestFactory = Callable[[], Awaitable[httpx.Request]]
 
 
@@ -148,8 +225,11 @@ async def send(
         httpx.TransportError: the last try failed on the network.
     """
     retry = 0
+    pacer = _PACER.get()
     while True:
         request = await build()
+        if pacer is not None:
+            await pacer.wait()
         safe = request.method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         outcome: httpx.Response | httpx.TransportError
         try:
@@ -160,6 +240,10 @@ async def send(
         except httpx.TransportError as exc:
             outcome = exc
         wait = policy.delay(retry, outcome, idempotent=safe)
+        if pacer is not None and isinstance(outcome, httpx.Response):
+            told = retry_after(outcome) if outcome.status_code in (429, 503) else None
+            if told is not None:
+                pacer.pause(told)
         if wait is None:
             if isinstance(outcome, httpx.TransportError):
                 raise outcome
@@ -180,6 +264,8 @@ async def send(
             retry + 2,
             policy.attempts,
         )
+        if pacer is not None:
+            pacer.retries += 1
         await anyio.sleep(wait)
         retry += 1
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import inspect
+import itertools
 import os
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self, cast
 
@@ -18,12 +22,86 @@ from ._redact import safe_url
 from ._retry import RetryPolicy, request
 from .exceptions import APIError, ConfigurationError
 
-__all__ = ["InstancePage", "InstancePager", "StorageClient"]
+__all__ = ["DateFilter", "InstancePage", "InstancePager", "StorageClient", "split_time"]
 
 Instance = dict[str, Any]
 """An instance as Storage sent it (camelCase keys, nulls omitted)."""
 
 _INSTANCES = "/storage/api/v1/instances"
+
+DateFilter = tuple[datetime | None, datetime | None] | str | Sequence[str]
+"""A Storage date filter: ``(start, end)`` (``start <= t < end``, ``None`` for no bound), or
+Storage's operator expressions (``"gt:2024-05-01"``, or a list of them)."""
+
+_OPERATORS = ("gt:", "gte:", "lt:", "lte:", "eq:")
+
+
+def _iso(moment: datetime, name: str) -> str:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ConfigurationError(
+            f"{name}: give aware datetimes (with tzinfo), not {moment.isoformat()}: Storage "
+            "would read a naive time as UTC, which is rarely what was meant"
+        )
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _date_expressions(name: str, value: DateFilter) -> list[str]:
+    if isinstance(value, tuple) and len(value) == 2 and not isinstance(value[0], str):
+        start, end = value
+        if start is not None and end is not None and end <= start:
+            raise ConfigurationError(f"{name}: the range ends before it starts")
+        expressions = [] if start is None else [f"gte:{_iso(start, name)}"]
+        if end is not None:
+            expressions.append(f"lt:{_iso(end, name)}")
+        return expressions
+    expressions = [value] if isinstance(value, str) else [str(v) for v in value]
+    for expression in expressions:
+        if not expression.startswith(_OPERATORS) or len(expression.partition(":")[2]) == 0:
+            raise ConfigurationError(
+                f"{name}={expression!r}: a date filter is an operator and a date, e.g. "
+                "'gt:2024-05-01' (operators gt, gte, lt, lte, eq), or a (start, end) range"
+            )
+    return expressions
+
+
+def _filter_pairs(
+    *,
+    dates: Mapping[str, DateFilter | None],
+    flags: Mapping[str, bool | None],
+    texts: Mapping[str, str | None],
+) -> list[tuple[str, str]]:
+    query: list[tuple[str, str]] = []
+    for name, text in texts.items():
+        if text is not None:
+            if not text:
+                raise ConfigurationError(f"{name} must not be empty")
+            query.append((name, text))
+    for name, date in dates.items():
+        if date is not None:
+            query.extend((name, expression) for expression in _date_expressions(name, date))
+    for name, flag in flags.items():
+        if flag is not None:
+            query.append((name, "true" if flag else "false"))
+    return query
+
+
+def split_time(
+    start: datetime, end: datetime | None, count: int
+) -> list[tuple[datetime | None, datetime | None]]:
+    """``count`` half-open ranges that cover all of time: the first open below, the last open
+    above, the ones between equal slices of ``start``..``end`` (default: now)."""
+    if isinstance(count, bool) or count < 1:
+        raise ConfigurationError("the number of windows must be at least 1")
+    stop = end if end is not None else datetime.now(dt.UTC)
+    _iso(start, "start")
+    _iso(stop, "end")
+    if stop <= start:
+        raise ConfigurationError("the windows' end must come after their start")
+    step = (stop - start) / count
+    cuts: list[datetime | None] = [None]
+    cuts.extend(start + step * index for index in range(1, count))
+    cuts.append(None)
+    return list(itertools.pairwise(cuts))
 
 
 @attrs.frozen
@@ -134,7 +212,7 @@ class StorageClient:
                 ...
 
     Every request goes through the retry policy (429, 502, 503, 504 and network failures;
-    ``complete`` too, since confirming twice is harmless).
+    ``complete``, a ``POST``, only when it surely did not reach Storage, unless told).
 
     Args:
         http: a client whose auth gives Altinn tokens (`AltinnExchangeAuth`).
@@ -172,6 +250,18 @@ class StorageClient:
         *,
         org: str | None = None,
         app_id: str | None = None,
+        created: DateFilter | None = None,
+        last_changed: DateFilter | None = None,
+        due_before: DateFilter | None = None,
+        visible_after: DateFilter | None = None,
+        process_ended: DateFilter | None = None,
+        process_complete: bool | None = None,
+        current_task: str | None = None,
+        exclude_confirmed_by: str | None = None,
+        archived: bool | None = None,
+        soft_deleted: bool | None = None,
+        hard_deleted: bool | None = None,
+        party_id: int | str | None = None,
         size: int | None = None,
         params: Mapping[str, str | Sequence[str]] | None = None,
         resume_from: str | None = None,
@@ -179,20 +269,43 @@ class StorageClient:
     ) -> InstancePager:
         """Instances matching a query, newest change first.
 
+        Each filter is sent as Storage names it; a date filter is a range
+        ``(start, end)`` of aware datetimes (``start <= t < end``; either end may be
+        ``None``), or Storage's own operators as strings (``"gt:2024-05-01"``, or several:
+        ``["gte:2024-05-01", "lt:2024-06-01"]``).
+
+        Example::
+
+            storage.instances(org="ttd", exclude_confirmed_by="ttd", process_complete=True,
+                              last_changed=(datetime(2024, 5, 1, tzinfo=UTC), None))
+
         Args:
             org: the service owner (``ttd``); a service-owner token needs ``org`` or ``app_id``.
             app_id: ``org/app``.
+            created: ``created``.
+            last_changed: ``lastChanged``.
+            due_before: ``dueBefore``.
+            visible_after: ``visibleAfter``.
+            process_ended: ``process.ended``.
+            process_complete: ``process.isComplete``.
+            current_task: ``process.currentTask`` (a task id such as ``Task_1``).
+            exclude_confirmed_by: ``excludeConfirmedBy``: leave out the instances this org
+                confirmed with `complete` (the service owner's download queue).
+            archived: ``status.isArchived``.
+            soft_deleted: ``status.isSoftDeleted``.
+            hard_deleted: ``status.isHardDeleted``.
+            party_id: ``instanceOwner.partyId``.
             size: instances per page (Storage's default is 100).
-            params: further filters as Storage names them, e.g.
-                ``{"process.isComplete": "true", "lastChanged": ["gt:2024-01-01", "lt:2024-02-01"],
-                "excludeConfirmedBy": "ttd"}``.
+            params: any other parameter as Storage names it (``searchString``,
+                ``status.isArchivedOrSoftDeleted``, ``mainVersionExclude``, ...), a list for a
+                repeated one.
             resume_from: a saved `InstancePager.position`, to continue an earlier run (the
                 query arguments are then ignored: the position holds them).
             max_items: stop after this many instances.
 
         Raises:
-            ConfigurationError: ``size`` is below 1, or ``resume_from`` is not a URL on the
-                platform.
+            ConfigurationError: a bad filter (a naive datetime, an unknown operator), ``size``
+                below 1, or a ``resume_from`` that is not a URL on the platform.
         """
         if resume_from is not None:
             return InstancePager(
@@ -202,11 +315,28 @@ class StorageClient:
                 max_items=max_items,
                 retry=self._retry,
             )
-        query: list[tuple[str, str]] = []
-        if org is not None:
-            query.append(("org", org))
-        if app_id is not None:
-            query.append(("appId", app_id))
+        query = _filter_pairs(
+            dates={
+                "created": created,
+                "lastChanged": last_changed,
+                "dueBefore": due_before,
+                "visibleAfter": visible_after,
+                "process.ended": process_ended,
+            },
+            flags={
+                "process.isComplete": process_complete,
+                "status.isArchived": archived,
+                "status.isSoftDeleted": soft_deleted,
+                "status.isHardDeleted": hard_deleted,
+            },
+            texts={
+                "org": org,
+                "appId": app_id,
+                "process.currentTask": current_task,
+                "excludeConfirmedBy": exclude_confirmed_by,
+                "instanceOwner.partyId": None if party_id is None else str(party_id),
+            },
+        )
         if size is not None:
             if size < 1:
                 raise ConfigurationError("size must be at least 1")
@@ -216,6 +346,64 @@ class StorageClient:
             query.extend((name, v) for v in values)
         url = httpx.URL(f"{self._base}{_INSTANCES}", params=query)
         return InstancePager(self._http, url, max_items=max_items, retry=self._retry)
+
+    def windows(
+        self,
+        count: int,
+        *,
+        by: str = "created",
+        start: datetime,
+        end: datetime | None = None,
+        **query: Any,
+    ) -> list[InstancePager]:
+        """One query split into ``count`` disjoint windows of time that can be paged at once.
+
+        A Storage list is one chain of continuation tokens: one page per round trip however
+        many connections there are. Windows on ``created`` or ``lastChanged`` are separate
+        chains that, together, list exactly what the whole query lists: the time from
+        ``start`` to ``end`` (default: now) is cut into ``count`` equal slices, and the first
+        window also takes everything before ``start``, the last everything after ``end``.
+        Iterate them concurrently (`merge`, or the harvest engine, which also checkpoints each
+        one). With 50 ms per request, 8 windows list about 8 times as fast as one chain if the
+        instances are spread evenly over the time; choose ``start`` near the oldest instance.
+
+        Example::
+
+            pagers = storage.windows(8, by="created", start=datetime(2024, 1, 1, tzinfo=UTC),
+                                     org="ttd", exclude_confirmed_by="ttd")
+            async with altinn.merge(pagers) as instances:
+                async for instance in instances:
+                    ...
+
+        Args:
+            count: how many windows.
+            by: ``"created"`` or ``"last_changed"`` (stable for a list that changes while it is
+                read: prefer ``created``, since confirming or updating an instance moves its
+                ``lastChanged``).
+            start: an aware datetime near the oldest instance.
+            end: an aware datetime near the newest (default: now).
+            query: the other arguments of `instances` (not ``resume_from``, nor a filter on
+                ``by`` itself).
+
+        Raises:
+            ConfigurationError: ``count`` below 1, naive datetimes, ``end`` before ``start``,
+                or an argument `instances` does not take.
+        """
+        if by not in ("created", "last_changed"):
+            raise ConfigurationError(f"windows are by 'created' or 'last_changed', not {by!r}")
+        if "resume_from" in query or by in query:
+            raise ConfigurationError(
+                f"windows make their own {by} filter and positions: pass neither {by}= nor "
+                "resume_from= (resume a window with instances(resume_from=...))"
+            )
+        unknown = sorted(set(query) - _QUERY_ARGUMENTS)
+        if unknown:
+            raise ConfigurationError(f"instances() takes no {', '.join(unknown)}")
+        pagers = []
+        for window in split_time(start, end, count):
+            arguments: dict[str, Any] = {**query, by: window}
+            pagers.append(self.instances(**arguments))
+        return pagers
 
     async def get_instance(self, instance_id: str) -> Instance:
         """One instance by ``{partyId}/{instanceGuid}``."""
@@ -270,15 +458,34 @@ class StorageClient:
         finally:
             await response.aclose()
 
-    async def complete(self, instance: Mapping[str, Any] | str) -> Instance:
-        """Confirm that the service owner has downloaded the instance (``POST .../complete``)."""
+    async def complete(
+        self, instance: Mapping[str, Any] | str, *, idempotent: bool = False
+    ) -> Instance:
+        """Confirm that the service owner has downloaded the instance (``POST .../complete``).
+
+        Like every ``POST``, it is retried only when it surely did not reach Storage (no
+        connection, or a 429), unless ``idempotent=True`` (or the policy's
+        ``retry_non_idempotent``) says sending it twice is harmless: Storage keeps one
+        confirmation per organisation, so it is, but a caller that counts on the
+        ``lastChanged`` of the answer may think otherwise.
+
+        Args:
+            instance: the instance (its ``id``) or ``{partyId}/{instanceGuid}``.
+            idempotent: retry also after a failure that may have reached Storage (a 503, a
+                connection dropped after sending).
+        """
         instance_id = instance if isinstance(instance, str) else str(instance.get("id", ""))
         url = f"{self._base}{_INSTANCES}/{_instance_path(instance_id)}/complete"
-        # Confirming twice leaves one confirmation: safe to retry.
-        response = await request(self._http, "POST", url, policy=self._retry, idempotent=True)
+        response = await request(self._http, "POST", url, policy=self._retry, idempotent=idempotent)
         if response.status_code != 200:
             raise await api_error(response)
         return _object(response, "the completed instance")
+
+
+_QUERY_ARGUMENTS = frozenset(inspect.signature(StorageClient.instances).parameters) - {
+    "self",
+    "resume_from",
+}
 
 
 def _object(response: httpx.Response, what: str) -> Instance:

@@ -41,11 +41,13 @@ __all__ = [
     "AuthorizationError",
     "CallbackError",
     "CertificateError",
+    "CheckpointError",
     "ConfigurationError",
     "DiscoveryError",
     "ExchangeError",
     "ForeignOriginError",
     "HALError",
+    "HarvestError",
     "IDTokenError",
     "InvalidScopeError",
     "KeyLoadError",
@@ -168,6 +170,27 @@ class PaginationError(AltinnError):
     def __init__(self, message: str, *, position: str | None = None) -> None:
         super().__init__(message)
         self.position = position
+
+
+class HarvestError(AltinnError):
+    """A harvest stopped: a source or an item failed after its retries.
+
+    What was done before the failure is in the output and the checkpoint; a run with
+    ``resume=True`` (``--resume``) continues from there. The cause is ``__cause__``.
+
+    Attributes:
+        summary: the run's `HarvestSummary` up to the failure.
+    """
+
+    def __init__(self, message: str, *, summary: object = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+class CheckpointError(ConfigurationError):
+    """A harvest's output and checkpoint do not allow the run asked for: an output from an
+    earlier harvest without ``resume``, a resume with other sources or options, a checkpoint
+    that is not one, or an output changed behind the checkpoint's back."""
 
 
 class HALError(AltinnError):

@@ -47,10 +47,12 @@ LAYERS: dict[str, int] = {
     "_paging": 3,
     "_storage": 3,
     "_altinn2": 3,
+    # bulk jobs over the API clients
+    "_harvest": 4,
     # the command line and the package's face
-    "_cli": 4,
-    "__init__": 4,
-    "__main__": 4,
+    "_cli": 5,
+    "__init__": 5,
+    "__main__": 5,
 }
 EMULATOR_SEAM = {"altinn_async._environment"}
 

@@ -1,0 +1,30 @@
+"""Bulk harvesting: sources paged at once, a bounded worker pool, sinks, and a checkpoint that
+makes the output hold every item exactly once, however often a run is killed and resumed."""
+
+from ._checkpoint import Checkpoint, SourceState
+from ._engine import Harvest, HarvestStats, HarvestSummary
+from ._sinks import FolderSink, JsonLinesSink, Sink, item_filename
+from ._sources import (
+    Altinn2Messages,
+    HarvestSource,
+    PageSource,
+    PaginatorSource,
+    StorageInstances,
+)
+
+__all__ = [
+    "Altinn2Messages",
+    "Checkpoint",
+    "FolderSink",
+    "Harvest",
+    "HarvestSource",
+    "HarvestStats",
+    "HarvestSummary",
+    "JsonLinesSink",
+    "PageSource",
+    "PaginatorSource",
+    "Sink",
+    "SourceState",
+    "StorageInstances",
+    "item_filename",
+]

@@ -1,0 +1,318 @@
+"""The harvest engine (`altinn.Harvest`) against the emulator: exactly once, windows, resume,
+confirmations, the shared pause on Retry-After, the rate limit, and the refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import httpx
+import pytest
+
+import altinn_async as altinn
+from altinn_async._storage import split_time
+from altinn_async.testing import Emulator
+
+from .helpers import signing_key
+
+CLIENT = "harvester"
+ORG_NUMBER = "405003309"  # ttd
+READ = "altinn:serviceowner/instances.read"
+WRITE = "altinn:serviceowner/instances.write"
+COUNT = 120
+
+
+class Recorder(httpx.AsyncBaseTransport):
+    """A transport that notes when each request left, and what answered it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.sent: list[tuple[float, str, str]] = []
+        self.answered: list[tuple[float, str, int]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append((anyio.current_time(), request.method, request.url.path))
+        response = await self.inner.handle_async_request(request)
+        self.answered.append((anyio.current_time(), request.url.path, response.status_code))
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@attrs.define
+class World:
+    emulator: Emulator
+    http: httpx.AsyncClient
+    recorder: Recorder
+    storage: altinn.StorageClient
+    tmp: Path
+
+    def sink(self, name: str = "out.jsonl") -> altinn.JsonLinesSink:
+        return altinn.JsonLinesSink(self.tmp / name)
+
+    def lines(self, name: str = "out.jsonl") -> list[dict[str, Any]]:
+        text = (self.tmp / name).read_text()
+        return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    emulator = Emulator()
+    key = signing_key()
+    emulator.add_maskinporten_client(
+        CLIENT, org_number=ORG_NUMBER, scopes=[READ, WRITE], jwks=[key.public_jwk]
+    )
+    emulator.add_instances("ttd", "app", COUNT)
+    recorder = Recorder(emulator.transport())
+    async with (
+        httpx.AsyncClient(transport=emulator.transport()) as token_http,
+        altinn.MaskinportenAuth(
+            client_id=CLIENT,
+            key=key,
+            scopes=[READ, WRITE],
+            environment=emulator.environment,
+            http_client=token_http,
+        ) as maskinporten,
+        altinn.AltinnExchangeAuth(maskinporten) as exchange,
+        httpx.AsyncClient(
+            transport=recorder, auth=exchange, base_url=emulator.environment.platform
+        ) as http,
+    ):
+        storage = altinn.StorageClient(http, retry=altinn.RetryPolicy(backoff=0.01))
+        yield World(emulator, http, recorder, storage, tmp_path)
+
+
+async def all_ids(world: World, **query: Any) -> list[str]:
+    return [i["id"] async for i in world.storage.instances(org="ttd", **query)]
+
+
+async def test_a_storage_harvest_writes_each_instance_once_with_its_data(world: World) -> None:
+    source = altinn.StorageInstances(world.storage, org="ttd", size=25)
+    async with altinn.Harvest(
+        source, sink=world.sink(), files=world.tmp / "data", concurrency=4
+    ) as harvest:
+        summary = await harvest.run()
+    ids = [line["id"] for line in world.lines()]
+    assert sorted(ids) == sorted(await all_ids(world))
+    assert len(ids) == len(set(ids)) == COUNT
+    assert summary.items == summary.total == COUNT
+    assert summary.complete
+    assert summary.files == COUNT
+    assert summary.pages == COUNT // 25 + 1
+    for line in world.lines()[:5]:
+        folder = harvest.folder_of(line["id"])
+        assert folder is not None
+        (data,) = folder.iterdir()
+        assert data.read_bytes().startswith(b"<?xml")
+    assert summary.checkpoint == world.tmp / "out.jsonl.checkpoint"
+    assert summary.checkpoint.exists()
+
+
+async def test_windows_together_list_exactly_the_single_chain(world: World) -> None:
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=90)
+    sources = altinn.StorageInstances.windows(
+        world.storage, 6, start=start, org="ttd", size=10, download=False
+    )
+    async with altinn.Harvest(sources, sink=world.sink(), concurrency=8) as harvest:
+        summary = await harvest.run()
+    ids = [line["id"] for line in world.lines()]
+    assert sorted(ids) == sorted(await all_ids(world))
+    assert summary.skipped == 0  # disjoint windows
+    windows = world.storage.windows(6, start=start, org="ttd", size=10)
+    counts = [len([i async for i in pager]) for pager in windows]
+    assert sum(counts) == COUNT
+    assert sum(1 for c in counts if c) >= 4  # the instances are spread over the windows
+
+
+async def test_merge_iterates_windows_concurrently(world: World) -> None:
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=90)
+    pagers = world.storage.windows(4, start=start, org="ttd", size=10)
+    async with altinn.merge(pagers) as instances:
+        ids = [i["id"] async for i in instances]
+    assert sorted(ids) == sorted(await all_ids(world))
+
+
+async def test_max_items_stops_and_resume_goes_on_exactly_once(world: World) -> None:
+    def harvest(**options: Any) -> altinn.Harvest:
+        source = altinn.StorageInstances(world.storage, org="ttd", size=25, download=False)
+        return altinn.Harvest(source, sink=world.sink(), concurrency=3, **options)
+
+    async with harvest(max_items=40) as first:
+        summary = await first.run()
+    assert summary.items == 40
+    assert not summary.complete
+    for _ in range(3):
+        async with harvest(max_items=30, resume=True) as again:
+            summary = await again.run()
+    assert summary.total == COUNT
+    assert summary.complete
+    ids = [line["id"] for line in world.lines()]
+    assert sorted(ids) == sorted(await all_ids(world))
+
+
+async def test_a_second_run_refuses_to_overwrite_unless_asked(world: World) -> None:
+    source = altinn.StorageInstances(world.storage, org="ttd", download=False)
+    async with altinn.Harvest(source, sink=world.sink(), max_items=5) as harvest:
+        await harvest.run()
+    with pytest.raises(altinn.CheckpointError, match="earlier harvest"):
+        async with altinn.Harvest(source, sink=world.sink()):
+            pass
+    async with altinn.Harvest(source, sink=world.sink(), overwrite=True) as harvest:
+        summary = await harvest.run()
+    assert summary.total == COUNT
+    assert len(world.lines()) == COUNT
+
+
+async def test_a_resume_with_another_query_is_refused(world: World) -> None:
+    source = altinn.StorageInstances(world.storage, org="ttd", download=False)
+    async with altinn.Harvest(source, sink=world.sink(), max_items=5) as harvest:
+        await harvest.run()
+    other = altinn.StorageInstances(world.storage, org="ttd", download=False, archived=True)
+    with pytest.raises(altinn.CheckpointError, match="other sources or options"):
+        async with altinn.Harvest(other, sink=world.sink(), resume=True):
+            pass
+
+
+async def test_complete_confirms_only_what_is_in_the_output(world: World) -> None:
+    source = altinn.StorageInstances(
+        world.storage, org="ttd", exclude_confirmed_by="ttd", download=False, complete=True
+    )
+    async with altinn.Harvest(source, sink=world.sink()) as harvest:
+        summary = await harvest.run()
+    assert summary.items == COUNT
+    assert world.emulator.requests["storage.complete"] == COUNT
+    assert await all_ids(world, exclude_confirmed_by="ttd") == []
+
+
+async def test_a_failed_confirmation_is_not_retried_and_the_resume_sends_it(world: World) -> None:
+    def source(**options: Any) -> altinn.StorageInstances:
+        return altinn.StorageInstances(
+            world.storage,
+            org="ttd",
+            exclude_confirmed_by="ttd",
+            download=False,
+            complete=True,
+            **options,
+        )
+
+    world.emulator.inject_fault("storage.complete", status=503, times=1)
+    with pytest.raises(altinn.HarvestError, match="503"):
+        async with altinn.Harvest(source(), sink=world.sink()) as harvest:
+            await harvest.run()
+    served = world.emulator.requests["storage.complete"]
+    posts = [s for s in world.recorder.sent if s[1] == "POST"]
+    assert len(posts) == served  # the 503 was not sent again
+    async with altinn.Harvest(source(), sink=world.sink(), resume=True) as harvest:
+        summary = await harvest.run()
+    assert summary.complete
+    assert await all_ids(world, exclude_confirmed_by="ttd") == []
+    ids = [line["id"] for line in world.lines()]
+    assert len(ids) == len(set(ids)) == COUNT
+
+
+async def test_retry_complete_retries_a_503(world: World) -> None:
+    source = altinn.StorageInstances(
+        world.storage, org="ttd", download=False, complete=True, retry_complete=True
+    )
+    world.emulator.inject_fault("storage.complete", status=503, times=1)
+    async with altinn.Harvest(source, sink=world.sink()) as harvest:
+        summary = await harvest.run()
+    assert summary.complete
+    assert summary.retries == 1
+
+
+async def test_one_retry_after_pauses_every_worker(world: World) -> None:
+    source = altinn.StorageInstances(world.storage, org="ttd", size=20)
+    world.emulator.inject_fault(
+        "storage.data", status=429, headers={"Retry-After": "1"}, body=b"slow down", times=1
+    )
+    async with altinn.Harvest(
+        source, sink=world.sink(), files=world.tmp / "data", concurrency=8
+    ) as harvest:
+        summary = await harvest.run()
+    (refused,) = [a for a in world.recorder.answered if a[2] == 429]
+    during = [s for s in world.recorder.sent if refused[0] < s[0] < refused[0] + 0.99]
+    assert during == []  # nobody sent anything while the pause lasted
+    after = [s for s in world.recorder.sent if s[0] >= refused[0]]
+    assert after  # and the harvest went on after it
+    assert summary.pauses == 1
+    assert summary.retries == 1
+    assert summary.items == COUNT
+
+
+async def test_the_rate_limit_spreads_requests(world: World) -> None:
+    source = altinn.StorageInstances(world.storage, org="ttd", size=10)
+    async with altinn.Harvest(
+        source,
+        sink=world.sink(),
+        files=world.tmp / "data",
+        concurrency=8,
+        rate_limit=50,
+        max_items=30,
+    ) as harvest:
+        await harvest.run()
+    # The first request waits for the token after its slot: leave it out.
+    times = sorted(s[0] for s in world.recorder.sent if "/storage/" in s[2])[1:]
+    assert len(times) >= 30
+    # Slots are 20 ms apart; a task may run a little after its slot, never before it.
+    spans = [b - a for a, b in zip(times, times[5:], strict=False)]
+    assert min(spans) >= 5 / 50 - 0.01
+    assert times[-1] - times[0] >= (len(times) - 1) / 50 - 0.01
+
+
+async def test_a_failing_page_stops_the_harvest_with_what_is_done_committed(
+    world: World,
+) -> None:
+    source = altinn.StorageInstances(world.storage, org="ttd", size=20, download=False)
+    async with altinn.Harvest(source, sink=world.sink(), max_items=30) as harvest:
+        await harvest.run()
+    world.emulator.inject_fault("storage.instances", status=500, times=1)
+    with pytest.raises(altinn.HarvestError) as info:
+        async with altinn.Harvest(source, sink=world.sink(), resume=True) as harvest:
+            await harvest.run()
+    assert isinstance(info.value.__cause__, altinn.APIError)
+    assert "HTTP 500" in str(info.value)
+    assert "30 items are in" in str(info.value)
+    async with altinn.Harvest(source, sink=world.sink(), resume=True) as harvest:
+        summary = await harvest.run()
+    assert summary.total == COUNT
+    assert sorted(line["id"] for line in world.lines()) == sorted(await all_ids(world))
+
+
+async def test_an_old_checkpoint_file_is_a_clear_error(world: World) -> None:
+    (world.tmp / "out.jsonl").write_text('{"id": "1/a"}\n')
+    (world.tmp / "out.jsonl.checkpoint").write_text('{"version": 1}')
+    source = altinn.StorageInstances(world.storage, org="ttd")
+    with pytest.raises(altinn.CheckpointError, match="not a harvest checkpoint"):
+        async with altinn.Harvest(source, sink=world.sink(), resume=True):
+            pass
+
+
+async def test_a_folder_sink_holds_one_file_per_item(world: World) -> None:
+    source = altinn.StorageInstances(world.storage, org="ttd", download=False)
+    async with altinn.Harvest(source, sink=altinn.FolderSink(world.tmp / "items")) as harvest:
+        summary = await harvest.run()
+    files = sorted((world.tmp / "items").glob("*.json"))
+    assert len(files) == summary.items == COUNT
+    assert json.loads(files[0].read_text())["id"] in await all_ids(world)
+    assert (world.tmp / "items.checkpoint").exists()
+
+
+def test_time_is_split_into_disjoint_windows_that_cover_all() -> None:
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    end = dt.datetime(2024, 1, 5, tzinfo=dt.UTC)
+    cuts = split_time(start, end, 4)
+    assert cuts[0][0] is None
+    assert cuts[-1][1] is None
+    assert [c[1] for c in cuts[:-1]] == [c[0] for c in cuts[1:]]
+    assert cuts[1][0] == dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
+    with pytest.raises(altinn.ConfigurationError, match="aware"):
+        split_time(dt.datetime(2024, 1, 1), end, 2)  # noqa: DTZ001
+    with pytest.raises(altinn.ConfigurationError, match="after"):
+        split_time(end, start, 2)
