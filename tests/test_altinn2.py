@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -290,9 +292,9 @@ def test_harvest_to_json_lines_with_attachments_and_resume(
     out = tmp_path / "messages.jsonl"
     with emulator.serve() as base_url:
         common = [
-            "harvest", "--env", f"{base_url}/altinn2", "--api-key-env", "ALTINN2_KEY",
+            "harvest", "altinn2", "--env", f"{base_url}/altinn2", "--api-key-env", "ALTINN2_KEY",
             "--username", "ola", "--password-env", "ALTINN2_PASSWORD", "--out", str(out),
-            "--attachments", str(tmp_path / "attachments"),
+            "--files", str(tmp_path / "attachments"),
         ]  # fmt: skip
         assert main([*common, "--max", "70"]) == 0
         first = [json.loads(line)["MessageId"] for line in out.read_text().splitlines()]
@@ -301,10 +303,11 @@ def test_harvest_to_json_lines_with_attachments_and_resume(
         assert main([*common, "--resume"]) == 0
     ids = [json.loads(line)["MessageId"] for line in out.read_text().splitlines()]
     assert sorted(ids) == sorted(m["MessageId"] for m in seeded)  # each exactly once
-    checkpoint = json.loads((tmp_path / "messages.jsonl.checkpoint").read_text())
-    assert checkpoint["done"] is True
-    assert checkpoint["position"] is None
-    assert "messages" in capsys.readouterr().err
+    with contextlib.closing(sqlite3.connect(tmp_path / "messages.jsonl.checkpoint")) as db:
+        ((position, finished),) = db.execute("SELECT position, finished FROM sources")
+    assert finished == 1
+    assert position is None
+    assert "harvest complete: 60 items" in capsys.readouterr().err
     files = [p for p in (tmp_path / "attachments").rglob("*") if p.is_file()]
     assert len(files) >= len(with_attachment)
 
@@ -372,9 +375,9 @@ def test_harvest_with_attachments_leaves_unread_messages_unread(
     monkeypatch.setenv("ALTINN2_PASSWORD", "Passord1")
     with emulator.serve() as base_url:
         assert main([
-            "harvest", "--env", f"{base_url}/altinn2", "--api-key-env", "ALTINN2_KEY",
+            "harvest", "altinn2", "--env", f"{base_url}/altinn2", "--api-key-env", "ALTINN2_KEY",
             "--username", "ola", "--password-env", "ALTINN2_PASSWORD",
-            "--out", str(tmp_path / "out.jsonl"), "--attachments", str(tmp_path / "files"),
+            "--out", str(tmp_path / "out.jsonl"), "--files", str(tmp_path / "files"),
         ]) == 0  # fmt: skip
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert len(lines) == 7

@@ -139,7 +139,9 @@ def test_harvest_where_nothing_listens(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    code = main(["harvest", "--env", url, *harvest_env, "--out", str(tmp_path / "o.jsonl")])
+    code = main(
+        ["harvest", "altinn2", "--env", url, *harvest_env, "--out", str(tmp_path / "o.jsonl")]
+    )
     line = error_line(capsys)
     assert code == 1
     assert "Connection refused" in line
@@ -154,7 +156,15 @@ def test_harvest_over_tls_with_an_untrusted_certificate(
     emulator = Emulator()
     with emulator.serve(certificate_authority=CertificateAuthority()) as url:
         code = main(
-            ["harvest", "--env", f"{url}/altinn2", *harvest_env, "--out", str(tmp_path / "o")]
+            [
+                "harvest",
+                "altinn2",
+                "--env",
+                f"{url}/altinn2",
+                *harvest_env,
+                "--out",
+                str(tmp_path / "o"),
+            ]
         )
     line = error_line(capsys)
     assert code == 1
@@ -167,7 +177,9 @@ def test_harvest_speaking_http_to_https(
 ) -> None:
     with Emulator().serve() as url:
         https = url.replace("http://", "https://")
-        code = main(["harvest", "--env", https, *harvest_env, "--out", str(tmp_path / "o")])
+        code = main(
+            ["harvest", "altinn2", "--env", https, *harvest_env, "--out", str(tmp_path / "o")]
+        )
     assert code == 1
     assert "https" in error_line(capsys)
 
@@ -179,7 +191,8 @@ def test_harvest_speaking_http_to_https(
         (["harvest", "--out", "{missing}/out.jsonl"], ["--out", "does not exist"]),
         (["harvest", "--concurrency", "0"], ["--concurrency"]),
         (["harvest", "--max", "-1"], ["--max"]),
-        (["harvest", "--attachments", "{missing}/files"], ["--attachments", "does not exist"]),
+        (["harvest", "--files", "{missing}/files"], ["--files", "does not exist"]),
+        (["harvest", "--rate-limit", "0"], ["--rate-limit"]),
     ],
 )
 def test_harvest_input_errors_name_the_flag(
@@ -191,7 +204,7 @@ def test_harvest_input_errors_name_the_flag(
 ) -> None:
     missing = str(tmp_path / "no" / "such" / "dir")
     full = [*harvest_env, "--out", str(tmp_path / "o.jsonl"), *args[1:]]
-    code = main([args[0], *(a.replace("{missing}", missing) for a in full)])
+    code = main([args[0], "altinn2", *(a.replace("{missing}", missing) for a in full)])
     line = error_line(capsys)
     assert code == 1
     for word in words:

@@ -162,12 +162,12 @@ def test_a_system_user_token_can_be_had(emulator: Running) -> None:
 
 
 def test_the_printed_harvest_command_works(emulator: Running) -> None:
-    env, args = emulator.command("harvest")
+    env, args = emulator.command("harvest altinn2")
     result = emulator.run(args, env)
     assert result.returncode == 0, result.stderr
     lines = (emulator.cwd / "messages.jsonl").read_text().splitlines()
     assert len(lines) == 12
-    assert "messages 12" in result.stderr
+    assert "harvest complete: 12 items" in result.stderr
 
 
 def test_the_printed_python_program_works(emulator: Running) -> None:
@@ -266,3 +266,22 @@ def test_on_every_address_with_a_public_url(tmp_path: Path, free_port: Callable[
         assert running.run(args, env).returncode == 0
     finally:
         stop(running)
+
+
+def test_the_printed_storage_harvest_command_works(emulator: Running) -> None:
+    env, args = emulator.command("harvest storage")
+    result = emulator.run(args, env)
+    assert result.returncode == 0, result.stderr
+    lines = [
+        json.loads(line) for line in (emulator.cwd / "instances.jsonl").read_text().splitlines()
+    ]
+    ids = [line["id"] for line in lines]
+    assert len(ids) == len(set(ids))
+    assert {line["org"] for line in lines} == {"ttd"}
+    elements = sum(len(line.get("data", [])) for line in lines)
+    files = [p for p in (emulator.cwd / "data").rglob("*") if p.is_file()]
+    assert len(files) == elements > 0
+    assert f"harvest complete: {len(ids)} items" in result.stderr
+    again = emulator.run(args, env)
+    assert again.returncode == 1
+    assert "--resume" in again.stderr

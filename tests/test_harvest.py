@@ -8,9 +8,12 @@ LimitReached warning reached the terminal raw.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -43,12 +46,26 @@ class Box:
 
     def args(self, *extra: str, attachments: bool = True) -> list[str]:
         args = [
-            "harvest", "--env", f"{self.url}/altinn2", "--api-key-env", "ALTINN2_KEY",
+            "harvest", "altinn2", "--env", f"{self.url}/altinn2", "--api-key-env", "ALTINN2_KEY",
             "--username", "ola", "--password-env", "ALTINN2_PASSWORD", "--out", str(self.out),
         ]  # fmt: skip
         if attachments:
-            args += ["--attachments", str(self.tmp / "files")]
+            args += ["--files", str(self.tmp / "files")]
         return [*args, *extra]
+
+    def committed(self) -> int:
+        """Messages the checkpoint says the output holds."""
+        if not self.checkpoint.exists():
+            return 0
+        with contextlib.closing(sqlite3.connect(self.checkpoint)) as db:
+            try:
+                return int(db.execute("SELECT count(*) FROM items").fetchone()[0])
+            except sqlite3.OperationalError:  # not created yet
+                return 0
+
+    def finished(self) -> bool:
+        with contextlib.closing(sqlite3.connect(self.checkpoint)) as db:
+            return all(row[0] for row in db.execute("SELECT finished FROM sources"))
 
     def written(self) -> list[str]:
         return [json.loads(line)["MessageId"] for line in self.out.read_text().splitlines()]
@@ -81,7 +98,7 @@ def test_stops_and_resumes_hold_every_message_exactly_once(box: Box) -> None:
     assert len(box.written()) == 75
     assert main(box.args("--resume")) == 0
     assert sorted(box.written()) == sorted(box.ids)
-    assert json.loads(box.checkpoint.read_text())["done"] is True
+    assert box.finished()
     # Resuming a finished harvest does nothing (and destroys nothing).
     before = box.out.read_bytes()
     assert main(box.args("--resume")) == 0
@@ -124,7 +141,10 @@ def test_a_failing_download_is_one_line_and_the_run_resumes(
     assert main(box.args("--resume")) == 1
     line = one_line_error(capsys)
     assert "answered HTTP 503" in line
-    assert "the 60 messages saved so far stay, and --resume continues" in line
+    written = re.search(r"the (\d+) items written so far stay", line)
+    assert written is not None
+    assert int(written[1]) >= 60
+    assert "(--resume) continues" in line
     box.emulator.clear_faults()
     assert main(box.args("--resume")) == 0
     assert sorted(box.written()) == sorted(box.ids)
@@ -149,9 +169,8 @@ def test_an_empty_position_in_a_checkpoint_is_a_clear_error(
     box: Box, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(box.args("--max", "10")) == 0
-    data = json.loads(box.checkpoint.read_text())
-    data["position"] = ""
-    box.checkpoint.write_text(json.dumps(data))
+    with contextlib.closing(sqlite3.connect(box.checkpoint)) as db, db:
+        db.execute("UPDATE sources SET position = ''")
     assert main(box.args("--resume")) == 1
     assert "checkpoint" in one_line_error(capsys)
 
@@ -184,7 +203,7 @@ def test_kill_9_in_the_middle_then_resume_is_exactly_once(box: Box) -> None:
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if box.checkpoint.exists() and json.loads(box.checkpoint.read_text())["written"]:
+            if box.committed():
                 break
             time.sleep(0.05)
         time.sleep(0.15)  # into the next page
@@ -193,8 +212,7 @@ def test_kill_9_in_the_middle_then_resume_is_exactly_once(box: Box) -> None:
     finally:
         if harvest.poll() is None:
             harvest.kill()
-    partial = json.loads(box.checkpoint.read_text())
-    assert 0 < partial["written"] < len(box.ids)
+    assert 0 < box.committed() < len(box.ids)
     box.emulator.clear_faults()
     assert main(box.args("--resume")) == 0
     assert sorted(box.written()) == sorted(box.ids)

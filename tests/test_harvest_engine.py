@@ -278,7 +278,7 @@ async def test_a_failing_page_stops_the_harvest_with_what_is_done_committed(
             await harvest.run()
     assert isinstance(info.value.__cause__, altinn.APIError)
     assert "HTTP 500" in str(info.value)
-    assert "30 items are in" in str(info.value)
+    assert "the 30 items written so far stay" in str(info.value)
     async with altinn.Harvest(source, sink=world.sink(), resume=True) as harvest:
         summary = await harvest.run()
     assert summary.total == COUNT

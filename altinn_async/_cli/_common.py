@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..exceptions import AltinnError, NetworkError
+from ..exceptions import AltinnError, HarvestError, NetworkError
 
 __all__ = [
     "CLIError",
@@ -102,8 +102,11 @@ def describe_error(exc: BaseException) -> str | None:
             inner = describe_error(leaf.__cause__)
             if inner is not None:
                 return f"{inner}; {leaf.note}" if leaf.note else inner
-        if isinstance(leaf, NetworkError):
-            hint = _network_hint(leaf)
+        cause = leaf.__cause__
+        if isinstance(leaf, NetworkError) or (
+            isinstance(leaf, HarvestError) and isinstance(cause, NetworkError)
+        ):
+            hint = _network_hint(leaf if isinstance(leaf, NetworkError) else cause)  # type: ignore[arg-type]
             return f"{leaf} (hint: {hint})" if hint else str(leaf)
         if isinstance(leaf, AltinnError | CLIError):
             return str(leaf)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import ipaddress
 import os
 import shlex
@@ -150,6 +151,7 @@ def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
                 [
                     "altinn-async",
                     "harvest",
+                    "altinn2",
                     "--env",
                     str(altinn2),
                     "--api-key-env",
@@ -160,10 +162,36 @@ def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
                     "ALTINN_PASSWORD",
                     "--out",
                     "messages.jsonl",
-                    "--attachments",
+                    "--files",
                     "attachments",
                 ]
             ),
+        ]
+    )
+    storage_harvest = shlex.join(
+        [
+            "altinn-async",
+            "harvest",
+            "storage",
+            "--env",
+            maskinporten.issuer,
+            "--platform",
+            environment.platform,
+            "--client-id",
+            args.client_id,
+            "--key",
+            key_file,
+            "--kid",
+            str(playground.key.key_id),
+            "--org",
+            DEMO_ORG,
+            "--since",
+            # The seeded instances were created in the last 90 days.
+            (dt.datetime.now(dt.UTC) - dt.timedelta(days=91)).strftime("%Y-%m-%dT00:00:00Z"),
+            "--out",
+            "instances.jsonl",
+            "--files",
+            "data",
         ]
     )
     snippet = textwrap.dedent(
@@ -234,6 +262,7 @@ def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
         "",
         "Try:",
         f"  {token}",
+        f"  {storage_harvest}",
         f"  {harvest}",
         "  python - <<'PY'",
         textwrap.indent(snippet, "  ").rstrip(),

@@ -22,7 +22,7 @@ from .._maskinporten import MaskinportenAuth, SystemUser
 from ..exceptions import KeyLoadError
 from ._common import CLIError, secret_from_env
 
-__all__ = ["add_parser", "named_environment"]
+__all__ = ["add_client_arguments", "add_parser", "environment", "load_key", "named_environment"]
 
 _NAMED = {"test": TEST, "tt02": TEST, "production": PRODUCTION, "prod": PRODUCTION}
 
@@ -35,22 +35,8 @@ def add_parser(commands: Any) -> None:
         "certificate, get a token, and print it (the token to stdout, the decoded view with "
         "--decode to stderr). A key's password is read from --password-env or asked for.",
     )
-    token.add_argument("--client-id", required=True)
+    add_client_arguments(token)
     token.add_argument("--scope", action="append", required=True, help="repeat for more scopes")
-    key = token.add_mutually_exclusive_group(required=True)
-    key.add_argument("--key", type=Path, help="PEM private key of a registered key (with --kid)")
-    key.add_argument("--jwk", type=Path, help="private JWK (JSON) of a registered key")
-    key.add_argument("--p12", type=Path, help="enterprise certificate (PKCS#12)")
-    token.add_argument("--kid", help="the registered key's id")
-    token.add_argument(
-        "--password-env", metavar="VAR", help="environment variable holding the key's password"
-    )
-    token.add_argument(
-        "--env",
-        default="test",
-        help="'test', 'production', or a Maskinporten-compatible issuer URL (test)",
-    )
-    token.add_argument("--platform", help="Altinn platform URL, with an issuer URL in --env")
     token.add_argument("--resource", action="append", help="audience restriction (RFC 8707)")
     token.add_argument("--consumer-org", help="act for this customer organisation")
     token.add_argument(
@@ -64,6 +50,25 @@ def add_parser(commands: Any) -> None:
         "--decode", action="store_true", help="also print the decoded header and claims"
     )
     token.set_defaults(run=run)
+
+
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The Maskinporten client's flags: its id, its key, and the environment."""
+    parser.add_argument("--client-id", required=True)
+    key = parser.add_mutually_exclusive_group(required=True)
+    key.add_argument("--key", type=Path, help="PEM private key of a registered key (with --kid)")
+    key.add_argument("--jwk", type=Path, help="private JWK (JSON) of a registered key")
+    key.add_argument("--p12", type=Path, help="enterprise certificate (PKCS#12)")
+    parser.add_argument("--kid", help="the registered key's id")
+    parser.add_argument(
+        "--password-env", metavar="VAR", help="environment variable holding the key's password"
+    )
+    parser.add_argument(
+        "--env",
+        default="test",
+        help="'test', 'production', or a Maskinporten-compatible issuer URL (test)",
+    )
+    parser.add_argument("--platform", help="Altinn platform URL, with an issuer URL in --env")
 
 
 def named_environment(value: str, *, flag: str = "--env") -> Environment | None:
@@ -80,7 +85,8 @@ def named_environment(value: str, *, flag: str = "--env") -> Environment | None:
     )
 
 
-def _load_key(args: argparse.Namespace) -> SigningKey:
+def load_key(args: argparse.Namespace) -> SigningKey:
+    """The key the client flags name, its password from --password-env or a prompt."""
     flag = "--p12" if args.p12 is not None else "--jwk" if args.jwk is not None else "--key"
     password = secret_from_env(
         args.password_env,
@@ -106,14 +112,17 @@ def _load_key(args: argparse.Namespace) -> SigningKey:
         raise CLIError(f"{flag}: {exc}") from exc
 
 
-async def _environment(args: argparse.Namespace, http: httpx.AsyncClient) -> Environment:
+async def environment(
+    args: argparse.Namespace, http: httpx.AsyncClient, *, needs_platform: bool
+) -> Environment:
+    """The environment --env names, or the one discovered from its issuer URL."""
     preset = named_environment(args.env)
     if preset is not None:
         if args.platform:
             raise CLIError(f"--platform goes with an issuer URL in --env, not with {args.env}")
         return preset
-    if not args.platform and args.exchange:
-        raise CLIError("with an issuer URL in --env, --exchange needs --platform URL")
+    if not args.platform and needs_platform:
+        raise CLIError("with an issuer URL in --env, give the Altinn platform with --platform URL")
     return await Environment.discover(
         name="custom",
         maskinporten=args.env,
@@ -136,18 +145,18 @@ def run(args: argparse.Namespace) -> None:
         if value is not None and not (len(value) == 9 and value.isdigit()):
             raise CLIError(f"{flag} {value}: an organisation number is 9 digits")
     named_environment(args.env)  # a wrong --env is said before the key is read
-    key = _load_key(args)
+    key = load_key(args)
     run_async(functools.partial(_token, args, key))
 
 
 async def _token(args: argparse.Namespace, key: SigningKey) -> None:
     async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT) as http:
-        environment = await _environment(args, http)
+        found = await environment(args, http, needs_platform=args.exchange)
         maskinporten = MaskinportenAuth(
             client_id=args.client_id,
             key=key,
             scopes=args.scope,
-            environment=environment,
+            environment=found,
             resource=args.resource,
             consumer_org=args.consumer_org,
             authorization_details=SystemUser(args.system_user) if args.system_user else None,

@@ -115,6 +115,24 @@ class Checkpoint:
     def __repr__(self) -> str:
         return f"Checkpoint({str(self.path)!r})"
 
+    @staticmethod
+    def peek(path: str | Path, name: str) -> Any:
+        """A meta value of the checkpoint at ``path`` without changing it, or ``None`` (no
+        such file, not a checkpoint, no such value)."""
+        if not Path(path).is_file():
+            return None
+        try:
+            db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return None
+        try:
+            row = db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        except sqlite3.Error:
+            return None
+        finally:
+            db.close()
+        return None if row is None else json.loads(row[0])
+
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE name = 'version'").fetchone()
         version = None if row is None else json.loads(row[0])

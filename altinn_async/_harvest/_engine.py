@@ -23,7 +23,7 @@ import collections
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -198,6 +198,8 @@ class Harvest:
         overwrite: start again over an earlier harvest's output.
         max_items: stop after writing this many items (``resume`` goes on from there).
         commit_interval: seconds between commits (a kill loses at most this much work).
+        notes: JSON kept in the checkpoint of a new harvest (what a tool needs to resume it:
+            ``Checkpoint.peek(path, "notes")``).
 
     Raises:
         ConfigurationError: a bad argument.
@@ -216,6 +218,7 @@ class Harvest:
         overwrite: bool = False,
         max_items: int | None = None,
         commit_interval: float = 1.0,
+        notes: Mapping[str, Any] | None = None,
     ) -> None:
         self._sources = list(sources) if isinstance(sources, Sequence) else [sources]
         if not self._sources:
@@ -240,7 +243,8 @@ class Harvest:
         self._overwrite = overwrite
         self._max_items = max_items
         self._interval = commit_interval
-        self.stats = HarvestStats(sources=len(self._sources), total=max_items)
+        self._notes = dict(notes or {})
+        self._stats = HarvestStats(sources=len(self._sources), total=max_items)
         self._checkpoint: Checkpoint | None = None
         self._runs: list[_Run] = []
         self._claimed: set[str] = set()  # keys being worked on or written, not committed
@@ -257,6 +261,12 @@ class Harvest:
             f"Harvest(sources={[s.name for s in self._sources]}, sink={self._sink!r}, "
             f"concurrency={self._concurrency})"
         )
+
+    @property
+    def stats(self) -> HarvestStats:
+        """What the harvest did so far (live: read it while `run` runs)."""
+        self._sync_pacer()
+        return self._stats
 
     @property
     def checkpoint_path(self) -> Path:
@@ -295,8 +305,8 @@ class Harvest:
             checkpoint.close()
             raise
         self._checkpoint = checkpoint
-        self.stats.earlier = checkpoint.count()
-        self.stats.finished_sources = sum(1 for run in self._runs if run.listed)
+        self._stats.earlier = checkpoint.count()
+        self._stats.finished_sources = sum(1 for run in self._runs if run.listed)
         if self._files is not None:
             if self._files.exists() and not self._files.is_dir():
                 raise ConfigurationError(f"{self._files} is a file, not a folder")
@@ -308,22 +318,33 @@ class Harvest:
         wanted = {source.name: dict(source.describe()) for source in self._sources}
         if not resumed:
             checkpoint.add_sources(wanted)
+            checkpoint.set_meta("notes", self._notes)
             return [_Run(source, None) for source in self._sources]
         known = checkpoint.sources()
-        differs = sorted(
-            name
-            for name in wanted.keys() | known.keys()
-            if name not in known or name not in wanted or known[name].description != wanted[name]
-        )
+        differs = []
+        for name in sorted(wanted.keys() | known.keys()):
+            if name not in known:
+                differs.append(f"{name} is new")
+            elif name not in wanted:
+                differs.append(f"{name} is missing")
+            elif known[name].description != wanted[name]:
+                before, now = known[name].description, wanted[name]
+                keys = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+                differs.append(f"{name}: {', '.join(keys)}")
         if differs:
             raise CheckpointError(
                 f"{self._sink.location} was harvested from other sources or options "
-                f"({', '.join(differs)}); give the same ones, or start again with overwrite "
+                f"({'; '.join(differs)}); give the same ones, or start again with overwrite "
                 "(--overwrite)"
             )
         runs = []
         for source in self._sources:
             state = known[source.name]
+            if state.position is not None and not state.position.strip():
+                raise CheckpointError(
+                    f"{checkpoint.path}: the position of {source.name} is empty (was the "
+                    "checkpoint changed?); start again with overwrite (--overwrite)"
+                )
             run = _Run(source, state.position)
             # A list done for good has nothing more; a feed is asked again from where it was.
             run.listed = state.finished and not source.feed
@@ -363,6 +384,7 @@ class Harvest:
         if self._ran:
             raise CheckpointError("a Harvest runs once; make a new one to run again")
         self._ran = True
+        self._stats.started = time.monotonic()
         checkpoint.start_run()
         outcome = "failed"
         try:
@@ -383,14 +405,17 @@ class Harvest:
             with anyio.CancelScope(shield=True):
                 async with self._lock:
                     await self._commit()
-                checkpoint.end_run(items=self.stats.items, outcome=outcome)
+                checkpoint.end_run(items=self._stats.items, outcome=outcome)
         return self.summary()
 
     def _resume_hint(self) -> str:
-        done = self.stats.items + self.stats.earlier
+        done = self._stats.items + self._stats.earlier
         if not done:
             return ""
-        return f" ({done} items are in {self._sink.location}; resume continues from there)"
+        return (
+            f"; the {done} items written so far stay in {self._sink.location}, and a resume "
+            "(--resume) continues from there"
+        )
 
     def _complete(self) -> bool:
         return not self._stopped_early and all(run.listed for run in self._runs)
@@ -398,7 +423,6 @@ class Harvest:
     def summary(self) -> HarvestSummary:
         """The summary so far."""
         stats = self.stats
-        self._sync_pacer()
         return HarvestSummary(
             items=stats.items,
             total=stats.items + stats.earlier,
@@ -415,9 +439,9 @@ class Harvest:
         )
 
     def _sync_pacer(self) -> None:
-        self.stats.retries = self._pacer.retries
-        self.stats.pauses = self._pacer.pauses
-        self.stats.paused = self._pacer.paused
+        self._stats.retries = self._pacer.retries
+        self._stats.pauses = self._pacer.pauses
+        self._stats.paused = self._pacer.paused
 
     async def _run_all(self) -> None:
         try:
@@ -462,7 +486,7 @@ class Harvest:
         async with send:
             pages = source.open(run.position).pages()
             async for page in pages:
-                self.stats.pages += 1
+                self._stats.pages += 1
                 last = page.next is None
                 after = page.url if last and source.feed else page.next
                 ticket = _Ticket(run, after)
@@ -477,7 +501,7 @@ class Harvest:
                         return
                     key = source.key(item)
                     if key in self._claimed or checkpoint.has(key):
-                        self.stats.skipped += 1
+                        self._stats.skipped += 1
                         continue
                     self._claimed.add(key)
                     ticket.pending += 1
@@ -487,7 +511,7 @@ class Harvest:
                 ticket.sealed = True
                 if last:
                     run.listed = True
-                    self.stats.finished_sources += 1
+                    self._stats.finished_sources += 1
                     return
                 if self._budget is not None and self._budget <= 0:
                     self._stopped_early = True
@@ -505,10 +529,10 @@ class Harvest:
                     self._written.append((work.key, source.name, source.confirms))
                     work.ticket.pending -= 1
                     work.ticket.source.items += 1
-                self.stats.items += 1
-                self.stats.files += len(files)
+                self._stats.items += 1
+                self._stats.files += len(files)
                 for path in files:
-                    self.stats.bytes += path.stat().st_size
+                    self._stats.bytes += path.stat().st_size
 
     async def _commit(self) -> None:
         """Flush the sink, then record in one transaction what it holds. Lock held."""
