@@ -258,10 +258,28 @@ class Paginator(Generic[T]):
         url = self._next
         if url is None:
             raise StopAsyncIteration
-        response = await request(self._http, "GET", url, headers=self._headers, policy=self._retry)
-        if response.status_code != 200:
-            raise await api_error(response)
-        content = self._rule.parse(response, url)
+        retry = 0
+        while True:
+            response = await request(
+                self._http, "GET", url, headers=self._headers, policy=self._retry
+            )
+            if response.status_code != 200:
+                raise await api_error(response)
+            try:
+                content = self._rule.parse(response, url)
+                break
+            except PaginationError as exc:
+                # A JSON body that does not parse came through a proxy cut short (or the
+                # server broke off in a way HTTP did not notice): ask again, as for a
+                # dropped connection. Anything else that is not a page is not retried.
+                if not isinstance(exc.__cause__, ValueError) or not _says_json(response):
+                    raise
+                broken = httpx.RemoteProtocolError("the body is not complete JSON")
+                wait = self._retry.delay(retry, broken, idempotent=True)
+                if wait is None:
+                    raise
+            retry += 1
+            await anyio.sleep(wait)
         next_url = None if content.next is None else self._follow(url, content.next)
         if content.warning is not None:
             # Before the state moves on: with warnings turned into errors the page is not
@@ -427,6 +445,11 @@ def _json(response: httpx.Response, url: httpx.URL) -> object:
             f"{url} did not answer JSON but {content_type or 'no Content-Type'}{hint}",
             position=str(url),
         ) from exc
+
+
+def _says_json(response: httpx.Response) -> bool:
+    kind: str = response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
 
 
 def _objects(body: object, url: httpx.URL, what: str) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from altinn_async import (
     PageContent,
     PaginationError,
     Paginator,
+    RetryPolicy,
 )
 
 ALTINN = "https://www.altinn.no"
@@ -547,3 +548,63 @@ async def test_a_rule_of_your_own() -> None:
         paginator = Paginator(http, f"{PLATFORM}/n", Cursor())
         assert_type(paginator, Paginator[int])
         assert [n async for n in paginator] == [1, 2, 3]
+
+
+JSON = {"Content-Type": "application/json; charset=utf-8"}
+
+
+async def test_a_json_page_cut_short_is_fetched_again() -> None:
+    answers = [
+        httpx.Response(200, content=b'{"instances": [{"id": "1/a"}', headers=JSON),
+        httpx.Response(200, json={"instances": [{"id": "1/a"}], "next": None}),
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        pager = Paginator(
+            http,
+            "https://platform.example/list",
+            BodyNextField("instances"),
+            retry=RetryPolicy(backoff=0.001),
+        )
+        assert [i["id"] async for i in pager] == ["1/a"]
+    assert answers == []
+
+
+async def test_a_page_that_is_not_json_at_all_is_not_fetched_again() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(
+            200, text="<html>log in</html>", headers={"Content-Type": "text/html"}
+        )
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        pager = Paginator(http, "https://platform.example/list", BodyNextField("instances"))
+        with pytest.raises(PaginationError, match="HTML page"):
+            [i async for i in pager]
+    assert calls == 1
+
+
+async def test_a_json_page_that_never_parses_gives_up_after_the_policy() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(200, content=b'{"instances": [', headers=JSON)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        pager = Paginator(
+            http,
+            "https://platform.example/list",
+            BodyNextField("instances"),
+            retry=RetryPolicy(attempts=3, backoff=0.001),
+        )
+        with pytest.raises(PaginationError, match="did not answer JSON"):
+            [i async for i in pager]
+    assert calls == 3
