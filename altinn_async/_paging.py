@@ -14,6 +14,7 @@ A new style is a class with the two methods of `PagingRule`.
 
 from __future__ import annotations
 
+import collections
 import urllib.parse
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_LOOP_MEMORY = 1000
+"""How many of the last pages a paginator remembers to tell a next link that loops back."""
 P_co = TypeVar("P_co", covariant=True)
 
 
@@ -124,8 +127,8 @@ class Paginator(Generic[T]):
 
     Next links are followed verbatim (Storage's continuation token is double-encoded on
     purpose), but only to the origin of the first page, because the client's auth goes with
-    every request. A next link that was already fetched raises `PaginationError` rather than
-    looping.
+    every request. A next link to one of the last 1000 pages fetched raises `PaginationError`
+    rather than looping (a paginator's memory stays the same however long the list).
 
     Every page request goes through the retry policy: a 503 or a dropped connection in the
     middle of a long list costs a pause, not the run.
@@ -186,7 +189,9 @@ class Paginator(Generic[T]):
         # A stand-in until the first fetch; never handed out, since it has no items.
         self._page: Page[T] = Page(items=self._items, url=str(start), next=str(start))
         self._index = 0
+        # The pages fetched last, to tell a loop; bounded, so a list of millions costs no more.
         self._seen: set[str] = set()
+        self._seen_order: collections.deque[str] = collections.deque()
         self._warned: set[type[Warning]] = set()
 
     def __repr__(self) -> str:
@@ -285,11 +290,19 @@ class Paginator(Generic[T]):
             # Before the state moves on: with warnings turned into errors the page is not
             # handed out, and the position still points at it.
             self._warn(content.warning, stacklevel)
-        self._seen.add(str(url))
+        self._remember(str(url))
         self._page = self._new_page(content, url, next_url, response.headers)
         self._items = content.items
         self._index = 0
         self._current, self._next = url, next_url
+
+    def _remember(self, url: str) -> None:
+        if url in self._seen:
+            return
+        self._seen.add(url)
+        self._seen_order.append(url)
+        if len(self._seen_order) > _LOOP_MEMORY:
+            self._seen.discard(self._seen_order.popleft())
 
     def _follow(self, url: httpx.URL, link: str | httpx.URL) -> httpx.URL:
         try:
