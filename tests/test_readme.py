@@ -7,6 +7,7 @@ clients, keys and users the examples name. Nothing else of the examples is chang
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,7 @@ def test_the_readme_has_the_examples_this_test_knows() -> None:
         "Maskinporten, then an Altinn token",
         "ID-porten: a person logs in, Altinn is called as them",
         "Altinn 2 (legacy)",
+        "Bulk harvests",
         "The emulator: `altinn_async.testing`",
     ]
 
@@ -163,6 +165,19 @@ def test_altinn2_example(
     printed = capsys.readouterr().out
     assert "Vedtak -> attachments/vedtak.pdf" in printed  # the "../../" stayed out
     assert Path("attachments/vedtak.pdf").read_bytes() == b"%PDF-1.4"
+    assert all(client.is_closed for client in opened)
+
+
+def test_harvest_example(
+    playground: Playground, opened: list[httpx.AsyncClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(block("Bulk harvests"))
+    assert capsys.readouterr().out.strip() == "33 instances, 30 files"  # 3 have no data
+    lines = Path("instances.jsonl").read_text().splitlines()
+    assert len({json.loads(line)["id"] for line in lines}) == len(lines) == 33
+    run(block("Bulk harvests"))  # resumed: nothing new, nothing twice
+    assert capsys.readouterr().out.strip() == "0 instances, 0 files"
+    assert len(Path("instances.jsonl").read_text().splitlines()) == 33
     assert all(client.is_closed for client in opened)
 
 
