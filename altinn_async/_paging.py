@@ -253,7 +253,9 @@ class Paginator(Generic[T]):
         url = self._next
         if url is None:
             raise StopAsyncIteration
-        response = await request(self._http, "GET", url, headers=self._headers, policy=self._retry)
+        response = await request(
+            self._http, "GET", url, headers=self._page_headers(url), policy=self._retry
+        )
         if response.status_code != 200:
             raise await api_error(response)
         content = self._rule.parse(response, url)
@@ -267,6 +269,12 @@ class Paginator(Generic[T]):
         self._items = content.items
         self._index = 0
         self._current, self._next = url, next_url
+
+    def _page_headers(self, url: httpx.URL) -> dict[str, str] | None:
+        # A subclass's hook: the extra headers for the request for the page at url (by default
+        # the same for every page).
+        del url
+        return self._headers
 
     def _follow(self, url: httpx.URL, link: str | httpx.URL) -> httpx.URL:
         try:
