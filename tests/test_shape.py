@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     # the API clients
     "_paging": 3,
     "_storage": 3,
+    "_events": 3,
     "_altinn2": 3,
     # the command line and the package's face
     "_cli": 4,
