@@ -131,7 +131,8 @@ class CloudEvent:
 
     Parse one with `from_dict`; a feed's `EventPager` hands them out parsed. Attributes Altinn
     sets as ``null`` count as absent, as the JSON format says. Two events are equal when every
-    attribute is; the hash is that of ``(source, id)``, which CloudEvents makes unique.
+    attribute but `document` is; the hash is that of ``(source, id)``, which CloudEvents makes
+    unique.
 
     The ``repr`` masks national identity numbers (in ``alternativesubject``, and in a subject
     such as ``urn:altinn:person:identifier-no:…``) and leaves out ``data``.
@@ -192,16 +193,19 @@ class CloudEvent:
         specversion = _required(raw, "specversion")
         if not _SPECVERSION.fullmatch(specversion):
             raise CloudEventError(
-                f"specversion {specversion!r} is not 1.x (CloudEvents 1.0 is what Altinn sends)",
+                f"specversion {mask_pids(specversion)!r} is not 1.x (Altinn sends CloudEvents 1.0)",
                 attribute="specversion",
             )
         time_text = _optional(raw, "time")
-        try:
-            time = None if time_text is None else parse_time(time_text)
-        except ValueError as exc:
-            raise CloudEventError(
-                f"time {time_text!r} is not an RFC 3339 timestamp", attribute="time"
-            ) from exc
+        time = None
+        if time_text is not None:
+            try:
+                time = parse_time(time_text)
+            except ValueError as exc:
+                raise CloudEventError(
+                    f"time {mask_pids(time_text)!r} is not an RFC 3339 timestamp",
+                    attribute="time",
+                ) from exc
         return cls(
             id=_required(raw, "id"),
             source=_required(raw, "source"),
@@ -227,7 +231,8 @@ class CloudEvent:
         return hash((self.source, self.id))
 
     def __repr__(self) -> str:
-        parts = [f"id={self.id!r}", f"type={self.type!r}", f"source={mask_pids(self.source)!r}"]
+        parts = [f"id={mask_pids(self.id)!r}", f"type={self.type!r}"]
+        parts.append(f"source={mask_pids(self.source)!r}")
         for name in ("subject", "alternativesubject", "resource", "resourceinstance"):
             value = getattr(self, name)
             if value is not None:
@@ -326,7 +331,7 @@ def _event_on_page(document: dict[str, Any], index: int, url: httpx.URL) -> Clou
         return CloudEvent.from_dict(document)
     except CloudEventError as exc:
         event_id = document.get("id")
-        named = f" (id {event_id!r})" if isinstance(event_id, str) and event_id else ""
+        named = f" (id {mask_pids(event_id)!r})" if isinstance(event_id, str) and event_id else ""
         raise PaginationError(
             f"{safe_url(url)}: event [{index}]{named} is not a CloudEvent: {exc}",
             position=str(url),
@@ -423,9 +428,10 @@ class EventPager(Paginator[CloudEvent]):
         self._last_event_id: str | None = start.params.get("after")
 
     def __repr__(self) -> str:
+        last_id = None if self._last_event_id is None else mask_pids(self._last_event_id)
         return (
             f"{type(self).__name__}(feed_position={safe_url(self.feed_position)!r}, "
-            f"last_event_id={self._last_event_id!r}, handed_out={self.handed_out})"
+            f"last_event_id={last_id!r}, handed_out={self.handed_out})"
         )
 
     @property
