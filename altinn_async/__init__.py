@@ -9,6 +9,7 @@ from ._altinn2 import Altinn2Client
 from ._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
 from ._auth import StaticToken, TokenAuth, TokenSource
 from ._environment import PRODUCTION, TEST, AuthorizationServer, Environment
+from ._events import CloudEvent, EventPage, EventPager, EventsClient
 from ._exchange import AltinnExchangeAuth
 from ._files import safe_filename
 from ._hal import HalResource, Link, parse_hal
@@ -57,6 +58,7 @@ from .exceptions import (
     CallbackError,
     CertificateError,
     CheckpointError,
+    CloudEventError,
     ConfigurationError,
     DiscoveryError,
     ExchangeError,
@@ -94,10 +96,15 @@ __all__ = [
     "CertificateError",
     "CheckpointError",
     "Clock",
+    "CloudEvent",
+    "CloudEventError",
     "ConfigurationError",
     "DateFilter",
     "DiscoveryError",
     "Environment",
+    "EventPage",
+    "EventPager",
+    "EventsClient",
     "ExchangeError",
     "FileTokenStore",
     "FolderSink",

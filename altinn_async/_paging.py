@@ -15,6 +15,7 @@ A new style is a class with the two methods of `PagingRule`.
 from __future__ import annotations
 
 import collections
+import json
 import urllib.parse
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -266,7 +267,7 @@ class Paginator(Generic[T]):
         retry = 0
         while True:
             response = await request(
-                self._http, "GET", url, headers=self._headers, policy=self._retry
+                self._http, "GET", url, headers=self._page_headers(url), policy=self._retry
             )
             if response.status_code != 200:
                 raise await api_error(response)
@@ -277,7 +278,7 @@ class Paginator(Generic[T]):
                 # A JSON body that does not parse came through a proxy cut short (or the
                 # server broke off in a way HTTP did not notice): ask again, as for a
                 # dropped connection. Anything else that is not a page is not retried.
-                if not isinstance(exc.__cause__, ValueError) or not _says_json(response):
+                if not isinstance(exc.__cause__, _UNDECODABLE) or not _says_json(response):
                     raise
                 broken = httpx.RemoteProtocolError("the body is not complete JSON")
                 wait = self._retry.delay(retry, broken, idempotent=True)
@@ -303,6 +304,12 @@ class Paginator(Generic[T]):
         self._seen_order.append(url)
         if len(self._seen_order) > _LOOP_MEMORY:
             self._seen.discard(self._seen_order.popleft())
+
+    def _page_headers(self, url: httpx.URL) -> dict[str, str] | None:
+        # A subclass's hook: the extra headers for the request for the page at url (by default
+        # the same for every page).
+        del url
+        return self._headers
 
     def _follow(self, url: httpx.URL, link: str | httpx.URL) -> httpx.URL:
         try:
@@ -458,6 +465,9 @@ def _json(response: httpx.Response, url: httpx.URL) -> object:
             f"{url} did not answer JSON but {content_type or 'no Content-Type'}{hint}",
             position=str(url),
         ) from exc
+
+
+_UNDECODABLE = (json.JSONDecodeError, UnicodeDecodeError)
 
 
 def _says_json(response: httpx.Response) -> bool:

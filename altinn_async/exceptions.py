@@ -13,6 +13,7 @@ Every exception the library raises on purpose derives from `AltinnError`::
     ├── APIError                    an Altinn API answered with an error status
     ├── PaginationError             a list cannot be paged further (a next link repeats, a bad page)
     ├── HALError                    a HAL+JSON document is malformed, a link will not expand
+    ├── CloudEventError             a document is not a CloudEvents 1.x event
     ├── LoginError                  a person's login could not be completed
     │   ├── AuthorizationError      the provider answered the login with an error (access_denied)
     │   ├── CallbackError           the callback is not the answer to this login (state, iss)
@@ -42,6 +43,7 @@ __all__ = [
     "CallbackError",
     "CertificateError",
     "CheckpointError",
+    "CloudEventError",
     "ConfigurationError",
     "DiscoveryError",
     "ExchangeError",
@@ -205,6 +207,22 @@ class HALError(AltinnError):
     def __init__(self, message: str, *, path: str = "$") -> None:
         super().__init__(message)
         self.path = path
+
+
+class CloudEventError(AltinnError):
+    """A document is not a CloudEvents 1.x event in the structured JSON format.
+
+    Met on a page of an Events feed, it is the cause of a `PaginationError` that names the page
+    and the event's index.
+
+    Attributes:
+        attribute: the attribute that is missing or malformed (``id``, ``time``, ...), or
+            ``None`` when the document itself is not a JSON object.
+    """
+
+    def __init__(self, message: str, *, attribute: str | None = None) -> None:
+        super().__init__(message)
+        self.attribute = attribute
 
 
 class LimitReachedWarning(UserWarning):

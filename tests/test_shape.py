@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     # the API clients
     "_paging": 3,
     "_storage": 3,
+    "_events": 3,
     "_altinn2": 3,
     # bulk jobs over the API clients
     "_harvest": 4,

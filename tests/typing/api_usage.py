@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, assert_type
 
@@ -101,3 +102,27 @@ async def altinn2_box(api_key: str, password: str) -> None:
             for link in altinn2.attachments(full):
                 path = await altinn2.download(link, "attachments")
                 assert_type(path, Path)
+
+
+async def event_feed(saved_position: str | None) -> str:
+    maskinporten = altinn.MaskinportenAuth(
+        client_id="id",
+        key=altinn.SigningKey.from_pem_file("client.pem", kid="k"),
+        scopes=["altinn:serviceowner", "altinn:events.subscribe"],
+        environment=altinn.TEST,
+    )
+    async with httpx.AsyncClient(
+        auth=altinn.AltinnExchangeAuth(maskinporten), base_url=altinn.TEST.platform
+    ) as http:
+        events = altinn.EventsClient(http, retry=altinn.RetryPolicy(attempts=6))
+        feed = events.app_events("ttd", "apps-test", after="0", resume_from=saved_position)
+        async for event in feed:
+            assert_type(event, altinn.CloudEvent)
+            assert_type(event.time, datetime | None)
+            assert_type(event.instance_id, str | None)
+            assert_type(event.document, dict[str, Any])
+        async for page in events.events("urn:altinn:resource:x", after="0").pages():
+            assert_type(page, altinn.EventPage)
+            assert_type(page.events, list[altinn.CloudEvent])
+        assert_type(feed.last_event_id, str | None)
+        return feed.feed_position
