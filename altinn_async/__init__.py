@@ -15,6 +15,7 @@ from ._files import safe_filename
 from ._hal import HalResource, Link, parse_hal
 from ._harvest import (
     Altinn2Messages,
+    EventFeed,
     FolderSink,
     Harvest,
     HarvestSource,
@@ -102,6 +103,7 @@ __all__ = [
     "DateFilter",
     "DiscoveryError",
     "Environment",
+    "EventFeed",
     "EventPage",
     "EventPager",
     "EventsClient",

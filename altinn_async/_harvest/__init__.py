@@ -6,6 +6,7 @@ from ._engine import Harvest, HarvestStats, HarvestSummary
 from ._sinks import FolderSink, JsonLinesSink, Sink, item_filename
 from ._sources import (
     Altinn2Messages,
+    EventFeed,
     HarvestSource,
     PageSource,
     PaginatorSource,
@@ -15,6 +16,7 @@ from ._sources import (
 __all__ = [
     "Altinn2Messages",
     "Checkpoint",
+    "EventFeed",
     "FolderSink",
     "Harvest",
     "HarvestSource",

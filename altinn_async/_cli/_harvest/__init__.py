@@ -24,7 +24,7 @@ import anyio
 
 from ..._harvest import FolderSink, Harvest, HarvestSource, JsonLinesSink, Sink
 from .._common import CLIError
-from . import _altinn2, _storage
+from . import _altinn2, _events, _storage
 from ._progress import Display, describe_summary
 
 __all__ = ["add_parser"]
@@ -47,7 +47,7 @@ def add_parser(commands: Any) -> None:
         "line.",
     )
     sources = harvest.add_subparsers(dest="source", required=True, metavar="SOURCE")
-    for module in (_storage, _altinn2):
+    for module in (_storage, _events, _altinn2):
         parser = module.add_parser(sources)
         _add_common(parser)
         parser.set_defaults(run=functools.partial(run, module.open_sources))

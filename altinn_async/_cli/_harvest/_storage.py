@@ -22,7 +22,7 @@ from ...exceptions import ConfigurationError
 from .._common import CLIError
 from .._token import add_client_arguments, environment, load_key, named_environment
 
-__all__ = ["add_parser", "open_sources"]
+__all__ = ["add_parser", "moment", "open_sources"]
 
 READ = "altinn:serviceowner/instances.read"
 WRITE = "altinn:serviceowner/instances.write"
@@ -90,7 +90,7 @@ def add_parser(sources: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _moment(value: str, flag: str) -> dt.datetime:
+def moment(value: str, flag: str) -> dt.datetime:
     text = value.strip()
     try:
         moment = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
@@ -149,7 +149,7 @@ def _sources(args: argparse.Namespace, storage: StorageClient) -> list[HarvestSo
             return [StorageInstances(storage, **options, **query)]
         if args.windows < 1:
             raise CLIError(f"--windows {args.windows}: must be at least 1")
-        since = _moment(args.since, "--since")
+        since = moment(args.since, "--since")
         until = _until(args)
         args.notes = {"until": until.isoformat()}  # for a resume to cut the same windows
         return list(
@@ -169,12 +169,12 @@ def _sources(args: argparse.Namespace, storage: StorageClient) -> list[HarvestSo
 
 def _until(args: argparse.Namespace) -> dt.datetime:
     if args.until is not None:
-        return _moment(args.until, "--until")
+        return moment(args.until, "--until")
     if args.resume:
         # The windows were cut when the harvest began: cut them the same way again.
         notes = Checkpoint.peek(_checkpoint_path(args), "notes")
         if isinstance(notes, dict) and isinstance(notes.get("until"), str):
-            return _moment(notes["until"], "the checkpoint's --until")
+            return moment(notes["until"], "the checkpoint's --until")
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
