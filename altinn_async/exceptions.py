@@ -5,8 +5,9 @@ Every exception the library raises on purpose derives from `AltinnError`::
     AltinnError
     ├── ConfigurationError          (also a ValueError: wrong input before any request)
     │   ├── InvalidScopeError       a scope breaks the naming rule
-    │   └── KeyLoadError            a key or certificate cannot be used
-    │       └── CertificateError    the certificate is expired, not yet valid or unusable
+    │   ├── KeyLoadError            a key or certificate cannot be used
+    │   │   └── CertificateError    the certificate is expired, not yet valid or unusable
+    │   └── CheckpointError         a harvest's output and checkpoint do not allow this run
     ├── DiscoveryError              an issuer's metadata could not be fetched or read
     ├── NetworkError                no answer: connection refused or dropped, TLS, timeout
     ├── ForeignOriginError          credentials kept from a request to another origin
@@ -14,6 +15,7 @@ Every exception the library raises on purpose derives from `AltinnError`::
     ├── PaginationError             a list cannot be paged further (a next link repeats, a bad page)
     ├── HALError                    a HAL+JSON document is malformed, a link will not expand
     ├── CloudEventError             a document is not a CloudEvents 1.x event
+    ├── HarvestError                a harvest stopped (altinn_async.HarvestError, with its summary)
     ├── LoginError                  a person's login could not be completed
     │   ├── AuthorizationError      the provider answered the login with an error (access_denied)
     │   ├── CallbackError           the callback is not the answer to this login (state, iss)
@@ -49,7 +51,6 @@ __all__ = [
     "ExchangeError",
     "ForeignOriginError",
     "HALError",
-    "HarvestError",
     "IDTokenError",
     "InvalidScopeError",
     "KeyLoadError",
@@ -172,21 +173,6 @@ class PaginationError(AltinnError):
     def __init__(self, message: str, *, position: str | None = None) -> None:
         super().__init__(message)
         self.position = position
-
-
-class HarvestError(AltinnError):
-    """A harvest stopped: a source or an item failed after its retries.
-
-    What was done before the failure is in the output and the checkpoint; a run with
-    ``resume=True`` (``--resume``) continues from there. The cause is ``__cause__``.
-
-    Attributes:
-        summary: the run's `HarvestSummary` up to the failure.
-    """
-
-    def __init__(self, message: str, *, summary: object = None) -> None:
-        super().__init__(message)
-        self.summary = summary
 
 
 class CheckpointError(ConfigurationError):

@@ -379,3 +379,66 @@ async def test_memory_stays_flat_over_a_long_harvest(tmp_path: Path) -> None:
     early, late = (_client_memory(s) for s in sink.snapshots)
     # 4000 more instances held would be megabytes; flat is the noise of a page in flight.
     assert late - early < 512 * 1024, (early, late)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "fault"),
+    [
+        ("storage.instances", {"status": 503, "times": 2}),
+        ("storage.instances", {"status": 429, "headers": {"Retry-After": "0"}}),
+        ("storage.instances", {"drop": True, "times": 2}),
+        ("storage.instances", {"cut_after": 200}),
+        ("storage.instances", {"status": 0, "delay": 0.3}),
+        ("storage.data", {"status": 502, "times": 3}),
+        ("storage.data", {"drop": True}),
+        ("storage.data", {"cut_after": 10, "times": 2}),
+        ("authentication.exchange", {"status": 503}),
+        ("maskinporten.token", {"drop": True}),
+    ],
+)
+async def test_each_passing_fault_is_recovered_exactly_once(
+    world: World, endpoint: str, fault: dict[str, Any]
+) -> None:
+    world.emulator.inject_fault(endpoint, **fault)
+    source = altinn.StorageInstances(world.storage, org="ttd", size=40)
+    async with altinn.Harvest(source, sink=world.sink(), files=world.tmp / "data") as harvest:
+        summary = await harvest.run()
+    ids = [line["id"] for line in world.lines()]
+    assert sorted(ids) == sorted(await all_ids(world))
+    assert summary.files == COUNT
+    files = [p for p in (world.tmp / "data").rglob("*") if p.is_file()]
+    assert all(p.read_bytes().endswith(b"</Skjema>\n") for p in files)
+
+
+async def test_a_token_that_stops_working_mid_run_is_replaced(world: World) -> None:
+    source = altinn.StorageInstances(world.storage, org="ttd", size=20)
+    async with altinn.Harvest(
+        source, sink=world.sink(), files=world.tmp / "data", max_items=30
+    ) as harvest:
+        await harvest.run()
+    exchanges = world.emulator.requests["authentication.exchange"]
+    world.emulator.inject_fault("storage.data", status=401, times=1)  # as for an expired token
+    async with altinn.Harvest(
+        source, sink=world.sink(), files=world.tmp / "data", resume=True
+    ) as harvest:
+        summary = await harvest.run()
+    assert summary.total == COUNT
+    assert world.emulator.requests["authentication.exchange"] == exchanges + 1
+
+
+async def test_a_fault_that_does_not_pass_is_reported_with_what_to_do(world: World) -> None:
+    world.emulator.inject_fault("storage.data", status=503, times=1000)
+    source = altinn.StorageInstances(world.storage, org="ttd", size=40)
+    with pytest.raises(altinn.HarvestError) as info:
+        async with altinn.Harvest(source, sink=world.sink(), files=world.tmp / "data") as harvest:
+            await harvest.run()
+    message = str(info.value)
+    assert "HTTP 503" in message
+    assert info.value.summary is not None
+    assert info.value.summary.retries >= 3  # the policy's tries were spent first
+    world.emulator.clear_faults()
+    async with altinn.Harvest(
+        source, sink=world.sink(), files=world.tmp / "data", resume=True
+    ) as harvest:
+        summary = await harvest.run()
+    assert summary.total == COUNT

@@ -8,7 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..exceptions import AltinnError, HarvestError, NetworkError
+from .._harvest import HarvestError
+from ..exceptions import AltinnError, NetworkError
 
 __all__ = [
     "CLIError",

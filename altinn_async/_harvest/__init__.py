@@ -2,7 +2,7 @@
 makes the output hold every item exactly once, however often a run is killed and resumed."""
 
 from ._checkpoint import Checkpoint, SourceState
-from ._engine import Harvest, HarvestStats, HarvestSummary
+from ._engine import Harvest, HarvestError, HarvestStats, HarvestSummary
 from ._sinks import FolderSink, JsonLinesSink, Sink, item_filename
 from ._sources import (
     Altinn2Messages,
@@ -19,6 +19,7 @@ __all__ = [
     "EventFeed",
     "FolderSink",
     "Harvest",
+    "HarvestError",
     "HarvestSource",
     "HarvestStats",
     "HarvestSummary",

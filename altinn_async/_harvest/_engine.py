@@ -34,12 +34,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._files import sweep_partials
 from .._retry import Pacer, pacing
-from ..exceptions import AltinnError, CheckpointError, ConfigurationError, HarvestError
+from ..exceptions import AltinnError, CheckpointError, ConfigurationError
 from ._checkpoint import Checkpoint
 from ._sinks import Sink, item_filename
 from ._sources import HarvestSource, source_names
 
-__all__ = ["Harvest", "HarvestStats", "HarvestSummary"]
+__all__ = ["Harvest", "HarvestError", "HarvestStats", "HarvestSummary"]
 
 
 @attrs.define
@@ -126,6 +126,21 @@ class HarvestSummary:
         values["output"], values["checkpoint"] = str(self.output), str(self.checkpoint)
         values["elapsed"] = round(self.elapsed, 3)
         return values
+
+
+class HarvestError(AltinnError):
+    """A harvest stopped: a source or an item failed after its retries.
+
+    What was done before the failure is in the output and the checkpoint; a run with
+    ``resume=True`` (``--resume``) continues from there. The cause is ``__cause__``.
+
+    Attributes:
+        summary: the run's `HarvestSummary` up to the failure.
+    """
+
+    def __init__(self, message: str, *, summary: HarvestSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 @attrs.define(eq=False)
