@@ -459,13 +459,16 @@ class Harvest:
         self._stats.paused = self._pacer.paused
 
     async def _run_all(self) -> None:
+        done = anyio.Event()
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(self._commit_every)
+                group.start_soon(self._commit_every, done)
                 # Items committed by an earlier run but not confirmed: confirm them first.
                 await self._confirm_pending()
                 await self._list_and_work()
-                group.cancel_scope.cancel()
+                # The committer finishes what it is doing (a confirmation cut off in the
+                # middle would be sent twice), then stops.
+                done.set()
             async with self._lock:
                 await self._commit()
             await self._send_confirmations()
@@ -487,9 +490,12 @@ class Harvest:
                     if not run.listed:
                         listing.start_soon(self._list, run, send.clone())
 
-    async def _commit_every(self) -> None:
-        while True:
-            await anyio.sleep(self._interval)
+    async def _commit_every(self, done: anyio.Event) -> None:
+        while not done.is_set():
+            with anyio.move_on_after(self._interval):
+                await done.wait()
+            if done.is_set():
+                return
             async with self._lock:
                 await self._commit()
             await self._send_confirmations()
