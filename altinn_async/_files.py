@@ -119,7 +119,7 @@ async def download_to(
         await anyio.sleep(wait)
 
 
-SMALL_FILE = 1 << 20
+SMALL_FILE = 256 * 1024
 """Bodies up to this size are read whole and written in one go (one trip to a worker thread,
 not one per chunk: a harvest of small files spends its CPU on HTTP, not on threads)."""
 

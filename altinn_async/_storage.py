@@ -410,6 +410,24 @@ class StorageClient:
         response = await self._get(f"{self._base}{_INSTANCES}/{_instance_path(instance_id)}")
         return _object(response, "an instance")
 
+    async def data_elements(self, instance_id: str) -> list[Instance]:
+        """The data elements of an instance (``GET .../dataelements``), as Storage sent them.
+
+        Raises:
+            APIError: Storage answered an error status, or not a ``dataElements`` list.
+        """
+        path = f"{_INSTANCES}/{_instance_path(instance_id)}/dataelements"
+        response = await self._get(f"{self._base}{path}")
+        elements = _object(response, "a data element list").get("dataElements")
+        if not isinstance(elements, list) or not all(isinstance(e, dict) for e in elements):
+            raise APIError(
+                f"GET {safe_url(response.request.url)} answered without a dataElements list",
+                status_code=response.status_code,
+                method="GET",
+                url=str(response.request.url),
+            )
+        return elements
+
     async def download(self, data_element: Mapping[str, Any]) -> bytes:
         """The bytes of a data element (from an instance's ``data`` list), in memory."""
         response = await self._get(_data_url(self._base, data_element))

@@ -441,3 +441,11 @@ async def test_a_fault_that_does_not_pass_is_reported_with_what_to_do(world: Wor
     ) as harvest:
         summary = await harvest.run()
     assert summary.total == COUNT
+
+
+async def test_data_elements_of_an_instance(world: World) -> None:
+    instance = await anext(aiter(world.storage.instances(org="ttd", size=1)))
+    elements = await world.storage.data_elements(instance["id"])
+    assert [e["id"] for e in elements] == [e["id"] for e in instance["data"]]
+    path = await world.storage.download_to(elements[0], world.tmp)
+    assert path.read_bytes() == await world.storage.download(elements[0])
