@@ -16,13 +16,14 @@ or on a real port (needs the ``emulator`` extra): in the background with
 """
 
 from ._certificates import CertificateAuthority, IssuedCertificate
-from ._emulator import DEFAULT_PID, ENDPOINTS, Emulator
+from ._emulator import DEFAULT_PID, ENDPOINTS, FAULT_KINDS, Emulator
 from ._server import EmulatorServer
 from ._toolkit.register import Person
 
 __all__ = [
     "DEFAULT_PID",
     "ENDPOINTS",
+    "FAULT_KINDS",
     "CertificateAuthority",
     "Emulator",
     "EmulatorServer",

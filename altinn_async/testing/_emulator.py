@@ -26,7 +26,7 @@ from ._certificates import CertificateAuthority, IssuedCertificate
 from ._server import EmulatorServer
 from ._toolkit.app import Application
 from ._toolkit.asgi import Receive, Scope, Send
-from ._toolkit.faults import Fault
+from ._toolkit.faults import FAULT_KINDS, Fault, RandomFaults, finite_number
 from ._toolkit.pki import TrustStore
 from ._toolkit.register import Person, Register
 from ._toolkit.router import Router, route_names
@@ -34,7 +34,7 @@ from ._toolkit.server import ServerTLS, ensure_uvicorn, is_wildcard, listen, url
 from ._toolkit.state import SharedState
 from ._toolkit.transport import EmulatorTransport, tls_extension
 
-__all__ = ["DEFAULT_PID", "ENDPOINTS", "Emulator"]
+__all__ = ["DEFAULT_PID", "ENDPOINTS", "FAULT_KINDS", "Emulator"]
 
 ENDPOINTS = route_names(
     *_maskinporten.HANDLERS,
@@ -116,6 +116,8 @@ class Emulator:
         altinn2_session_lifetime: idle seconds before a password login's session expires.
         altinn2_db_cap: how many messages (or service-owner reportees) the emulated database
             returns before OData filtering; a bigger box gets ``X-Warning-LimitReached``.
+        latency: seconds every request waits before it is answered, to play the network (see
+            `latency`).
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class Emulator:
         altinn2_cookie_name: str = ".AspxAuthTT02",
         altinn2_session_lifetime: float = 1800.0,
         altinn2_db_cap: int = 1000,
+        latency: float = 0.0,
     ) -> None:
         if maskinporten_token_lifetime < 1 or altinn_token_lifetime < 1:
             raise ValueError("token lifetimes must be positive")
@@ -139,7 +142,7 @@ class Emulator:
         if altinn2_session_lifetime <= 0 or altinn2_db_cap < 1:
             raise ValueError("altinn2_session_lifetime and altinn2_db_cap must be positive")
         self._base_url = _origin(base_url)
-        shared = self._shared = SharedState(clock)
+        shared = self._shared = SharedState(clock, latency=_latency(latency))
         self._register = Register(shared.lock)
         self._trust = TrustStore()
         mp_store = _maskinporten.MaskinportenStore()
@@ -201,6 +204,23 @@ class Emulator:
         )
 
     # -- where it lives ----------------------------------------------------------------------
+
+    @property
+    def latency(self) -> float:
+        """Seconds every request waits before it is answered: the network's round trip.
+
+        In-process (`transport`) and served alike, each request sleeps this long (an anyio
+        sleep, so it honours cancellation and timeouts) before its handler runs, on top of any
+        fault's delay. Settable at any time; requests already waiting keep their wait.
+
+        Raises:
+            ValueError: (when set) a negative or non-finite number.
+        """
+        return self._shared.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._shared.latency = _latency(seconds)
 
     @property
     def base_url(self) -> str:
@@ -1051,13 +1071,90 @@ class Emulator:
         with self._shared.lock:
             self._shared.faults.add(endpoint, fault)
 
+    def inject_random_faults(
+        self,
+        *,
+        seed: int,
+        rate: float,
+        kinds: Iterable[str] = FAULT_KINDS,
+        endpoints: Iterable[str] | None = None,
+        retry_after: float = 1.0,
+        slow_delay: float = 0.5,
+    ) -> None:
+        """Make a seeded share of the requests fail, reproducibly.
+
+        Whether the ``n``-th request to an endpoint (counted from this call) gets a fault, and
+        which kind, is a pure function of ``seed``, the endpoint's name and ``n`` (and of
+        ``rate`` and ``kinds``): the same seed gives every endpoint the same sequence of faults
+        in every run, however concurrent requests to different endpoints interleave. Faults
+        queued with `inject_fault` come first (the request still counts). A second call
+        replaces the first; `clear_faults` ends them.
+
+        The kinds (see `FAULT_KINDS`), each failing in the client as the real failure would:
+
+        - ``"429"``: ``429 Too Many Requests`` with ``Retry-After: <retry_after>`` and the JSON
+          body of Azure API Management's rate limit
+          (``{"statusCode": 429, "message": "Rate limit is exceeded. Try again in 1
+          seconds."}``).
+        - ``"500"``, ``"503"``: that status, without a body.
+        - ``"slow"``: the normal answer after ``slow_delay`` seconds.
+        - ``"drop"``: the connection drops before any response (`httpx.RemoteProtocolError`).
+        - ``"cut"``: the normal response, its body cut after half its bytes and the connection
+          dropped (`httpx.RemoteProtocolError` while the body is read; a response without a
+          body arrives whole).
+        - ``"truncated_json"``: a complete message whose body is the first half of the normal
+          one, with a Content-Length to match, as a broken proxy passes on: the status is the
+          normal one, and a JSON body no longer parses.
+
+        Args:
+            seed: the seed.
+            rate: the share of requests that fail, from 0 to 1.
+            kinds: the kinds to draw from (default all of them).
+            endpoints: the endpoint names (see `ENDPOINTS`) to fail; None for all.
+            retry_after: the ``Retry-After`` of a ``"429"``, in seconds (a fraction is sent
+                as one, for fast tests; HTTP itself has whole seconds).
+            slow_delay: the delay of a ``"slow"`` answer, in seconds.
+
+        Raises:
+            ValueError: a seed that is not an integer, a rate outside 0 to 1, an unknown or no
+                kind, an unknown or no endpoint, a negative or non-finite time.
+        """
+        faults = RandomFaults.create(
+            seed=seed,
+            rate=rate,
+            kinds=kinds,
+            endpoints=ENDPOINTS if endpoints is None else endpoints,
+            known_endpoints=ENDPOINTS,
+            retry_after=retry_after,
+            slow_delay=slow_delay,
+        )
+        with self._shared.lock:
+            self._shared.faults.seed(faults)
+
     def clear_faults(self) -> None:
-        """Drop every injected fault that has not been used up."""
+        """Drop every injected fault that has not been used up, and the seeded faults."""
         with self._shared.lock:
             self._shared.faults.clear()
+
+    def expire_tokens(self) -> None:
+        """Make every Altinn token issued so far (exchanged or refreshed) expire now.
+
+        The next request that carries one is refused as one with an expired token is (Storage
+        and Events answer ``401``), as if the tokens had run out mid-run; tokens exchanged
+        after this call are good for their whole lifetime. For tokens that simply run out
+        soon, give `Emulator` a short ``altinn_token_lifetime`` (validators allow Altinn's
+        10 s of clock skew past ``exp``).
+        """
+        self._authentication.tokens.expire_all(self._shared.clock())
 
     # -- ASGI --------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3 entry point."""
         await self._app(scope, receive, send)
+
+
+def _latency(seconds: float) -> float:
+    if not finite_number(seconds) or seconds < 0:
+        raise ValueError(f"latency must be a finite number of seconds, 0 or more, got {seconds!r}")
+    return float(seconds)
