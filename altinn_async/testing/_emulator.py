@@ -760,6 +760,49 @@ class Emulator:
             org, app, count, seed=seed, base_url=self._base_url
         )
 
+    def generate_instances(
+        self,
+        org: str,
+        app: str,
+        count: int,
+        *,
+        seed: int = 0,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> None:
+        """Make ``count`` realistic instances of ``org/app`` that are never built up front:
+        a million cost no memory to speak of, and a page of any query is as fast as with ten.
+
+        Each instance has one small XML data element (``model.xml``); the owners are a mix of
+        persons (70 %) and organisations, each owning several instances; 60 % are completed and
+        archived, the rest open in Task_1 or Task_2; 3 % are soft-deleted and 20 % have a due
+        date. They are created one after the other from ``start`` to ``end``, each last changed
+        (and, if completed, ended) a moment later. Everything about instance ``i`` is derived
+        from ``seed`` and ``i``, only when a request needs it; the same arguments give the same
+        instances (GUIDs included) in every run.
+
+        They behave as stored instances do: listed and filtered (with the same paging and
+        continuation tokens), fetched one by one, their data elements and data downloaded,
+        and their Events API events (``app.instance.created``, and
+        ``app.instance.process.completed`` for completed ones) listed. ``POST .../complete``
+        stores the one instance it changes, which is then like any other stored instance.
+
+        Args:
+            org: the service owner's code.
+            app: the app name.
+            count: how many instances.
+            seed: the seed.
+            start: the first instance's creation time, in seconds since the epoch (default 90
+                days before ``end``).
+            end: when the last instance has changed at the latest (default now).
+
+        Raises:
+            ValueError: an empty org or app, a count or seed that is not a whole number, a
+                negative count, a start not before end, or a window too short for ``count``
+                instances (at least 20 microseconds each).
+        """
+        self._storage_seeding.generate_instances(org, app, count, seed=seed, start=start, end=end)
+
     # -- seeding: Altinn 2 -------------------------------------------------------------------
 
     def add_api_key(self, key: str, *, service_owner: bool = False) -> None:
