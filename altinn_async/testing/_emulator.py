@@ -1,5 +1,5 @@
-"""The `Emulator`: Maskinporten, ID-porten, Altinn authentication, Storage and Altinn 2 in one
-ASGI app.
+"""The `Emulator`: Maskinporten, ID-porten, Altinn authentication, Storage, Events and Altinn 2
+in one ASGI app.
 
 A thin facade: it composes the service packages over the shared toolkit, and its ``add_*``
 methods delegate to the seeding of the service that owns the data. Everything it hands out of
@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from .._environment import AuthorizationServer, Environment
-from . import _altinn2, _authentication, _idporten, _maskinporten, _storage
+from . import _altinn2, _authentication, _events, _idporten, _maskinporten, _storage
 from ._altinn2 import CORRESPONDENCE
 from ._certificates import CertificateAuthority, IssuedCertificate
 from ._server import EmulatorServer
@@ -41,6 +41,7 @@ ENDPOINTS = route_names(
     *_idporten.HANDLERS,
     *_authentication.HANDLERS,
     *_storage.HANDLERS,
+    *_events.HANDLERS,
     *_altinn2.HANDLERS,
 )
 """The endpoint names used by `Emulator.requests` and `Emulator.inject_fault`: the names every
@@ -76,8 +77,8 @@ def _public_origin(public_url: str, scheme: str) -> str:
 
 
 class Emulator:
-    """A local Maskinporten, ID-porten, Altinn authentication and Altinn Storage that enforces the
-    real rules.
+    """A local Maskinporten, ID-porten, Altinn authentication, Altinn Storage and Events API that
+    enforces the real rules.
 
     The emulator is an ASGI application. Use it in-process through `transport`, or on a real port
     with `serve` (in the background) or `server` (in the foreground), optionally HTTPS with client
@@ -118,6 +119,9 @@ class Emulator:
             returns before OData filtering; a bigger box gets ``X-Warning-LimitReached``.
         latency: seconds every request waits before it is answered, to play the network (see
             `latency`).
+        events_delay: seconds after its ``time`` before the Events API lists an event: Altinn
+            lists events only 30 s after they were registered (events seeded with a time in
+            the past count as registered then). 0 lists them at once.
     """
 
     def __init__(
@@ -132,6 +136,7 @@ class Emulator:
         altinn2_session_lifetime: float = 1800.0,
         altinn2_db_cap: int = 1000,
         latency: float = 0.0,
+        events_delay: float = 30.0,
     ) -> None:
         if maskinporten_token_lifetime < 1 or altinn_token_lifetime < 1:
             raise ValueError("token lifetimes must be positive")
@@ -141,6 +146,8 @@ class Emulator:
             )
         if altinn2_session_lifetime <= 0 or altinn2_db_cap < 1:
             raise ValueError("altinn2_session_lifetime and altinn2_db_cap must be positive")
+        if not finite_number(events_delay) or events_delay < 0:
+            raise ValueError(f"events_delay must be 0 or more seconds, got {events_delay!r}")
         self._base_url = _origin(base_url)
         shared = self._shared = SharedState(clock, latency=_latency(latency))
         self._register = Register(shared.lock)
@@ -163,7 +170,18 @@ class Emulator:
         )
         self._instances = _storage.InstanceStore(shared.lock)
         self._storage = _storage.Storage(shared, self._instances, self._authentication.tokens)
-        self._storage_seeding = _storage.StorageSeeding(shared, self._instances)
+        self._events_log = _events.EventLog()
+        self._events_seeding = _events.EventsSeeding(shared, self._events_log)
+        self._storage_seeding = _storage.StorageSeeding(
+            shared, self._instances, self._events_seeding
+        )
+        self._events = _events.Events(
+            shared,
+            self._events_log,
+            self._authentication.tokens,
+            self._register,
+            visibility_delay=float(events_delay),
+        )
         a2_store = _altinn2.Store(shared.lock)
         self._altinn2_enabled = altinn2
         self._altinn2 = _altinn2.Altinn2(
@@ -183,6 +201,7 @@ class Emulator:
             *self._idporten.handlers,
             *self._authentication.handlers,
             *self._storage.handlers,
+            *self._events.handlers,
             *(self._altinn2.handlers if altinn2 else ()),
         ]
         router = Router()
@@ -802,6 +821,66 @@ class Emulator:
                 instances (at least 20 microseconds each).
         """
         self._storage_seeding.generate_instances(org, app, count, seed=seed, start=start, end=end)
+
+    # -- seeding: Events ---------------------------------------------------------------------
+
+    def add_event(
+        self,
+        type: str,  # noqa: A002 - the CloudEvents attribute
+        *,
+        source: str,
+        resource: str,
+        subject: str | None = None,
+        alternative_subject: str | None = None,
+        resource_instance: str | None = None,
+        time: float | None = None,
+        data: Any = None,
+        data_content_type: str | None = None,
+        id: str | None = None,  # noqa: A002 - the CloudEvents attribute
+    ) -> dict[str, Any]:
+        """Register a custom CloudEvent with the Events API and return its JSON.
+
+        Instances added to Storage (`add_instance`, `add_instances`, `generate_instances`)
+        bring their own ``app.instance.created`` and ``app.instance.process.completed``
+        events; this is for others (an app's custom event types, a resource's generic events).
+        The event takes its place in the sequence by ``time``, and is listed once it is
+        ``events_delay`` seconds old. The app endpoints list it when ``resource`` is the app's
+        (``urn:altinn:resource:app_{org}_{app}``) and the generic endpoint by ``resource``;
+        readers follow the app rules for app resources, and anyone with
+        ``altinn:events.subscribe`` may read other resources' events.
+
+        Args:
+            type: ``type`` (``app.instance.created``, ``no.skatteetaten.melding.mottatt``).
+            source: ``source``, a URI.
+            resource: ``resource``, a URN (``urn:altinn:resource:…``).
+            subject: ``subject`` (``/party/50019855``).
+            alternative_subject: ``alternativesubject`` (``/person/16035001577``).
+            resource_instance: ``resourceinstance``.
+            time: ``time``, seconds since the epoch (default now).
+            data: ``data``, any JSON value.
+            data_content_type: ``datacontenttype``.
+            id: ``id`` (a random UUID by default).
+
+        Returns:
+            The event as the Events API lists it (for `base_url`).
+
+        Raises:
+            ValueError: an empty or malformed argument, ``data`` that is not JSON, or an event
+                with the same id and source already registered.
+        """
+        return self._events_seeding.add_event(
+            type,
+            source=source,
+            resource=resource,
+            base_url=self._base_url,
+            subject=subject,
+            alternative_subject=alternative_subject,
+            resource_instance=resource_instance,
+            time=time,
+            data=data,
+            data_content_type=data_content_type,
+            event_id=id,
+        )
 
     # -- seeding: Altinn 2 -------------------------------------------------------------------
 
