@@ -38,8 +38,8 @@ def add_parser(commands: Any) -> None:
     emulator = commands.add_parser(
         "emulator",
         help="serve the emulator on a port for other programs",
-        description="Serve Maskinporten, ID-porten, Altinn authentication, Storage and the "
-        "Altinn 2 API on a local port, seeded with a Maskinporten client (its private key "
+        description="Serve Maskinporten, ID-porten, Altinn authentication, Storage, Events and "
+        "the Altinn 2 API on a local port, seeded with a Maskinporten client (its private key "
         "written to --key-out), instances, a TestID person, an ID-porten web client, an Altinn "
         "2 API key, user and message box, and a system user; print every credential and a "
         "command to try each. Ctrl-C stops it.",

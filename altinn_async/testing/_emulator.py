@@ -91,6 +91,11 @@ class Emulator:
     reportees, messages and consents with the ``add_api_key``, ``add_altinn2_*``, ``add_reportee``
     and ``add_consent`` methods.
 
+    Storage's instances bring their Events API events (``app.instance.created``,
+    ``app.instance.process.completed``); `add_event` adds others. `generate_instances` makes
+    millions of instances that cost no memory; `latency`, `inject_fault`,
+    `inject_random_faults` and `expire_tokens` play the network and the things that go wrong.
+
     All seeding methods are synchronous and thread-safe, and may be called at any time.
 
     Example::
@@ -110,7 +115,8 @@ class Emulator:
         base_url: the origin the in-process transport and `environment` use.
         clock: the time source (seconds since the epoch) for every check and timestamp.
         maskinporten_token_lifetime: ``expires_in`` of Maskinporten tokens before scope caps.
-        altinn_token_lifetime: lifetime of exchanged Altinn tokens, in seconds.
+        altinn_token_lifetime: lifetime of exchanged Altinn tokens, in seconds (a few, to test
+            expiry; validators allow 10 s of clock skew past ``exp``).
         altinn2: serve the Altinn 2 REST API under ``/altinn2/api``.
         altinn2_cookie_name: the password login's cookie: ``.AspxAuthTT02`` (TT02, the default),
             ``.AspxAuthProd``, ``.AspxAuthCloud`` or ``.ASPXAUTH`` (before release 25.4).

@@ -217,15 +217,19 @@ class GeneratedInstances:
     def _digest(self, index: int) -> bytes:
         return _blake(index.to_bytes(8, "big"), self._key)
 
+    def _times_us(self, index: int, digest: bytes) -> tuple[int, int]:
+        jitter = int.from_bytes(digest[:4], "big") % max(1, self.spacing // 2)
+        created = self.start_us + index * self.spacing + jitter
+        delta = int.from_bytes(digest[4:8], "big") % max(1, 2 * self.spacing // 5)
+        return created, created + 1 + delta
+
     def created_us(self, index: int) -> int:
         """When instance ``index`` was created (microseconds since the epoch)."""
-        jitter = int.from_bytes(self._digest(index)[:4], "big") % max(1, self.spacing // 2)
-        return self.start_us + index * self.spacing + jitter
+        return self._times_us(index, self._digest(index))[0]
 
     def last_changed_us(self, index: int) -> int:
         """When instance ``index`` last changed (and, if completed, ended)."""
-        delta = int.from_bytes(self._digest(index)[4:8], "big") % max(1, 2 * self.spacing // 5)
-        return self.created_us(index) + 1 + delta
+        return self._times_us(index, self._digest(index))[1]
 
     def created(self, index: int) -> int:
         """``created`` in ticks."""
@@ -330,8 +334,7 @@ class GeneratedInstances:
         digest = self._digest(index)
         status = self.status(index)
         owner = self.owner(index)
-        created_us = self.created_us(index)
-        changed_us = self.last_changed_us(index)
+        created_us, changed_us = self._times_us(index, digest)
         created, changed = created_us / 1e6, changed_us / 1e6
         name = f"{_FIRST_NAMES[digest[8] % 10]} {_LAST_NAMES[digest[9] % 8]}"
         amount = 100 + int.from_bytes(digest[10:14], "big") % 99_900
