@@ -803,8 +803,8 @@ class Emulator:
         archived, the rest open in Task_1 or Task_2; 3 % are soft-deleted and 20 % have a due
         date. They are created one after the other from ``start`` to ``end``, each last changed
         (and, if completed, ended) a moment later. Everything about instance ``i`` is derived
-        from ``seed`` and ``i``, only when a request needs it; the same arguments give the same
-        instances (GUIDs included) in every run.
+        from ``seed`` and ``i``, only when a request needs it; the same calls in the same
+        order give the same instances (GUIDs included) in every run.
 
         They behave as stored instances do: listed and filtered (with the same paging and
         continuation tokens), fetched one by one, their data elements and data downloaded,
