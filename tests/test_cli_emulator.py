@@ -26,7 +26,9 @@ import attrs
 import httpx
 import pytest
 
-from altinn_async.testing import DEFAULT_PID
+from altinn_async._cli._common import CLIError
+from altinn_async._cli._emulator import parse_faults
+from altinn_async.testing import DEFAULT_PID, FAULT_KINDS
 
 PROGRAM = [sys.executable, "-m", "altinn_async"]
 
@@ -285,3 +287,118 @@ def test_the_printed_storage_harvest_command_works(emulator: Running) -> None:
     again = emulator.run(args, env)
     assert again.returncode == 1
     assert "--resume" in again.stderr
+
+
+# -- the network flags and large seeds -----------------------------------------------------------
+
+
+def test_the_fault_kinds_the_help_names_are_the_emulators() -> None:
+    from altinn_async._cli._emulator import _KINDS  # noqa: PLC0415
+
+    assert _KINDS == FAULT_KINDS
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("7:0.05", (7, 0.05, FAULT_KINDS)),
+        ("-3:1:429,503", (-3, 1.0, ("429", "503"))),
+        ("0:0:drop, cut", (0, 0.0, ("drop", "cut"))),
+    ],
+)
+def test_faults_values(value: str, expected: tuple[int, float, tuple[str, ...]]) -> None:
+    assert parse_faults(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("7", "give SEED:RATE[:KIND,...]"),
+        ("7:0.1:429:503", "give SEED:RATE[:KIND,...]"),
+        ("seven:0.1", "give SEED:RATE[:KIND,...]"),
+        ("7:1.5", "a RATE from 0 to 1"),
+        ("7:nan", "a RATE from 0 to 1"),
+        ("7:0.1:404", "unknown fault kind '404'; the kinds are 429, 500, 503, slow"),
+        ("7:0.1:429,", "unknown fault kind ''"),
+    ],
+)
+def test_bad_faults_values(value: str, message: str) -> None:
+    with pytest.raises(CLIError, match=re.escape(message)) as caught:
+        parse_faults(value)
+    assert str(caught.value).startswith(f"--faults {value}: ")
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("flags", "start"),
+    [
+        (["--faults", "7:2"], "--faults 7:2: give SEED:RATE"),
+        (["--latency", "-1"], "--latency -1.0: give 0 or more seconds"),
+        (["--altinn-token-lifetime", "0"], "--altinn-token-lifetime 0: give 1 or more seconds"),
+    ],
+)
+def test_bad_network_flags_fail_in_one_line(tmp_path: Path, flags: list[str], start: str) -> None:
+    result = subprocess.run(
+        [*PROGRAM, "emulator", "--port", "0", *flags],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"altinn-async: error: {start}")
+    assert not (tmp_path / "emulator-client.pem").exists()
+
+
+def test_a_million_instances_start_at_once_and_what_it_prints_works(tmp_path: Path) -> None:
+    running = start(tmp_path, "--port", "0", "--instances", "1000000")
+    try:
+        assert "1000000 of ttd/app-1 (generated lazily)" in running.banner
+        result = subprocess.run(
+            [sys.executable, "-c", running.snippet()],
+            cwd=running.cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        printed = result.stdout.strip().splitlines()
+        assert len(printed) == 5
+        assert all(line.split()[1] == "ttd/app-1" for line in printed)
+        env, args = running.command("token")
+        assert running.run(args, env).returncode == 0
+    finally:
+        stop(running)
+
+
+def test_latency_and_a_short_token_lifetime(tmp_path: Path) -> None:
+    running = start(tmp_path, "--port", "0", "--latency", "0.2", "--altinn-token-lifetime", "5")
+    try:
+        assert "latency:              0.2 s before every answer" in running.banner
+        assert "Altinn tokens:        live 5 s" in running.banner
+        with httpx.Client(base_url=running.url) as http:
+            http.get("/maskinporten/jwk")  # connected before timing
+            started = time.monotonic()
+            assert http.get("/maskinporten/jwk").status_code == 200
+            assert time.monotonic() - started >= 0.2
+        env, args = running.command("token")
+        result = running.run(args, env)
+        assert result.returncode == 0, result.stderr
+        claims = json.loads(result.stderr)["claims"]
+        assert claims["exp"] - claims["iat"] == 5
+    finally:
+        stop(running)
+
+
+def test_seeded_faults(tmp_path: Path) -> None:
+    running = start(tmp_path, "--port", "0", "--faults", "3:1:503")
+    try:
+        assert "faults:               100.0% of requests (seed 3: 503)" in running.banner
+        statuses = {httpx.get(f"{running.url}/maskinporten/jwk").status_code for _ in range(3)}
+        assert statuses == {503}
+    finally:
+        stop(running)

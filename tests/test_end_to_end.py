@@ -389,3 +389,32 @@ async def test_discovery_against_the_served_emulator(world: World, served: str) 
         name="served", maskinporten=f"{served}/maskinporten/", platform=f"{served}/platform"
     )
     assert env.maskinporten == world.emulator.environment_for(served).maskinporten
+
+
+async def test_the_events_feed_of_generated_instances_through_seeded_faults(
+    world: World,
+) -> None:
+    # The client's NextHeader paging and retry policy against the emulator's Events API, with a
+    # fifth of the page requests answered 429 or 503 or dropped (reproducibly, by the seed).
+    day = 86_400.0
+    emulator = world.emulator
+    emulator.generate_instances(
+        "ttd", "feed", 1500, start=world.clock.now - 10 * day, end=world.clock.now - day
+    )
+    emulator.inject_random_faults(
+        seed=5, rate=0.2, kinds=["429", "503", "drop"], endpoints=["events.app"], retry_after=0
+    )
+    retry = altinn.RetryPolicy(attempts=12, backoff=0.001, max_backoff=0.005)
+    async with world.api(world.exchange(world.maskinporten())) as http:
+        pager = altinn.Paginator(
+            http,
+            "/events/api/v1/app/ttd/feed?from=2000-01-01T00:00:00Z&size=200",
+            altinn.NextHeader(),
+            retry=retry,
+        )
+        events = [event async for event in pager]
+    assert len({event["id"] for event in events}) == len(events)
+    assert sum(event["type"] == "app.instance.created" for event in events) == 1500
+    assert 800 < sum(event["type"] == "app.instance.process.completed" for event in events) < 1000
+    pages = -(-len(events) // 200) + 1  # the last one is []
+    assert emulator.requests["events.app"] > pages  # some were faults, and retried

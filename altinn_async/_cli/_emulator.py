@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import ipaddress
+import math
 import os
 import shlex
 import textwrap
@@ -26,19 +27,20 @@ from ._playground import (
     DEMO_WEB_CLIENT,
     DEMO_WEB_REDIRECT,
     DEMO_WEB_SECRET,
+    LAZY_INSTANCES,
     Playground,
     seed_playground,
 )
 
-__all__ = ["add_parser", "banner"]
+__all__ = ["add_parser", "banner", "parse_faults"]
 
 
 def add_parser(commands: Any) -> None:
     emulator = commands.add_parser(
         "emulator",
         help="serve the emulator on a port for other programs",
-        description="Serve Maskinporten, ID-porten, Altinn authentication, Storage and the "
-        "Altinn 2 API on a local port, seeded with a Maskinporten client (its private key "
+        description="Serve Maskinporten, ID-porten, Altinn authentication, Storage, Events and "
+        "the Altinn 2 API on a local port, seeded with a Maskinporten client (its private key "
         "written to --key-out), instances, a TestID person, an ID-porten web client, an Altinn "
         "2 API key, user and message box, and a system user; print every credential and a "
         "command to try each. Ctrl-C stops it.",
@@ -49,11 +51,37 @@ def add_parser(commands: Any) -> None:
         "--public-url",
         help="the URL other machines reach it at (needed with --host 0.0.0.0 or ::)",
     )
-    emulator.add_argument("--instances", type=int, default=250, help="instances to seed (250)")
+    emulator.add_argument(
+        "--instances",
+        type=int,
+        default=250,
+        help=f"instances to seed (250; from {LAZY_INSTANCES} on they are generated lazily, so "
+        "a million start at once)",
+    )
     emulator.add_argument(
         "--messages", type=int, default=60, help="Altinn 2 messages of the person (60)"
     )
     emulator.add_argument("--client-id", default=DEMO_CLIENT_ID)
+    emulator.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="every request waits this long before it is answered, like a network (0)",
+    )
+    emulator.add_argument(
+        "--faults",
+        metavar="SEED:RATE[:KIND,...]",
+        help="fail a seeded share RATE (0 to 1) of the requests, reproducibly; KINDs from "
+        f"{', '.join(_KINDS)} (default all), e.g. 7:0.05:429,503",
+    )
+    emulator.add_argument(
+        "--altinn-token-lifetime",
+        type=int,
+        default=1800,
+        metavar="SECONDS",
+        help="lifetime of exchanged Altinn tokens (1800; a few seconds to test expiry)",
+    )
     emulator.add_argument(
         "--key-out",
         type=Path,
@@ -63,11 +91,52 @@ def add_parser(commands: Any) -> None:
     emulator.set_defaults(run=run)
 
 
+_KINDS = ("429", "500", "503", "slow", "drop", "cut", "truncated_json")
+# The emulator's FAULT_KINDS, written out so that --help needs no emulator (a test compares).
+
+
+def parse_faults(text: str) -> tuple[int, float, tuple[str, ...]]:
+    """``--faults SEED:RATE[:KIND,...]`` as ``(seed, rate, kinds)``.
+
+    Raises:
+        CLIError: the value does not have that form, the rate is not from 0 to 1, or a kind is
+            unknown.
+    """
+    usage = (
+        f"--faults {text}: give SEED:RATE[:KIND,...] with a whole-number SEED and a RATE "
+        "from 0 to 1, e.g. 7:0.05:429,503"
+    )
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise CLIError(usage)
+    try:
+        seed, rate = int(parts[0]), float(parts[1])
+    except ValueError:
+        raise CLIError(usage) from None
+    if not 0 <= rate <= 1:  # NaN too
+        raise CLIError(usage)
+    kinds = tuple(k.strip() for k in parts[2].split(",")) if len(parts) == 3 else _KINDS
+    unknown = [k for k in kinds if k not in _KINDS]
+    if unknown or not kinds:
+        raise CLIError(
+            f"--faults {text}: unknown fault kind {(unknown or [''])[0]!r}; "
+            f"the kinds are {', '.join(_KINDS)}"
+        )
+    return seed, rate, kinds
+
+
 def _check(args: argparse.Namespace) -> None:
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port {args.port}: a port is 0 to 65535")
     if args.instances < 0 or args.messages < 0:
         raise CLIError("--instances and --messages must be 0 or more")
+    if not math.isfinite(args.latency) or args.latency < 0:
+        raise CLIError(f"--latency {args.latency}: give 0 or more seconds")
+    if args.altinn_token_lifetime < 1:
+        raise CLIError(
+            f"--altinn-token-lifetime {args.altinn_token_lifetime}: give 1 or more seconds"
+        )
+    args.fault_plan = parse_faults(args.faults) if args.faults else None
     host = args.host.strip("[]")
     try:
         wildcard = ipaddress.ip_address(host).is_unspecified
@@ -101,8 +170,15 @@ def run(args: argparse.Namespace) -> None:
             "serving the emulator needs uvicorn: pip install 'altinn-async[emulator]'"
         ) from None
     playground = seed_playground(
-        instances=args.instances, altinn2_messages=args.messages, client_id=args.client_id
+        instances=args.instances,
+        altinn2_messages=args.messages,
+        client_id=args.client_id,
+        latency=args.latency,
+        altinn_token_lifetime=args.altinn_token_lifetime,
     )
+    if args.fault_plan is not None:
+        seed, rate, kinds = args.fault_plan
+        playground.emulator.inject_random_faults(seed=seed, rate=rate, kinds=kinds)
     try:
         # Bound before anything is written or printed: a busy port fails here, and the key
         # file of an emulator that is already running stays as it is.
@@ -114,6 +190,21 @@ def run(args: argparse.Namespace) -> None:
         print(banner(playground, server.url, args), flush=True)
         server.run()  # until Ctrl-C
     raise KeyboardInterrupt
+
+
+def _network(args: argparse.Namespace) -> list[str]:
+    lines = []
+    if args.latency:
+        lines.append(f"  latency:              {args.latency:g} s before every answer")
+    plan = getattr(args, "fault_plan", None)
+    if plan is not None:
+        seed, rate, kinds = plan
+        lines.append(
+            f"  faults:               {rate:.1%} of requests (seed {seed}: {', '.join(kinds)})"
+        )
+    if args.altinn_token_lifetime != 1800:
+        lines.append(f"  Altinn tokens:        live {args.altinn_token_lifetime} s")
+    return lines
 
 
 def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
@@ -234,10 +325,15 @@ def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
         "Altinn 3",
         f"  platform:             {environment.platform}",
         (
-            f"  instances:            {args.instances} of {DEMO_ORG}/app-1, "
+            f"  instances:            {args.instances} of {DEMO_ORG}/app-1"
+            f"{' (generated lazily)' if args.instances >= LAZY_INSTANCES else ''}, "
             f"{DEMO_PERSON_INSTANCES} of the person"
         ),
+        f"  events:               {environment.platform}/events/api/v1/app/{DEMO_ORG}/app-1",
     ]
+    network = _network(args)
+    if network:
+        lines += ["Network", *network]
     if idporten is not None:
         lines += [
             "ID-porten",

@@ -26,6 +26,7 @@ __all__ = [
     "DEMO_WEB_CLIENT",
     "DEMO_WEB_REDIRECT",
     "DEMO_WEB_SECRET",
+    "LAZY_INSTANCES",
     "Playground",
     "seed_playground",
 ]
@@ -44,6 +45,10 @@ DEMO_WEB_SECRET = "demo-web-secret"
 DEMO_ALTINN2_API_KEY = "demo-api-key"
 DEMO_ALTINN2_USER = "demo"
 DEMO_ALTINN2_PASSWORD = "demo-password"
+
+LAZY_INSTANCES = 10_000
+"""From this many instances per app on, they are generated lazily (``generate_instances``):
+a million start at once and cost no memory."""
 
 
 @attrs.frozen
@@ -73,10 +78,16 @@ def seed_playground(
     apps: int = 1,
     altinn2_messages: int = 60,
     client_id: str = DEMO_CLIENT_ID,
+    latency: float = 0.0,
+    altinn_token_lifetime: int = 1800,
 ) -> Playground:
     """A new emulator seeded with a Maskinporten client (and its key), service-owner instances,
     a person with instances of their own and an Altinn 2 message box, an ID-porten web client,
-    an Altinn 2 API key and user, and a system user."""
+    an Altinn 2 API key and user, and a system user.
+
+    Apps with `LAZY_INSTANCES` or more instances get generated ones (never built up front);
+    smaller ones get stored ones. ``latency`` and ``altinn_token_lifetime`` go to the
+    `Emulator`."""
     from ..testing import DEFAULT_PID, Emulator  # noqa: PLC0415 - only these commands need it
 
     pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
@@ -85,7 +96,7 @@ def seed_playground(
         serialization.NoEncryption(),
     )
     key = SigningKey.from_pem(pem, kid=f"{client_id}-key")
-    emulator = Emulator()
+    emulator = Emulator(latency=latency, altinn_token_lifetime=altinn_token_lifetime)
     emulator.add_maskinporten_client(
         client_id, org_number=DEMO_ORG_NUMBER, scopes=DEMO_SCOPES, jwks=[key.public_jwk]
     )
@@ -104,7 +115,9 @@ def seed_playground(
     per_app, extra = divmod(instances, max(apps, 1))
     for index in range(max(apps, 1)):
         count = per_app + (1 if index < extra else 0)
-        if count:
+        if count >= LAZY_INSTANCES:
+            emulator.generate_instances(DEMO_ORG, f"app-{index + 1}", count, seed=index)
+        elif count:
             emulator.add_instances(DEMO_ORG, f"app-{index + 1}", count, seed=index)
     emulator.add_api_key(DEMO_ALTINN2_API_KEY, service_owner=True)
     emulator.add_altinn2_user(DEMO_ALTINN2_USER, DEMO_ALTINN2_PASSWORD, pid=DEFAULT_PID)

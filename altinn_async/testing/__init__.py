@@ -1,6 +1,6 @@
 """Test helpers: a local emulator of Maskinporten, ID-porten, Altinn authentication, Altinn
-Storage and the legacy Altinn 2 REST API, and a throwaway certificate authority for enterprise
-certificates.
+Storage and Events and the legacy Altinn 2 REST API, and a throwaway certificate authority for
+enterprise certificates.
 
 The emulator is a product to test your own code against: it enforces the rules the real services
 enforce and refuses what they refuse, with their error bodies. Use it in-process::
@@ -16,13 +16,14 @@ or on a real port (needs the ``emulator`` extra): in the background with
 """
 
 from ._certificates import CertificateAuthority, IssuedCertificate
-from ._emulator import DEFAULT_PID, ENDPOINTS, Emulator
+from ._emulator import DEFAULT_PID, ENDPOINTS, FAULT_KINDS, Emulator
 from ._server import EmulatorServer
 from ._toolkit.register import Person
 
 __all__ = [
     "DEFAULT_PID",
     "ENDPOINTS",
+    "FAULT_KINDS",
     "CertificateAuthority",
     "Emulator",
     "EmulatorServer",

@@ -1,5 +1,5 @@
-"""The `Emulator`: Maskinporten, ID-porten, Altinn authentication, Storage and Altinn 2 in one
-ASGI app.
+"""The `Emulator`: Maskinporten, ID-porten, Altinn authentication, Storage, Events and Altinn 2
+in one ASGI app.
 
 A thin facade: it composes the service packages over the shared toolkit, and its ``add_*``
 methods delegate to the seeding of the service that owns the data. Everything it hands out of
@@ -20,13 +20,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from .._environment import AuthorizationServer, Environment
-from . import _altinn2, _authentication, _idporten, _maskinporten, _storage
+from . import _altinn2, _authentication, _events, _idporten, _maskinporten, _storage
 from ._altinn2 import CORRESPONDENCE
 from ._certificates import CertificateAuthority, IssuedCertificate
 from ._server import EmulatorServer
 from ._toolkit.app import Application
 from ._toolkit.asgi import Receive, Scope, Send
-from ._toolkit.faults import Fault
+from ._toolkit.faults import FAULT_KINDS, Fault, RandomFaults, finite_number
 from ._toolkit.pki import TrustStore
 from ._toolkit.register import Person, Register
 from ._toolkit.router import Router, route_names
@@ -34,13 +34,14 @@ from ._toolkit.server import ServerTLS, ensure_uvicorn, is_wildcard, listen, url
 from ._toolkit.state import SharedState
 from ._toolkit.transport import EmulatorTransport, tls_extension
 
-__all__ = ["DEFAULT_PID", "ENDPOINTS", "Emulator"]
+__all__ = ["DEFAULT_PID", "ENDPOINTS", "FAULT_KINDS", "Emulator"]
 
 ENDPOINTS = route_names(
     *_maskinporten.HANDLERS,
     *_idporten.HANDLERS,
     *_authentication.HANDLERS,
     *_storage.HANDLERS,
+    *_events.HANDLERS,
     *_altinn2.HANDLERS,
 )
 """The endpoint names used by `Emulator.requests` and `Emulator.inject_fault`: the names every
@@ -76,8 +77,8 @@ def _public_origin(public_url: str, scheme: str) -> str:
 
 
 class Emulator:
-    """A local Maskinporten, ID-porten, Altinn authentication and Altinn Storage that enforces the
-    real rules.
+    """A local Maskinporten, ID-porten, Altinn authentication, Altinn Storage and Events API that
+    enforces the real rules.
 
     The emulator is an ASGI application. Use it in-process through `transport`, or on a real port
     with `serve` (in the background) or `server` (in the foreground), optionally HTTPS with client
@@ -89,6 +90,11 @@ class Emulator:
     ``/altinn2/api`` (``environment.altinn2`` is ``{origin}/altinn2``): seed API keys, users,
     reportees, messages and consents with the ``add_api_key``, ``add_altinn2_*``, ``add_reportee``
     and ``add_consent`` methods.
+
+    Storage's instances bring their Events API events (``app.instance.created``,
+    ``app.instance.process.completed``); `add_event` adds others. `generate_instances` makes
+    millions of instances that cost no memory; `latency`, `inject_fault`,
+    `inject_random_faults` and `expire_tokens` play the network and the things that go wrong.
 
     All seeding methods are synchronous and thread-safe, and may be called at any time.
 
@@ -109,13 +115,19 @@ class Emulator:
         base_url: the origin the in-process transport and `environment` use.
         clock: the time source (seconds since the epoch) for every check and timestamp.
         maskinporten_token_lifetime: ``expires_in`` of Maskinporten tokens before scope caps.
-        altinn_token_lifetime: lifetime of exchanged Altinn tokens, in seconds.
+        altinn_token_lifetime: lifetime of exchanged Altinn tokens, in seconds (a few, to test
+            expiry; validators allow 10 s of clock skew past ``exp``).
         altinn2: serve the Altinn 2 REST API under ``/altinn2/api``.
         altinn2_cookie_name: the password login's cookie: ``.AspxAuthTT02`` (TT02, the default),
             ``.AspxAuthProd``, ``.AspxAuthCloud`` or ``.ASPXAUTH`` (before release 25.4).
         altinn2_session_lifetime: idle seconds before a password login's session expires.
         altinn2_db_cap: how many messages (or service-owner reportees) the emulated database
             returns before OData filtering; a bigger box gets ``X-Warning-LimitReached``.
+        latency: seconds every request waits before it is answered, to play the network (see
+            `latency`).
+        events_delay: seconds after its ``time`` before the Events API lists an event: Altinn
+            lists events only 30 s after they were registered (events seeded with a time in
+            the past count as registered then). 0 lists them at once.
     """
 
     def __init__(
@@ -129,6 +141,8 @@ class Emulator:
         altinn2_cookie_name: str = ".AspxAuthTT02",
         altinn2_session_lifetime: float = 1800.0,
         altinn2_db_cap: int = 1000,
+        latency: float = 0.0,
+        events_delay: float = 30.0,
     ) -> None:
         if maskinporten_token_lifetime < 1 or altinn_token_lifetime < 1:
             raise ValueError("token lifetimes must be positive")
@@ -138,8 +152,10 @@ class Emulator:
             )
         if altinn2_session_lifetime <= 0 or altinn2_db_cap < 1:
             raise ValueError("altinn2_session_lifetime and altinn2_db_cap must be positive")
+        if not finite_number(events_delay) or events_delay < 0:
+            raise ValueError(f"events_delay must be 0 or more seconds, got {events_delay!r}")
         self._base_url = _origin(base_url)
-        shared = self._shared = SharedState(clock)
+        shared = self._shared = SharedState(clock, latency=_latency(latency))
         self._register = Register(shared.lock)
         self._trust = TrustStore()
         mp_store = _maskinporten.MaskinportenStore()
@@ -160,7 +176,18 @@ class Emulator:
         )
         self._instances = _storage.InstanceStore(shared.lock)
         self._storage = _storage.Storage(shared, self._instances, self._authentication.tokens)
-        self._storage_seeding = _storage.StorageSeeding(shared, self._instances)
+        self._events_log = _events.EventLog()
+        self._events_seeding = _events.EventsSeeding(shared, self._events_log)
+        self._storage_seeding = _storage.StorageSeeding(
+            shared, self._instances, self._events_seeding
+        )
+        self._events = _events.Events(
+            shared,
+            self._events_log,
+            self._authentication.tokens,
+            self._register,
+            visibility_delay=float(events_delay),
+        )
         a2_store = _altinn2.Store(shared.lock)
         self._altinn2_enabled = altinn2
         self._altinn2 = _altinn2.Altinn2(
@@ -180,6 +207,7 @@ class Emulator:
             *self._idporten.handlers,
             *self._authentication.handlers,
             *self._storage.handlers,
+            *self._events.handlers,
             *(self._altinn2.handlers if altinn2 else ()),
         ]
         router = Router()
@@ -201,6 +229,23 @@ class Emulator:
         )
 
     # -- where it lives ----------------------------------------------------------------------
+
+    @property
+    def latency(self) -> float:
+        """Seconds every request waits before it is answered: the network's round trip.
+
+        In-process (`transport`) and served alike, each request sleeps this long (an anyio
+        sleep, so it honours cancellation and timeouts) before its handler runs, on top of any
+        fault's delay. Settable at any time; requests already waiting keep their wait.
+
+        Raises:
+            ValueError: (when set) a negative or non-finite number.
+        """
+        return self._shared.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._shared.latency = _latency(seconds)
 
     @property
     def base_url(self) -> str:
@@ -740,6 +785,109 @@ class Emulator:
             org, app, count, seed=seed, base_url=self._base_url
         )
 
+    def generate_instances(
+        self,
+        org: str,
+        app: str,
+        count: int,
+        *,
+        seed: int = 0,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> None:
+        """Make ``count`` realistic instances of ``org/app`` that are never built up front:
+        a million cost no memory to speak of, and a page of any query is as fast as with ten.
+
+        Each instance has one small XML data element (``model.xml``); the owners are a mix of
+        persons (70 %) and organisations, each owning several instances; 60 % are completed and
+        archived, the rest open in Task_1 or Task_2; 3 % are soft-deleted and 20 % have a due
+        date. They are created one after the other from ``start`` to ``end``, each last changed
+        (and, if completed, ended) a moment later. Everything about instance ``i`` is derived
+        from ``seed`` and ``i``, only when a request needs it; the same calls in the same
+        order give the same instances (GUIDs included) in every run.
+
+        They behave as stored instances do: listed and filtered (with the same paging and
+        continuation tokens), fetched one by one, their data elements and data downloaded,
+        and their Events API events (``app.instance.created``, and
+        ``app.instance.process.completed`` for completed ones) listed. ``POST .../complete``
+        stores the one instance it changes, which is then like any other stored instance.
+
+        Args:
+            org: the service owner's code.
+            app: the app name.
+            count: how many instances.
+            seed: the seed.
+            start: the first instance's creation time, in seconds since the epoch (default 90
+                days before ``end``).
+            end: when the last instance has changed at the latest (default now).
+
+        Raises:
+            ValueError: an empty org or app, a count or seed that is not a whole number, a
+                negative count, a start not before end, or a window too short for ``count``
+                instances (at least 20 microseconds each).
+        """
+        self._storage_seeding.generate_instances(org, app, count, seed=seed, start=start, end=end)
+
+    # -- seeding: Events ---------------------------------------------------------------------
+
+    def add_event(
+        self,
+        type: str,  # noqa: A002 - the CloudEvents attribute
+        *,
+        source: str,
+        resource: str,
+        subject: str | None = None,
+        alternative_subject: str | None = None,
+        resource_instance: str | None = None,
+        time: float | None = None,
+        data: Any = None,
+        data_content_type: str | None = None,
+        id: str | None = None,  # noqa: A002 - the CloudEvents attribute
+    ) -> dict[str, Any]:
+        """Register a custom CloudEvent with the Events API and return its JSON.
+
+        Instances added to Storage (`add_instance`, `add_instances`, `generate_instances`)
+        bring their own ``app.instance.created`` and ``app.instance.process.completed``
+        events; this is for others (an app's custom event types, a resource's generic events).
+        The event takes its place in the sequence by ``time``, and is listed once it is
+        ``events_delay`` seconds old. The app endpoints list it when ``resource`` is the app's
+        (``urn:altinn:resource:app_{org}_{app}``) and the generic endpoint by ``resource``;
+        readers follow the app rules for app resources, and anyone with
+        ``altinn:events.subscribe`` may read other resources' events.
+
+        Args:
+            type: ``type`` (``app.instance.created``, ``no.skatteetaten.melding.mottatt``).
+            source: ``source``, a URI.
+            resource: ``resource``, a URN (``urn:altinn:resource:…``).
+            subject: ``subject`` (``/party/50019855``).
+            alternative_subject: ``alternativesubject`` (``/person/16035001577``).
+            resource_instance: ``resourceinstance``.
+            time: ``time``, seconds since the epoch (default now).
+            data: ``data``, any JSON value.
+            data_content_type: ``datacontenttype``.
+            id: ``id`` (a random UUID by default).
+
+        Returns:
+            The event as the Events API lists it (for `base_url`).
+
+        Raises:
+            ValueError: an empty or malformed argument, ``data`` that is not JSON, or an event
+                with the same id and source already registered.
+        """
+        return self._events_seeding.add_event(
+            type,
+            source=source,
+            resource=resource,
+            base_url=self._base_url,
+            subject=subject,
+            alternative_subject=alternative_subject,
+            resource_instance=resource_instance,
+            time=time,
+            data=data,
+            data_content_type=data_content_type,
+            event_id=id,
+        )
+
     # -- seeding: Altinn 2 -------------------------------------------------------------------
 
     def add_api_key(self, key: str, *, service_owner: bool = False) -> None:
@@ -1051,13 +1199,90 @@ class Emulator:
         with self._shared.lock:
             self._shared.faults.add(endpoint, fault)
 
+    def inject_random_faults(
+        self,
+        *,
+        seed: int,
+        rate: float,
+        kinds: Iterable[str] = FAULT_KINDS,
+        endpoints: Iterable[str] | None = None,
+        retry_after: float = 1.0,
+        slow_delay: float = 0.5,
+    ) -> None:
+        """Make a seeded share of the requests fail, reproducibly.
+
+        Whether the ``n``-th request to an endpoint (counted from this call) gets a fault, and
+        which kind, is a pure function of ``seed``, the endpoint's name and ``n`` (and of
+        ``rate`` and ``kinds``): the same seed gives every endpoint the same sequence of faults
+        in every run, however concurrent requests to different endpoints interleave. Faults
+        queued with `inject_fault` come first (the request still counts). A second call
+        replaces the first; `clear_faults` ends them.
+
+        The kinds (see `FAULT_KINDS`), each failing in the client as the real failure would:
+
+        - ``"429"``: ``429 Too Many Requests`` with ``Retry-After: <retry_after>`` and the JSON
+          body of Azure API Management's rate limit
+          (``{"statusCode": 429, "message": "Rate limit is exceeded. Try again in 1
+          seconds."}``).
+        - ``"500"``, ``"503"``: that status, without a body.
+        - ``"slow"``: the normal answer after ``slow_delay`` seconds.
+        - ``"drop"``: the connection drops before any response (`httpx.RemoteProtocolError`).
+        - ``"cut"``: the normal response, its body cut after half its bytes and the connection
+          dropped (`httpx.RemoteProtocolError` while the body is read; a response without a
+          body arrives whole).
+        - ``"truncated_json"``: a complete message whose body is the first half of the normal
+          one, with a Content-Length to match, as a broken proxy passes on: the status is the
+          normal one, and a JSON body no longer parses.
+
+        Args:
+            seed: the seed.
+            rate: the share of requests that fail, from 0 to 1.
+            kinds: the kinds to draw from (default all of them).
+            endpoints: the endpoint names (see `ENDPOINTS`) to fail; None for all.
+            retry_after: the ``Retry-After`` of a ``"429"``, in seconds (a fraction is sent
+                as one, for fast tests; HTTP itself has whole seconds).
+            slow_delay: the delay of a ``"slow"`` answer, in seconds.
+
+        Raises:
+            ValueError: a seed that is not an integer, a rate outside 0 to 1, an unknown or no
+                kind, an unknown or no endpoint, a negative or non-finite time.
+        """
+        faults = RandomFaults.create(
+            seed=seed,
+            rate=rate,
+            kinds=kinds,
+            endpoints=ENDPOINTS if endpoints is None else endpoints,
+            known_endpoints=ENDPOINTS,
+            retry_after=retry_after,
+            slow_delay=slow_delay,
+        )
+        with self._shared.lock:
+            self._shared.faults.seed(faults)
+
     def clear_faults(self) -> None:
-        """Drop every injected fault that has not been used up."""
+        """Drop every injected fault that has not been used up, and the seeded faults."""
         with self._shared.lock:
             self._shared.faults.clear()
+
+    def expire_tokens(self) -> None:
+        """Make every Altinn token issued so far (exchanged or refreshed) expire now.
+
+        The next request that carries one is refused as one with an expired token is (Storage
+        and Events answer ``401``), as if the tokens had run out mid-run; tokens exchanged
+        after this call are good for their whole lifetime. For tokens that simply run out
+        soon, give `Emulator` a short ``altinn_token_lifetime`` (validators allow Altinn's
+        10 s of clock skew past ``exp``).
+        """
+        self._authentication.tokens.expire_all(self._shared.clock())
 
     # -- ASGI --------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3 entry point."""
         await self._app(scope, receive, send)
+
+
+def _latency(seconds: float) -> float:
+    if not finite_number(seconds) or seconds < 0:
+        raise ValueError(f"latency must be a finite number of seconds, 0 or more, got {seconds!r}")
+    return float(seconds)

@@ -65,6 +65,15 @@ def emulator() -> altinn.Environment:
     emu.add_maskinporten_client("c", org_number="405003309", scopes=["altinn:serviceowner"])
     emu.inject_fault("storage.instances", status=503, times=2)
     assert_type(emu.requests["maskinporten.token"], int)
+    busy = Emulator(latency=0.05, events_delay=0, altinn_token_lifetime=5)
+    busy.latency = 0.1
+    assert_type(busy.latency, float)
+    busy.inject_random_faults(seed=7, rate=0.05, kinds=["429", "drop"], endpoints=["events.app"])
+    busy.expire_tokens()
+    busy.clear_faults()
+    assert_type(busy.generate_instances("ttd", "app", 1_000_000, seed=1), None)
+    event = busy.add_event("t", source="urn:x:y", resource="urn:altinn:resource:r", data={})
+    assert_type(event, dict[str, Any])
     return emu.environment
 
 

@@ -1,16 +1,24 @@
-"""What the emulated Storage keeps: instances with their data elements, in query order."""
+"""What the emulated Storage keeps: instances with their data elements, in query order, and
+the generated sets whose instances exist only when asked for (``generated.py``)."""
 
 from __future__ import annotations
 
 import bisect
+import heapq
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._toolkit.dotnet import format_ticks, ticks_from_seconds
 
+if TYPE_CHECKING:
+    from .generated import GeneratedInstances
+
 API = "/platform/storage/api/v1"
+
+# Beyond any internal id: a key bound that sorts before or after every id of one lastChanged.
+_ID_BOUND = 1 << 62
 
 
 @dataclass(slots=True)
@@ -46,6 +54,8 @@ class StoredInstance:
     owner_org_number: str | None  # instanceOwner.organisationNumber
     # Serialized JSON per request origin; replaced (never mutated) when the document changes.
     rendered: dict[str, bytes] = field(default_factory=dict)
+    # The generated set and index this instance was derived from, if it was.
+    generated: tuple[GeneratedInstances, int] | None = None
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -53,55 +63,163 @@ class StoredInstance:
         return (-self.last_changed, -self.internal_id)
 
 
+TickRange = tuple[int | None, int | None]
+"""Inclusive bounds in ticks; None is open."""
+
+
+@dataclass(slots=True)
+class Selection:
+    """What a page of the instance query wants: ``keep`` decides, the rest narrows the search.
+
+    Attributes:
+        keep: the exact filter.
+        ranges: the date filters as inclusive tick ranges, per `StoredInstance` attribute
+            (``created``, ``last_changed``, ``visible_after``, ``ended``, ``due_before``).
+        org: ``org``, if given.
+        app_id: ``appId``, if given.
+        party_id: ``instanceOwner.partyId``, if given.
+        current_task: ``process.currentTask``, if given.
+        flags: the boolean filters by lower-case name.
+    """
+
+    keep: Callable[[StoredInstance], bool]
+    ranges: Mapping[str, TickRange] = field(default_factory=dict)
+    org: str | None = None
+    app_id: str | None = None
+    party_id: str | None = None
+    current_task: str | None = None
+    flags: Mapping[str, bool] = field(default_factory=dict)
+
+
 class InstanceStore:
-    """The instances, kept in query order so a page costs O(size + skipped)."""
+    """The instances, kept in query order, with an index on ``created``; and the generated sets.
+
+    A page bisects to its cursor and to the bounds its date filters put on ``lastChanged``
+    (``created`` is never after it), or takes its candidates from the ``created`` index when
+    that window is smaller, so a window at the far end of the order costs what one at the near
+    end does. ``examined`` counts the instances pages have tested.
+    """
 
     def __init__(self, lock: threading.Lock) -> None:
         self._lock = lock
         self._by_guid: dict[str, StoredInstance] = {}
         self._order: list[tuple[int, int]] = []
         self._by_key: dict[tuple[int, int], StoredInstance] = {}
+        self._by_created: list[tuple[int, tuple[int, int]]] = []
+        self._generated_sets: list[GeneratedInstances] = []
         self._next_id = 1
         self._generated = 0
+        self.examined = 0
+        """Instances tested by pages so far (stored and generated): the work they did."""
+
+    def __repr__(self) -> str:
+        return (
+            f"InstanceStore(stored={len(self._order)}, "
+            f"generated={sum(g.count for g in self._generated_sets)})"
+        )
 
     def _insert(self, instance: StoredInstance) -> None:
         key = instance.sort_key
         bisect.insort(self._order, key)
+        bisect.insort(self._by_created, (instance.created, key))
         self._by_key[key] = instance
         self._by_guid[instance.guid] = instance
 
     def _remove(self, instance: StoredInstance) -> None:
         key = instance.sort_key
-        index = bisect.bisect_left(self._order, key)
-        del self._order[index]
+        del self._order[bisect.bisect_left(self._order, key)]
+        del self._by_created[bisect.bisect_left(self._by_created, (instance.created, key))]
         del self._by_key[key]
 
     def get(self, guid: str) -> StoredInstance | None:
-        """The instance with this GUID (lock held by the caller)."""
-        return self._by_guid.get(guid)
+        """The instance with this GUID, stored or generated (lock held by the caller)."""
+        found = self._by_guid.get(guid)
+        if found is not None:
+            return found
+        for generated in self._generated_sets:
+            index = generated.index_of(guid)
+            if index is not None and index not in generated.hidden:
+                return generated.instance(index)
+        return None
 
     def page(
-        self,
-        after: tuple[int, int] | None,
-        size: int,
-        keep: Callable[[StoredInstance], bool],
+        self, selection: Selection, after: tuple[int, int] | None, size: int
     ) -> list[StoredInstance]:
-        """Up to ``size`` instances after the cursor that pass ``keep`` (lock held)."""
-        start = 0 if after is None else bisect.bisect_right(self._order, (-after[0], -after[1]))
+        """Up to ``size`` instances after the cursor that ``selection`` keeps, stored and
+        generated, in Storage's order (lock held)."""
+        found = self._stored_page(selection, after, size)
+        counter = [0]
+        for generated in self._generated_sets:
+            found.extend(generated.page(selection, after, size, counter))
+        self.examined += counter[0]
+        if len(self._generated_sets) > 0:
+            found.sort(key=lambda instance: instance.sort_key)
+        return found[:size]
+
+    def _stored_page(
+        self, selection: Selection, after: tuple[int, int] | None, size: int
+    ) -> list[StoredInstance]:
+        order = self._order
+        start = 0 if after is None else bisect.bisect_right(order, (-after[0], -after[1]))
+        least, most = _intersect(
+            selection.ranges.get("last_changed", (None, None)),
+            # lastChanged is never before created (nor, stored, before visibleAfter's default).
+            (selection.ranges.get("created", (None, None))[0], None),
+        )
+        if most is not None:
+            start = max(start, bisect.bisect_left(order, (-most, -_ID_BOUND)))
+        end = len(order) if least is None else bisect.bisect_right(order, (-least, _ID_BOUND))
+        created_least, created_most = selection.ranges.get("created", (None, None))
+        if created_least is not None or created_most is not None:
+            low = 0
+            if created_least is not None:
+                low = bisect.bisect_left(self._by_created, (created_least, (-_ID_BOUND, 0)))
+            high = len(self._by_created)
+            if created_most is not None:
+                high = bisect.bisect_right(self._by_created, (created_most, (_ID_BOUND, 0)))
+            if high - low < end - start:
+                return self._created_page(selection, low, high, after, size)
         found: list[StoredInstance] = []
-        for key in self._order[start:]:
-            instance = self._by_key[key]
-            if keep(instance):
+        for position in range(start, end):
+            instance = self._by_key[order[position]]
+            self.examined += 1
+            if selection.keep(instance):
                 found.append(instance)
                 if len(found) >= size:
                     break
         return found
 
+    def _created_page(
+        self,
+        selection: Selection,
+        low: int,
+        high: int,
+        after: tuple[int, int] | None,
+        size: int,
+    ) -> list[StoredInstance]:
+        """The page from the ``created`` index's window ``low:high`` (smaller than the scan)."""
+        cursor = None if after is None else (-after[0], -after[1])
+        matches: list[StoredInstance] = []
+        for position in range(low, high):
+            key = self._by_created[position][1]
+            if cursor is not None and key <= cursor:
+                continue
+            instance = self._by_key[key]
+            self.examined += 1
+            if selection.keep(instance):
+                matches.append(instance)
+        return heapq.nsmallest(size, matches, key=lambda instance: instance.sort_key)
+
     def confirm(self, instance: StoredInstance, org: str, by: str, now: float) -> None:
         """Append a complete confirmation (lock held). Copy-on-write: documents being
-        serialized by another request are never mutated."""
+        serialized by another request are never mutated. A generated instance is materialized:
+        stored from now on, and hidden from its set."""
         ticks = ticks_from_seconds(now)
-        self._remove(instance)
+        if instance.generated is not None and instance.guid not in self._by_guid:
+            generated, index = instance.generated
+            generated.hidden.add(index)
+        else:
+            self._remove(instance)
         confirmations = [
             *instance.document.get("completeConfirmations", []),
             {"stakeholderId": org, "confirmedOn": format_ticks(ticks)},
@@ -132,8 +250,36 @@ class InstanceStore:
                 self._by_key[instance.sort_key] = instance
                 self._by_guid[instance.guid] = instance
                 self._order.append(instance.sort_key)
+                self._by_created.append((instance.created, instance.sort_key))
             self._order.sort()
+            self._by_created.sort()
             return built
+
+    def add_generated(
+        self, org: str, app: str, count: int, *, seed: int, start_us: int, end_us: int
+    ) -> GeneratedInstances:
+        """Make a generated set of ``count`` instances (takes the lock); it reserves ``count``
+        internal ids and builds nothing.
+
+        Raises:
+            ValueError: the window is too short for ``count`` instances.
+        """
+        from .generated import GeneratedInstances  # noqa: PLC0415 - generated imports this
+
+        with self._lock:
+            generated = GeneratedInstances(
+                org,
+                app,
+                count,
+                seed=seed,
+                number=len(self._generated_sets),
+                start_us=start_us,
+                end_us=end_us,
+                base_id=self._next_id,
+            )
+            self._next_id += count
+            self._generated_sets.append(generated)
+            return generated
 
     def next_generation_seed(self, org: str, app: str, seed: int) -> str:
         """A seed string that differs for every `add_instances` call (lock taken)."""
@@ -147,6 +293,12 @@ class InstanceStore:
         internal_id = self._next_id
         self._next_id += 1
         return spec.build(org, app, internal_id)
+
+
+def _intersect(first: TickRange, second: TickRange) -> TickRange:
+    lows = [v for v in (first[0], second[0]) if v is not None]
+    highs = [v for v in (first[1], second[1]) if v is not None]
+    return (max(lows) if lows else None, min(highs) if highs else None)
 
 
 def _reorder_confirmations(document: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from .._toolkit.asgi import Request
 from .._toolkit.dotnet import ticks_from_seconds
 from .._toolkit.responses import json_response, validation_problem
 from .._toolkit.router import Refusal
-from .model import StoredInstance
+from .model import Selection, StoredInstance, TickRange
 
 DEFAULT_SIZE = 100
 
@@ -53,6 +53,28 @@ class InstanceQuery:
     size: int = DEFAULT_SIZE
     continuation: tuple[int, int] | None = None
     continuation_raw: str | None = None
+
+    def selection(self) -> Selection:
+        """The query as the store narrows its search: the filter and what bounds it."""
+        ranges: dict[str, TickRange] = {}
+        for attribute, operator, ticks in self.dates:
+            least, most = ranges.get(attribute, (None, None))
+            if operator in ("gt", "gte", "eq"):
+                bound = ticks + 1 if operator == "gt" else ticks
+                least = bound if least is None else max(least, bound)
+            if operator in ("lt", "lte", "eq"):
+                bound = ticks - 1 if operator == "lt" else ticks
+                most = bound if most is None else min(most, bound)
+            ranges[attribute] = (least, most)
+        return Selection(
+            keep=self.matches(),
+            ranges=ranges,
+            org=self.org,
+            app_id=self.app_id,
+            party_id=self.party_id,
+            current_task=self.current_task,
+            flags=dict(self.flags),
+        )
 
     def matches(self) -> Callable[[StoredInstance], bool]:
         """The filter the query's parameters make."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import uuid
@@ -10,8 +11,23 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .._toolkit.state import SharedState
+from .generated import GeneratedInstances
+from .listener import InstanceFacts, InstanceListener
 from .model import InstanceSpec, InstanceStore
 from .render import render_instance
+
+_GENERATED_DAYS = 90  # generate_instances spreads instances over this many days by default
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _moment(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be seconds since the epoch, got {value!r}")
+    return float(value)
+
 
 _EXTENSIONS = {
     "application/xml": "xml",
@@ -96,9 +112,12 @@ def generate_specs(count: int, seed: str, now: float) -> Iterator[InstanceSpec]:
 class StorageSeeding:
     """Builds instance specifications and stores them."""
 
-    def __init__(self, shared: SharedState, store: InstanceStore) -> None:
+    def __init__(
+        self, shared: SharedState, store: InstanceStore, listener: InstanceListener | None = None
+    ) -> None:
         self._shared = shared
         self._store = store
+        self._listener = listener
         self._lock = threading.Lock()
         self._parties = 0
 
@@ -168,7 +187,47 @@ class StorageSeeding:
             read_status="Read" if ended is not None else "Unread",
             data_guid=str(uuid.uuid4()),
         )
-        return render_instance(self._store.add(org, app, spec), base_url)
+        stored = self._store.add(org, app, spec)
+        if self._listener is not None:
+            self._listener.instances_added([InstanceFacts.of(stored)])
+        return render_instance(stored, base_url)
+
+    def generate_instances(
+        self,
+        org: str,
+        app: str,
+        count: int,
+        *,
+        seed: int,
+        start: float | None,
+        end: float | None,
+    ) -> GeneratedInstances:
+        """Make a generated set (nothing is built until a request needs it).
+
+        Raises:
+            ValueError: a bad count, seed or window.
+        """
+        if not org or not app:
+            raise ValueError("org and app must not be empty")
+        if not _integer(count) or count < 0:
+            raise ValueError(f"count must be a whole number, 0 or more, got {count!r}")
+        if not _integer(seed):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        last = self._shared.clock() if end is None else _moment(end, "end")
+        first = last - _GENERATED_DAYS * 86_400.0 if start is None else _moment(start, "start")
+        if first >= last:
+            raise ValueError("start must be before end")
+        generated = self._store.add_generated(
+            org,
+            app,
+            count,
+            seed=seed,
+            start_us=round(first * 1_000_000),
+            end_us=round(last * 1_000_000),
+        )
+        if self._listener is not None:
+            self._listener.generated(generated)
+        return generated
 
     def add_instances(
         self, org: str, app: str, count: int, *, seed: int, base_url: str
@@ -180,4 +239,6 @@ class StorageSeeding:
         stored = self._store.add_many(
             org, app, generate_specs(count, seed_text, self._shared.clock())
         )
+        if self._listener is not None:
+            self._listener.instances_added([InstanceFacts.of(i) for i in stored])
         return [render_instance(instance, base_url) for instance in stored]

@@ -75,9 +75,9 @@ class Storage:
                 document = {"count": 0, "self": self_link(request, query), "next": None}
                 return json_response({**document, "instances": []})
             query.flags["status.isharddeleted"] = False
-        keep = query.matches()
+        selection = query.selection()
         with self._shared.lock:
-            found = self._store.page(query.continuation, query.size, keep)
+            found = self._store.page(selection, query.continuation, query.size)
         next_url = next_link(request, found[-1]) if found and len(found) == query.size else None
         if not caller.reads_unfiltered:
             # The page is fetched first and then filtered by the PDP (AuthorizeInstances), so a

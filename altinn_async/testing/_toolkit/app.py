@@ -1,4 +1,5 @@
-"""The ASGI application: lifespan, routing, request counting, injected faults, and the answer."""
+"""The ASGI application: lifespan, routing, request counting, latency, injected faults, and the
+answer."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from .asgi import (
     read_body,
     request_origin,
     send_response,
+    truncated,
 )
+from .faults import Fault
 from .responses import empty_response
 from .router import Router
 from .state import SharedState
@@ -26,8 +29,8 @@ from .transport import client_cert_chain
 class Application:
     """An ASGI 3 application serving the routes of ``router``.
 
-    Every request counts under its route's name (``"not_found"`` when no route matches); the
-    next fault queued for that name applies before the handler runs.
+    Every request counts under its route's name (``"not_found"`` when no route matches), waits
+    the shared latency, and then gets the fault queued or seeded for that name, if any.
     """
 
     def __init__(self, router: Router, shared: SharedState) -> None:
@@ -58,6 +61,10 @@ class Application:
         except BodyTooLargeError:
             await send_response(send, empty_response(413), head=head)
             return
+        latency = self._shared.latency
+        if latency > 0:
+            # The network's round trip: an anyio sleep, so cancellation and timeouts apply.
+            await anyio.sleep(latency)
         if fault is not None and fault.delay > 0:
             await anyio.sleep(fault.delay)
         if fault is not None and fault.drop:
@@ -80,7 +87,9 @@ class Application:
                 client_cert_chain=client_cert_chain(scope),
             )
             response = await self._router.handle(matched, request)
-        cut_after = fault.cut_after if fault is not None else None
+        cut_after: int | None = None
+        if fault is not None:
+            response, cut_after = _mangled(response, fault)
         await send_response(send, response, head=head, cut_after=cut_after)
 
     def _no_route(self, path: str, wrong_method: str | None) -> Response:
@@ -88,6 +97,14 @@ class Application:
             allow = ", ".join(self._router.allowed_methods(path))
             return empty_response(405, headers=[("allow", allow)])
         return empty_response(404)
+
+
+def _mangled(response: Response, fault: Fault) -> tuple[Response, int | None]:
+    """The response as the fault lets it through, and where the connection drops (if it does)."""
+    cut_after = response.length // 2 if fault.cut_midway else fault.cut_after
+    if fault.truncate:
+        response = truncated(response, response.length // 2)
+    return response, cut_after
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -165,6 +165,33 @@ class Response:
             yield from self.stream
 
 
+def truncated(response: Response, length: int) -> Response:
+    """``response`` with only the first ``length`` bytes of its body, as a complete message (its
+    Content-Length says ``length``): what a broken proxy passes on."""
+    if length >= response.length:
+        return response
+    if length <= len(response.body) or response.stream is None:
+        return Response(response.status, response.body[:length], response.headers, response.reason)
+    stream, wanted = response.stream, length - len(response.body)
+
+    def head_of_stream() -> Iterable[bytes]:
+        budget = wanted
+        for chunk in stream:
+            if budget <= 0:
+                return
+            yield chunk[:budget]
+            budget -= len(chunk)
+
+    return Response(
+        response.status,
+        response.body,
+        response.headers,
+        response.reason,
+        stream=head_of_stream(),
+        stream_length=wanted,
+    )
+
+
 def request_origin(scope: Scope, headers: Mapping[str, str]) -> str:
     """``scheme://host[:port]`` from the scope and the Host header, as the client addressed us."""
     scheme = str(scope.get("scheme") or "http")

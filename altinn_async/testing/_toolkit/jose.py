@@ -246,9 +246,16 @@ class IssuedTokens:
     signature, and on request the issuer for the request's origin and the lifetime (with the
     10 s clock skew every Altinn and Digdir validator allows)."""
 
-    def __init__(self, key: SigningKey, issuer_for: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        key: SigningKey,
+        issuer_for: Callable[[str], str],
+        *,
+        revoked: Callable[[str], bool] | None = None,
+    ) -> None:
         self.key = key
         self._issuer_for = issuer_for
+        self._revoked = revoked
 
     def __repr__(self) -> str:
         return f"IssuedTokens({self.key!r})"
@@ -260,10 +267,11 @@ class IssuedTokens:
     def claims(
         self, token: str, *, origin: str | None = None, now: float | None = None
     ) -> dict[str, Any] | None:
-        """The token's claims if the key signed it, its ``iss`` is the issuer at ``origin`` (when
-        given) and it is within its lifetime at ``now`` (when given); otherwise None."""
+        """The token's claims if the key signed it, the issuer did not end it early, its ``iss``
+        is the issuer at ``origin`` (when given) and it is within its lifetime at ``now`` (when
+        given); otherwise None."""
         claims = self.key.verify(token)
-        if claims is None:
+        if claims is None or (self._revoked is not None and self._revoked(token)):
             return None
         if now is not None and not lifetime_ok(claims, now):
             return None

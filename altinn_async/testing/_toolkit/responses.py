@@ -82,12 +82,17 @@ _PROBLEM_TYPES = {
 
 
 def problem_response(
-    status: int, *, extra: Mapping[str, Any] | None = None, problem: Mapping[str, Any] | None = None
+    status: int,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    problem: Mapping[str, Any] | None = None,
+    content_type: str = PROBLEM_JSON,
 ) -> Response:
     """An RFC 7807 ProblemDetails response as ASP.NET Core's ``[ApiController]`` writes it.
 
     ``problem`` replaces the generated type/title/status; ``extra`` adds members before
-    ``traceId``.
+    ``traceId``. ``content_type`` is for controllers whose ``[Produces]`` overrides
+    ``application/problem+json`` (dotnet/aspnetcore#39802).
     """
     if problem is None:
         type_, title = _PROBLEM_TYPES.get(status, ("about:blank", "Error"))
@@ -97,11 +102,14 @@ def problem_response(
     if extra:
         document.update(extra)
     document["traceId"] = aspnet_trace_id()
-    return json_response(document, status, content_type=PROBLEM_JSON)
+    return json_response(document, status, content_type=content_type)
 
 
-def validation_problem(name: str, value: str) -> Response:
-    """The 400 ASP.NET Core model binding answers for a query value it cannot convert."""
+def validation_problem(
+    name: str, value: str, *, message: str | None = None, content_type: str = PROBLEM_JSON
+) -> Response:
+    """The 400 ASP.NET Core model binding answers for a query value it cannot convert (or
+    ``message`` for another binding error, such as a missing required value)."""
     return problem_response(
         400,
         problem={
@@ -109,7 +117,8 @@ def validation_problem(name: str, value: str) -> Response:
             "title": "One or more validation errors occurred.",
             "status": 400,
         },
-        extra={"errors": {name: [f"The value '{value}' is not valid for {name}."]}},
+        extra={"errors": {name: [message or f"The value '{value}' is not valid for {name}."]}},
+        content_type=content_type,
     )
 
 

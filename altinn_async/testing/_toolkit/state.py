@@ -1,5 +1,5 @@
-"""What every service shares: one lock, the clock, the request counters and the injected faults;
-and the replay memory that single-use grants and assertions need.
+"""What every service shares: one lock, the clock, the network latency, the request counters and
+the injected faults; and the replay memory that single-use grants and assertions need.
 
 Every piece of emulator state is guarded by the one `threading.Lock` here: seeding happens from
 test code (any thread), requests are served from an event loop (possibly uvicorn's own thread).
@@ -20,11 +20,16 @@ Clock = Callable[[], float]
 
 
 class SharedState:
-    """The lock, the clock, requests served per endpoint name, and the queued faults."""
+    """The lock, the clock, the latency, requests served per endpoint name, and the faults.
 
-    def __init__(self, clock: Clock) -> None:
+    ``latency`` is the seconds every request waits before it is answered (the network's round
+    trip); a float, read without the lock.
+    """
+
+    def __init__(self, clock: Clock, *, latency: float = 0.0) -> None:
         self.lock = threading.Lock()
         self.clock = clock
+        self.latency = latency
         self.requests: Counter[str] = Counter()
         self.faults = Faults()
 
