@@ -79,13 +79,16 @@ async def download_to(
     *,
     policy: RetryPolicy,
     headers: dict[str, str] | None = None,
+    expected_size: int | None = None,
 ) -> int:
     """Stream ``url`` to ``destination`` without holding it in memory; return its size.
 
     The body is written to a hidden ``.partial`` file beside the destination (in a worker
     thread, so a large file does not stall the event loop), flushed to disk, and renamed into
     place when complete: the file appears whole or not at all. A connection that drops in the
-    middle of the body starts the download again, as the retry policy allows.
+    middle of the body starts the download again, as the retry policy allows; so does a body
+    whose length is not ``expected_size`` (the size the metadata gives: a proxy may pass on a
+    body cut short as if it were whole).
 
     Raises:
         APIError: the server answered an error status.
@@ -105,7 +108,7 @@ async def download_to(
         try:
             if response.status_code != 200:
                 raise await api_error(response)
-            size = await _write(response, partial, destination)
+            size = await _write(response, partial, destination, expected_size)
         except httpx.TransportError as exc:
             # The body broke off: the download starts again, if the policy lets it.
             wait = policy.delay(retry, exc, idempotent=True)
@@ -124,10 +127,22 @@ SMALL_FILE = 256 * 1024
 not one per chunk: a harvest of small files spends its CPU on HTTP, not on threads)."""
 
 
-async def _write(response: httpx.Response, partial: anyio.Path, destination: Path) -> int:
+class _WrongSize(httpx.RemoteProtocolError):
+    """The body arrived whole as far as HTTP can tell, but not the size the metadata gives."""
+
+
+def _check_size(size: int, expected: int | None) -> None:
+    if expected is not None and size != expected:
+        raise _WrongSize(f"the body has {size} bytes where {expected} were expected")
+
+
+async def _write(
+    response: httpx.Response, partial: anyio.Path, destination: Path, expected: int | None
+) -> int:
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) <= SMALL_FILE:
         body = await response.aread()
+        _check_size(len(body), expected)
         await anyio.to_thread.run_sync(_write_whole, Path(partial), destination, body)
         return len(body)
     await anyio.Path(destination.parent).mkdir(parents=True, exist_ok=True)
@@ -139,6 +154,7 @@ async def _write(response: httpx.Response, partial: anyio.Path, destination: Pat
                 size += len(chunk)
             await file.flush()
             await anyio.to_thread.run_sync(os.fsync, file.wrapped.fileno())
+        _check_size(size, expected)
         await partial.replace(destination)
     except BaseException:
         with anyio.CancelScope(shield=True):

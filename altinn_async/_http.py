@@ -46,11 +46,17 @@ def origin(url: str | httpx.URL) -> str:
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date), if any."""
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date), if any.
+
+    Delta-seconds with a fraction (``0.5``), which some gateways send, are read too.
+    """
     if value is None:
         return None
     value = value.strip()
     if value.isdigit():
+        return float(value)
+    whole, dot, fraction = value.partition(".")
+    if dot and whole.isdigit() and fraction.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -444,15 +444,21 @@ class StorageClient:
 
         The file is named ``filename``, or the element's own ``filename``, or its id, made safe
         (Storage's names come from whoever uploaded the data: ``../x`` stays inside
-        ``directory`` as ``x``). It appears complete or not at all.
+        ``directory`` as ``x``). It appears complete or not at all, and with the ``size`` the
+        element gives (a body of another length is fetched again, as a dropped one is).
 
         Returns:
             The path written.
         """
         name = filename or data_element.get("filename") or data_element.get("id")
         destination = Path(directory) / safe_filename(str(name) if name else None)
+        size = data_element.get("size")
         await download_to(
-            self._http, _data_url(self._base, data_element), destination, policy=self._retry
+            self._http,
+            _data_url(self._base, data_element),
+            destination,
+            policy=self._retry,
+            expected_size=size if isinstance(size, int) and not isinstance(size, bool) else None,
         )
         return destination
 

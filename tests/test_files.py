@@ -94,6 +94,39 @@ async def test_a_body_cut_short_every_time_is_a_network_error_and_no_file(tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("size", [1000, 500_000])  # read whole, and streamed
+async def test_a_body_of_the_wrong_size_is_fetched_again(tmp_path: Path, size: int) -> None:
+    body = b"x" * size
+    answers = [body[: size // 2], body]
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=answers.pop(0))  # whole, as far as HTTP can tell
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(proxy)) as http:
+        written = await download_to(
+            http, URL, tmp_path / "data.bin", policy=FAST, expected_size=size
+        )
+    assert written == size
+    assert (tmp_path / "data.bin").read_bytes() == body
+    assert answers == []
+
+
+async def test_a_body_always_of_the_wrong_size_leaves_no_file(tmp_path: Path) -> None:
+    def proxy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"short")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(proxy)) as http:
+        with pytest.raises(altinn.NetworkError, match="5 bytes where 10 were expected"):
+            await download_to(
+                http,
+                URL,
+                tmp_path / "data.bin",
+                policy=altinn.RetryPolicy(attempts=2, backoff=0),
+                expected_size=10,
+            )
+    assert list(tmp_path.iterdir()) == []
+
+
 async def test_an_error_status_is_an_api_error_and_no_file(tmp_path: Path) -> None:
     def gone(request: httpx.Request) -> httpx.Response:
         return httpx.Response(404, text="Unable to find requested data item")
