@@ -106,3 +106,26 @@ def test_sigkill_at_20_random_instants_then_resume_gives_exactly_the_full_set(
     assert len(files) == COUNT  # one data element each
     for path in files:
         assert path.read_bytes().endswith(b"</Skjema>\n"), path  # each one complete
+
+
+def test_ctrl_c_stops_at_once_commits_and_the_resume_ends_exactly_once(served: Served) -> None:
+    harvest = subprocess.Popen(
+        served.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    checkpoint = served.tmp / "out.jsonl.checkpoint"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not checkpoint.exists():
+        time.sleep(0.05)
+    time.sleep(0.8)
+    interrupted = time.monotonic()
+    harvest.send_signal(signal.SIGINT)
+    _, err = harvest.communicate(timeout=30)
+    assert time.monotonic() - interrupted < 3
+    assert harvest.returncode == 130
+    assert err.strip().splitlines()[-1] == "altinn-async: interrupted"
+    assert "Traceback" not in err
+    kept = served.written()
+    assert 0 < len(kept) < COUNT  # what was done when Ctrl-C came was committed
+    final = subprocess.run(served.command("--resume"), capture_output=True, text=True, check=False)
+    assert final.returncode == 0, final.stderr
+    assert sorted(served.written()) == sorted(served.ids)
