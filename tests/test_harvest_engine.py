@@ -570,3 +570,15 @@ async def test_an_events_feed_is_harvested_to_now_and_then_only_what_came_since(
     assert (
         ids[: len(everything)] == everything
     )  # one feed, in order (one source, one page at a time)
+
+
+async def test_a_files_folder_that_is_a_file_is_refused_before_anything_is_made(
+    world: World,
+) -> None:
+    (world.tmp / "data").write_text("not a folder")
+    source = altinn.StorageInstances(world.storage, org="ttd")
+    with pytest.raises(altinn.ConfigurationError, match="is a file, not a folder"):
+        async with altinn.Harvest(source, sink=world.sink(), files=world.tmp / "data"):
+            pass
+    assert not (world.tmp / "out.jsonl.checkpoint").exists()
+    assert not (world.tmp / "out.jsonl").exists()

@@ -299,7 +299,9 @@ class Harvest:
         if self._overwrite:
             for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
                 stale.unlink(missing_ok=True)
-        exists = path.exists()
+        if self._files is not None and self._files.exists() and not self._files.is_dir():
+            raise ConfigurationError(f"{self._files} is a file, not a folder")
+        exists = path.exists() and path.stat().st_size > 0
         if not self._resume and not self._overwrite and (exists or self._sink.has_output()):
             raise CheckpointError(
                 f"{self._sink.location} exists from an earlier harvest; resume it (resume=True, "
@@ -323,8 +325,6 @@ class Harvest:
         self._stats.earlier = checkpoint.count()
         self._stats.finished_sources = sum(1 for run in self._runs if run.listed)
         if self._files is not None:
-            if self._files.exists() and not self._files.is_dir():
-                raise ConfigurationError(f"{self._files} is a file, not a folder")
             self._files.mkdir(parents=True, exist_ok=True)
             sweep_partials(self._files)
         return self
