@@ -36,7 +36,7 @@ NAME = "concurrency"
 SUMMARY = "httpx's client CPU per request and wall time against concurrency; the default"
 
 CONCURRENCY = (1, 10, 25, 50, 100)
-REQUESTS = 500
+REQUESTS = 400
 BLOCKS = 5
 LATENCY = 0.025
 LATENCY_BLOCKS = 3
@@ -55,9 +55,9 @@ Get = Callable[[str], Awaitable[object]]
 
 
 def _latency_requests(concurrency: int) -> int:
-    # Enough requests for every connection to be reused many times, few enough that one request
-    # at a time (about 27 ms each) stays within a few seconds.
-    return min(max(40 * concurrency, 100), 600)
+    # Enough requests for every connection to be reused several times, few enough that one
+    # request at a time (about 28 ms each) stays within a few seconds.
+    return min(max(30 * concurrency, 100), 400)
 
 
 def _library_get(http: httpx.AsyncClient) -> Get:

@@ -11,9 +11,15 @@ connection) retried a few times with backoff. No library code is involved but th
 The benchmark runs every harvester in `HARVESTERS` on the served emulator in interleaved
 blocks, each into a new folder, next to plain downloads of the same data elements at the same
 concurrency (`benchmarks._workload`), and reports client CPU per item (a data element downloaded
-and written) and wall time. To compare the library's engine, add it to `HARVESTERS` under its
-name, with the same signature; every harvester other than ``bare`` gets an ``{name}_vs_bare``
-figure (CPU per item, its ratio to the bare loop's).
+and written) and wall time. The bare loop's figures are the bar, recorded and judged by nothing.
+To compare the library's engine, add it to `HARVESTERS` under its name, with the same signature
+(an adapter around the engine, if its own differs); every harvester other than ``bare`` gets an
+``{name}_vs_bare`` figure: its CPU per item over the bare loop's, at most `ENGINE_LIMIT`.
+
+Where the bare loop's CPU goes on this machine: a download through httpx about 2 ms, creating the
+file and renaming it 0.15 to 1 ms (the disk; /tmp is slower still, so the harvests write beside
+the benchmarks), the worker-thread hop 0.2 ms, the share of listing (a 170 kB page per 100
+instances) and of making the client (its SSL context, 45 ms) about 0.25 ms.
 """
 
 from __future__ import annotations
@@ -43,9 +49,9 @@ SUMMARY = "the bare-httpx harvest loop (list + download + write), the engine's b
 CONCURRENCY = 10
 PAGE_SIZE = 100
 BLOCKS = 5
-# What listing, the bounded stream and writing each file (a worker-thread hop: 0.2 ms here) add
-# to a plain download.
-OVERHEAD_LIMIT = 2.0
+# A harvester compared with the bare loop may cost at most this much CPU per item (a proposal for
+# the engine; the bare loop's own figures are recorded, judged by nothing: they are the bar).
+ENGINE_LIMIT = 1.1
 
 SCRATCH = Path(__file__).resolve().parent
 """Where the harvests write (a temporary folder in it, removed at the end)."""
@@ -286,11 +292,11 @@ def run(context: Context) -> list[Figure]:
         "bare.requests": last.requests,
     }
     figures = [
-        at_most(
+        info(
             NAME,
             f"bare_vs_downloads.c{CONCURRENCY}",
             bare / per_item["downloads"],
-            limit=OVERHEAD_LIMIT,
+            unit="ratio",
             medians=medians,
             note=f"CPU per item: {emulator.instances} instances listed, downloaded and written, "
             f"against downloads alone; median of {BLOCKS}",
@@ -304,11 +310,11 @@ def run(context: Context) -> list[Figure]:
         ),
     ]
     figures += [
-        info(
+        at_most(
             NAME,
             f"{name}_vs_bare.c{CONCURRENCY}",
             per_item[name] / bare,
-            unit="ratio",
+            limit=ENGINE_LIMIT,
             medians={f"{name}.cpu_us_per_item": round(per_item[name], 1)},
             note="CPU per item against the bare loop",
         )
