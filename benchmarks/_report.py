@@ -65,8 +65,8 @@ class Figure:
     def line(self) -> str:
         """The one-line verdict printed for the figure."""
         if self.value is None:
-            shown = "-"
-        elif self.unit == "count":
+            return f"{self.verdict.upper():>8}  {self.benchmark}.{self.name}: {self.note}"
+        if self.unit == "count":
             shown = f"{self.value:.0f}"
         elif self.unit == "ratio":
             shown = f"{self.value:.2f}x"

@@ -77,7 +77,6 @@ def run(context: Context) -> list[Figure]:
     factory = transport_factory()
     if factory is None:
         reason = "httpx-aiohttp is not installed (pip install httpx-aiohttp): not evaluated"
-        print(f"   {NAME}: {reason}")
         return [skipped(NAME, f"cpu_httpx_vs_aiohttp.c{c}", reason) for c in CONCURRENCY]
     samples = anyio.run(_measure, context.served(), factory, backend="asyncio")
     figures: list[Figure] = []
