@@ -32,7 +32,7 @@ NAME = "aiohttp"
 SUMMARY = "httpx-aiohttp's transport against httpx's default: client CPU per request (asyncio)"
 
 CONCURRENCY = (10, 100)
-REQUESTS = 500
+REQUESTS = 400
 BLOCKS = 5
 ADOPT_RATIO = 1.5
 ADOPT_AT = 100
