@@ -35,15 +35,29 @@ import httpx
 
 import altinn_async as altinn
 
-__all__ = ["STORAGE_API", "Served", "served"]
+__all__ = ["KEEPALIVE_EXPIRY", "STORAGE_API", "Served", "limits", "served"]
 
 STORAGE_API = "/storage/api/v1"
 """The Storage API's path under the platform URL."""
+
+KEEPALIVE_EXPIRY = 3.0
+"""Seconds a client keeps an idle connection. The emulator's server (uvicorn) closes one after 5
+seconds, and so would httpx by default: a connection reused right then races the server's close
+and fails with "Server disconnected without sending a response". Closing first avoids that."""
 
 _ROOT = Path(__file__).resolve().parent.parent
 _STARTUP_TIMEOUT = 60.0
 _COMMAND_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
+
+
+def limits(concurrency: int) -> httpx.Limits:
+    """A pool of ``concurrency`` connections, all kept alive, for `KEEPALIVE_EXPIRY` seconds."""
+    return httpx.Limits(
+        max_connections=concurrency,
+        max_keepalive_connections=concurrency,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
+    )
 
 
 class _Child:
@@ -154,11 +168,10 @@ class Served:
 
     def client(self, concurrency: int, **kwargs: Any) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` on the platform with the fixed token and its pool sized to
-        ``concurrency``. Keyword arguments go to the client; with ``auth=`` it sends no fixed
-        header."""
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        ``concurrency`` (see `limits`). Keyword arguments go to the client; with ``auth=`` it
+        sends no fixed header."""
         headers = {} if "auth" in kwargs else self.headers
-        kwargs.setdefault("limits", limits)
+        kwargs.setdefault("limits", limits(concurrency))
         return httpx.AsyncClient(base_url=self.platform, headers=headers, **kwargs)
 
     def exchange_auth(

@@ -25,7 +25,7 @@ import httpx
 from ._context import Context
 from ._measure import Sample, interleave, median
 from ._report import Figure, adoption, info, skipped
-from ._served import Served
+from ._served import Served, limits
 from ._workload import data_urls, fetch_all, plain_get, sized, steady
 
 NAME = "aiohttp"
@@ -55,12 +55,10 @@ async def _measure(emulator: Served, factory: TransportFactory) -> dict[str, lis
     async with contextlib.AsyncExitStack() as stack:
         variants: dict[str, Callable[[], Awaitable[Sample]]] = {}
         for concurrency in CONCURRENCY:
-            limits = httpx.Limits(
-                max_connections=concurrency, max_keepalive_connections=concurrency
-            )
+            pool = limits(concurrency)  # aiohttp's keep-alive follows keepalive_expiry too
             clients = {
                 "httpx": emulator.client(concurrency),
-                "aiohttp": emulator.client(concurrency, transport=factory(limits=limits)),
+                "aiohttp": emulator.client(concurrency, transport=factory(limits=pool)),
             }
             for transport, client in clients.items():
                 http = await stack.enter_async_context(client)
