@@ -18,7 +18,7 @@ import httpx
 from ._measure import Sample, timed
 from ._served import Served
 
-__all__ = ["data_urls", "fetch_all", "plain_get", "sized", "steady"]
+__all__ = ["data_urls", "fetch_all", "plain_get", "requests_for", "sized", "steady"]
 
 
 async def data_urls(emulator: Served) -> list[str]:
@@ -36,6 +36,16 @@ async def data_urls(emulator: Served) -> list[str]:
     if not urls:
         raise RuntimeError("the served emulator has no data elements to download")
     return urls
+
+
+def requests_for(concurrency: int, *, least: int) -> int:
+    """How many requests a run at ``concurrency`` sends: ten per connection, and ``least``.
+
+    A bulk job runs in a steady state, each worker taking its next URL as it finishes one. A run
+    of few requests per connection would mostly measure the ramp (a pool of idle connections
+    being handed its first requests) and the drain, which cost httpcore's pool the most.
+    """
+    return max(least, 10 * concurrency)
 
 
 def sized(urls: list[str], count: int) -> list[str]:

@@ -26,13 +26,13 @@ from ._context import Context
 from ._measure import Sample, interleave, median
 from ._report import Figure, adoption, info, skipped
 from ._served import Served, limits
-from ._workload import data_urls, fetch_all, plain_get, sized, steady
+from ._workload import data_urls, fetch_all, plain_get, requests_for, sized, steady
 
 NAME = "aiohttp"
 SUMMARY = "httpx-aiohttp's transport against httpx's default: client CPU per request (asyncio)"
 
 CONCURRENCY = (10, 100)
-REQUESTS = 400
+LEAST_REQUESTS = 400
 BLOCKS = 5
 ADOPT_RATIO = 1.5
 ADOPT_AT = 100
@@ -65,7 +65,7 @@ async def _measure(emulator: Served, factory: TransportFactory) -> dict[str, lis
                 get = plain_get(http)
                 await fetch_all(get, sized(urls, 2 * concurrency), concurrency)  # open the pool
                 variants[f"{transport} c{concurrency}"] = steady(
-                    get, sized(urls, REQUESTS), concurrency
+                    get, sized(urls, requests_for(concurrency, least=LEAST_REQUESTS)), concurrency
                 )
         return await interleave(variants, blocks=BLOCKS)
 
@@ -93,7 +93,8 @@ def run(context: Context) -> list[Figure]:
         }
         name = f"cpu_httpx_vs_aiohttp.c{concurrency}"
         ratio = cpu_default / cpu_aiohttp
-        note = f"client CPU per request, loopback, median of {BLOCKS} x {REQUESTS}"
+        requests = requests_for(concurrency, least=LEAST_REQUESTS)
+        note = f"client CPU per request, loopback, median of {BLOCKS} x {requests}"
         if concurrency == ADOPT_AT:
             figures.append(
                 adoption(NAME, name, ratio, limit=ADOPT_RATIO, medians=medians, note=note)

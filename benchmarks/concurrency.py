@@ -38,7 +38,7 @@ from ._context import Context
 from ._measure import Sample, interleave, median
 from ._report import Figure, at_least, at_most, info
 from ._served import Served
-from ._workload import data_urls, fetch_all, plain_get, sized, steady
+from ._workload import data_urls, fetch_all, plain_get, requests_for, sized, steady
 
 NAME = "concurrency"
 SUMMARY = "httpx's client CPU per request and wall time against concurrency; the default"
@@ -63,15 +63,12 @@ Get = Callable[[str], Awaitable[object]]
 
 
 def _loopback_requests(concurrency: int) -> int:
-    # Past c=10 the client is saturated and a request costs 3 to 9 times as much: fewer of them
-    # measure that well enough, in a run of a few seconds.
-    return 400 if concurrency <= 10 else 200
+    return requests_for(concurrency, least=400)
 
 
 def _latency_requests(concurrency: int) -> int:
-    # Enough requests for every connection to be reused, few enough that one request at a time
-    # (about 28 ms each) stays within a few seconds.
-    return min(max(25 * concurrency, 100), 250)
+    # One request at a time takes about 28 ms: 100 of them are enough.
+    return requests_for(concurrency, least=100)
 
 
 def _library_get(http: httpx.AsyncClient) -> Get:
