@@ -53,8 +53,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: ratios measured within one run, printed and checked against their targets."""
-    session.install("-e", ".[test]")
+    """Benchmarks: ratios measured within one run, printed and checked against their targets.
+
+    ``nox -s bench -- concurrency aiohttp`` runs some of them. httpx-aiohttp is installed for the
+    transport evaluation alone: the library does not depend on it.
+    """
+    session.install("-e", ".[test]", "httpx-aiohttp")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

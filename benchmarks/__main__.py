@@ -1,88 +1,96 @@
-"""A first smoke benchmark of the per-request auth path.
+"""``python -m benchmarks [NAME ...]``: run the benchmarks, print a verdict per figure, and write
+``benchmarks/results.json``.
 
-Timing targets are ratios measured in the same run, so they hold on a slow or a busy machine:
-the cost of a request through `MaskinportenAuth` with a warm cache, against the same request with
-a fixed ``Authorization`` header, both over an in-memory transport.
+Exit status 0 when no figure failed its target (an evaluation that was not adopted, a figure
+recorded for information and a skipped one are no failures), 1 when one did, 2 for an unknown
+name, 130 on Ctrl-C.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import sys
 import time
+import traceback
+from pathlib import Path
 
-import anyio
-import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from . import aiohttp_transport, auth, concurrency, harvest_baseline
+from ._context import Benchmark, Context
+from ._report import FAIL, Figure, write_results
 
-import altinn_async as altinn
-
-REQUESTS = 3000
-# A warm-cache request may cost at most this much more than one with a fixed header.
-TARGET_RATIO = 1.5
-
-ENV = altinn.Environment(
-    name="bench",
-    maskinporten=altinn.AuthorizationServer(
-        issuer="https://mp.example/", token_endpoint="https://mp.example/token"
-    ),
-    platform="https://platform.example",
-)
+BENCHMARKS: dict[str, Benchmark] = {
+    module.NAME: module for module in (auth, concurrency, aiohttp_transport, harvest_baseline)
+}
+RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
-def _token_endpoint(request: httpx.Request) -> httpx.Response:
-    body = {"access_token": "bench-token", "token_type": "Bearer", "expires_in": 3600}
-    return httpx.Response(200, json=body)
-
-
-def _api(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200 if request.headers.get("Authorization") else 401)
-
-
-async def _time(client: httpx.AsyncClient) -> float:
-    for _ in range(100):  # warm up: connection state, caches, the token
-        await client.get("https://platform.example/")
-    started = time.perf_counter()
-    for _ in range(REQUESTS):
-        await client.get("https://platform.example/")
-    return time.perf_counter() - started
-
-
-async def main() -> int:
-    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Ratios measured within one run, printed and checked against their targets.",
+        epilog="benchmarks: "
+        + "; ".join(f"{name} ({module.SUMMARY})" for name, module in BENCHMARKS.items()),
     )
-    key = altinn.SigningKey.from_pem(pem, kid="bench")
-    auth = altinn.MaskinportenAuth(
-        client_id="bench",
-        key=key,
-        scopes=["altinn:serviceowner/instances.read"],
-        environment=ENV,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(_token_endpoint)),
+    parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (all)")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and stop")
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS, help=f"where to write the results ({RESULTS})"
     )
-    transport = httpx.MockTransport(_api)
-    async with (
-        auth,
-        httpx.AsyncClient(transport=transport, auth=auth) as with_auth,
-        httpx.AsyncClient(
-            transport=transport, headers={"Authorization": "Bearer bench-token"}
-        ) as fixed,
-    ):
-        # Interleave the runs so that drift in machine load hits both sides alike.
-        baseline = auth_time = 0.0
-        for _ in range(3):
-            baseline += await _time(fixed)
-            auth_time += await _time(with_auth)
-    ratio = auth_time / baseline
+    return parser
+
+
+def _run(names: list[str], output: Path) -> int:
+    started = time.time()
+    figures: list[Figure] = []
+    failed: list[str] = []
+    with contextlib.ExitStack() as stack:
+        context = Context(stack)
+        for name in names:
+            print(f"== {name}: {BENCHMARKS[name].SUMMARY}", flush=True)
+            began = time.perf_counter()
+            try:
+                found = BENCHMARKS[name].run(context)
+            except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others
+                traceback.print_exc()
+                failed.append(name)
+                figures.append(
+                    Figure(name, "run", None, "-", "-", FAIL, note="the benchmark raised")
+                )
+                continue
+            for figure in found:
+                print(figure.line(), flush=True)
+            figures.extend(found)
+            print(f"   ({time.perf_counter() - began:.0f} s)", flush=True)
+    elapsed = time.time() - started
+    write_results(output, figures, selected=names, started=started, elapsed=elapsed)
+    failures = [f for f in figures if f.verdict == FAIL]
     print(
-        f"warm-cache auth: {auth_time / (3 * REQUESTS) * 1e6:.1f} µs/request, fixed header: "
-        f"{baseline / (3 * REQUESTS) * 1e6:.1f} µs/request, ratio {ratio:.2f} "
-        f"(target ≤ {TARGET_RATIO})"
+        f"{len(figures)} figures, {len(failures)} failed, in {elapsed:.0f} s; written to {output}"
     )
-    return 0 if ratio <= TARGET_RATIO else 1
+    return 1 if failures or failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.list:
+        for name, module in BENCHMARKS.items():
+            print(f"{name:<12} {module.SUMMARY}")
+        return 0
+    unknown = [name for name in args.names if name not in BENCHMARKS]
+    if unknown:
+        print(
+            f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
+            file=sys.stderr,
+        )
+        return 2
+    names = list(dict.fromkeys(args.names)) or list(BENCHMARKS)
+    try:
+        return _run(names, args.output)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
-    sys.exit(anyio.run(main))
+    sys.exit(main())
