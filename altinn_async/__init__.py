@@ -8,6 +8,7 @@ from . import exceptions
 from ._altinn2 import Altinn2Client
 from ._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
 from ._auth import StaticToken, TokenAuth, TokenSource
+from ._bulk import aiohttp_transport
 from ._environment import PRODUCTION, TEST, AuthorizationServer, Environment
 from ._events import CloudEvent, EventPage, EventPager, EventsClient
 from ._exchange import AltinnExchangeAuth
@@ -162,6 +163,7 @@ __all__ = [
     "TokenSource",
     "TokenStore",
     "__version__",
+    "aiohttp_transport",
     "enterprise_tls_context",
     "exceptions",
     "merge",

@@ -183,3 +183,16 @@ def test_events_needs_a_feed(served: Served, capsys: pytest.CaptureFixture[str])
     out = served.tmp / "events.jsonl"
     assert main(served.args("--org", "ttd", "--out", str(out), source="events")) == 1
     assert "--org and --app" in capsys.readouterr().err
+
+
+def test_the_aiohttp_transport_harvests_the_same(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = served.tmp / "out.jsonl"
+    files = served.tmp / "data"
+    args = ["--org", "ttd", "--transport", "aiohttp", "--out", str(out), "--files", str(files)]
+    assert main(served.args(*args)) == 0
+    ids = [line["id"] for line in served.lines("out.jsonl")]
+    assert len(ids) == len(set(ids)) == COUNT
+    assert len([p for p in files.rglob("*") if p.is_file()]) == COUNT
+    assert "harvest complete: 60 items" in capsys.readouterr().err

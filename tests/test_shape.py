@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "_jwks": 1,
     "_sessions": 1,
     "_files": 1,
+    "_bulk": 1,
     # the auth flows
     "_auth": 2,
     "_maskinporten": 2,

@@ -227,7 +227,7 @@ class Harvest:
         sink: Sink,
         files: str | os.PathLike[str] | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
-        concurrency: int = 8,
+        concurrency: int = 10,
         rate_limit: float | None = None,
         resume: bool = False,
         overwrite: bool = False,

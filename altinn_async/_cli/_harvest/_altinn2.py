@@ -20,6 +20,7 @@ from ..._harvest import Altinn2Messages, HarvestSource
 from ...exceptions import AltinnError
 from .._common import CLIError, secret_from_env
 from .._token import named_environment
+from ._transport import api_transport
 
 __all__ = ["add_parser", "open_sources"]
 
@@ -99,7 +100,10 @@ async def open_sources(args: argparse.Namespace) -> AsyncIterator[list[HarvestSo
     site = _site(args)
     auth, verify = _credentials(args, site)
     timeout = httpx.Timeout(60.0, connect=10.0)
-    async with httpx.AsyncClient(auth=auth, verify=verify, timeout=timeout) as http:
+    transport = api_transport(args, verify=verify, connections=args.concurrency + 1)
+    async with httpx.AsyncClient(
+        auth=auth, verify=verify, timeout=timeout, transport=transport
+    ) as http:
         altinn2 = Altinn2Client(http, base_url=site)
         yield [
             Altinn2Messages(

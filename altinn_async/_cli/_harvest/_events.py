@@ -19,6 +19,7 @@ from ...exceptions import ConfigurationError
 from .._common import CLIError
 from .._token import add_client_arguments, environment, load_key, named_environment
 from ._storage import moment
+from ._transport import api_transport
 
 __all__ = ["add_parser", "open_sources"]
 
@@ -72,7 +73,10 @@ async def open_sources(args: argparse.Namespace) -> AsyncIterator[list[HarvestSo
         async with (
             AltinnExchangeAuth(maskinporten, test=args.test_org) as auth,
             httpx.AsyncClient(
-                auth=auth, base_url=found.platform, timeout=httpx.Timeout(60.0, connect=10.0)
+                auth=auth,
+                base_url=found.platform,
+                timeout=httpx.Timeout(60.0, connect=10.0),
+                transport=api_transport(args, connections=args.concurrency + 1),
             ) as http,
         ):
             try:

@@ -21,6 +21,7 @@ from ..._storage import StorageClient
 from ...exceptions import ConfigurationError
 from .._common import CLIError
 from .._token import add_client_arguments, environment, load_key, named_environment
+from ._transport import api_transport
 
 __all__ = ["add_parser", "moment", "open_sources"]
 
@@ -183,6 +184,7 @@ async def open_sources(args: argparse.Namespace) -> AsyncIterator[list[HarvestSo
     named_environment(args.env)  # a wrong --env is said before the key is read
     key = load_key(args)
     scopes = args.scope or ([READ, WRITE] if args.complete else [READ])
+    connections = args.concurrency + (args.windows if args.since is not None else 1)
     async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT) as token_http:
         found = await environment(args, token_http, needs_platform=True)
         maskinporten = MaskinportenAuth(
@@ -198,7 +200,8 @@ async def open_sources(args: argparse.Namespace) -> AsyncIterator[list[HarvestSo
                 auth=auth,
                 base_url=found.platform,
                 timeout=httpx.Timeout(60.0, connect=10.0),
-                limits=httpx.Limits(max_connections=max(args.concurrency, args.windows) + 4),
+                limits=httpx.Limits(max_connections=connections),
+                transport=api_transport(args, connections=connections),
             ) as http,
         ):
             storage = StorageClient(http)
