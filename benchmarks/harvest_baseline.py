@@ -37,10 +37,12 @@ import anyio
 import httpx
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+import altinn_async as altinn
+
 from ._context import Context
 from ._measure import Sample, interleave, median, timed
 from ._report import Figure, at_most, info
-from ._served import STORAGE_API, Served
+from ._served import STORAGE_API, Served, limits
 from ._workload import data_urls, fetch_all, plain_get, sized, steady
 
 NAME = "harvest"
@@ -52,6 +54,7 @@ BLOCKS = 5
 # A harvester compared with the bare loop may cost at most this much CPU per item (a proposal for
 # the engine; the bare loop's own figures are recorded, judged by nothing: they are the bar).
 ENGINE_LIMIT = 1.1
+WALL_LIMIT = 1.0
 
 SCRATCH = Path(__file__).resolve().parent
 """Where the harvests write (a temporary folder in it, removed at the end)."""
@@ -224,7 +227,47 @@ async def bare_harvest(
     )
 
 
-HARVESTERS: dict[str, Harvester] = {"bare": bare_harvest}
+async def engine_harvest(
+    base_url: str,
+    token: str,
+    org: str,
+    concurrency: int,
+    out_dir: str | os.PathLike[str],
+) -> Stats:
+    """The same harvest through the library's engine (`altinn_async.Harvest`): the instances
+    as JSON Lines, each one's data elements downloaded, a checkpoint committed with them.
+
+    It does more than the bare loop (a line per instance, a checkpoint, every file fsynced and
+    its size checked against the metadata), and the target says it may cost at most
+    `ENGINE_LIMIT` times the bare loop's CPU for it.
+    """
+    cpu, wall = time.process_time(), time.perf_counter()
+    root = Path(out_dir)
+    await anyio.Path(root).mkdir(parents=True, exist_ok=True)
+    async with httpx.AsyncClient(
+        headers={"Authorization": f"Bearer {token}"}, limits=limits(concurrency + 1), timeout=30.0
+    ) as http:
+        storage = altinn.StorageClient(http, platform=base_url)
+        source = altinn.StorageInstances(storage, org=org, size=PAGE_SIZE)
+        async with altinn.Harvest(
+            source,
+            sink=altinn.JsonLinesSink(root / "instances.jsonl"),
+            files=root / "data",
+            concurrency=concurrency,
+        ) as harvest:
+            summary = await harvest.run()
+    return Stats(
+        instances=summary.items,
+        elements=summary.files,
+        bytes=summary.bytes,
+        pages=summary.pages,
+        requests=summary.pages + summary.files + summary.retries,
+        cpu=time.process_time() - cpu,
+        wall=time.perf_counter() - wall,
+    )
+
+
+HARVESTERS: dict[str, Harvester] = {"bare": bare_harvest, "engine": engine_harvest}
 """The harvesters compared, by name; ``bare`` is the baseline."""
 
 
@@ -309,16 +352,25 @@ def run(context: Context) -> list[Figure]:
             note="loopback, the emulator answering at once",
         ),
     ]
-    figures += [
-        at_most(
-            NAME,
-            f"{name}_vs_bare.c{CONCURRENCY}",
-            per_item[name] / bare,
-            limit=ENGINE_LIMIT,
-            medians={f"{name}.cpu_us_per_item": round(per_item[name], 1)},
-            note="CPU per item against the bare loop",
-        )
-        for name in HARVESTERS
-        if name != "bare"
-    ]
+    for name in HARVESTERS:
+        if name == "bare":
+            continue
+        figures += [
+            at_most(
+                NAME,
+                f"{name}_vs_bare.c{CONCURRENCY}",
+                per_item[name] / bare,
+                limit=ENGINE_LIMIT,
+                medians={f"{name}.cpu_us_per_item": round(per_item[name], 1)},
+                note="CPU per item against the bare loop",
+            ),
+            at_most(
+                NAME,
+                f"{name}_wall_vs_bare.c{CONCURRENCY}",
+                wall[name] / wall["bare"],
+                limit=WALL_LIMIT,
+                medians={f"{name}.wall_s": round(wall[name], 2)},
+                note="wall time against the bare loop",
+            ),
+        ]
     return figures

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import os
 import tracemalloc
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -582,3 +583,35 @@ async def test_a_files_folder_that_is_a_file_is_refused_before_anything_is_made(
             pass
     assert not (world.tmp / "out.jsonl.checkpoint").exists()
     assert not (world.tmp / "out.jsonl").exists()
+
+
+async def test_downloaded_files_are_made_durable_together_before_each_commit(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from altinn_async._harvest import _engine  # noqa: PLC0415
+
+    synced: list[int] = []
+    real = _engine.sync_files
+
+    def recording(paths: list[Path]) -> None:
+        assert all(path.exists() for path in paths)  # listed once whole, in place
+        synced.append(len(paths))
+        real(paths)
+
+    monkeypatch.setattr(_engine, "sync_files", recording)
+    fsyncs = 0
+    real_fsync = os.fsync
+
+    def counting(descriptor: int) -> None:
+        nonlocal fsyncs
+        fsyncs += 1
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", counting)
+    source = altinn.StorageInstances(world.storage, org="ttd", size=20)
+    async with altinn.Harvest(
+        source, sink=world.sink(), files=world.tmp / "data", commit_interval=0.05
+    ) as harvest:
+        summary = await harvest.run()
+    assert sum(synced) == summary.files == COUNT
+    assert fsyncs < COUNT / 4  # the output's flushes, not one per file

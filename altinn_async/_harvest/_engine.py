@@ -32,7 +32,7 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._files import sweep_partials
+from .._files import deferred_sync, sweep_partials, sync_files
 from .._retry import Pacer, pacing
 from ..exceptions import AltinnError, CheckpointError, ConfigurationError
 from ._checkpoint import Checkpoint
@@ -270,6 +270,7 @@ class Harvest:
         self._budget = max_items
         self._stopped_early = False
         self._ran = False
+        self._downloaded: list[Path] = []
 
     def __repr__(self) -> str:
         return (
@@ -403,7 +404,8 @@ class Harvest:
         checkpoint.start_run()
         outcome = "failed"
         try:
-            with pacing(self._pacer):
+            with pacing(self._pacer), deferred_sync() as downloaded:
+                self._downloaded = downloaded
                 await self._run_all()
             outcome = "complete" if self._complete() else "stopped"
         except AltinnError as exc:
@@ -574,6 +576,11 @@ class Harvest:
                 run.changed = False
         if not (self._written or self._confirmed or positions):
             return
+        # The files first, then the output, then the checkpoint: each step only ever claims
+        # what the one before made durable.
+        downloaded, self._downloaded[:] = list(self._downloaded), []
+        if downloaded:
+            await anyio.to_thread.run_sync(sync_files, downloaded)
         state = await self._sink.flush()
         written, confirmed = self._written, self._confirmed
         checkpoint.commit(items=written, confirmed=confirmed, positions=positions, sink=state)
