@@ -15,12 +15,13 @@ import time
 import traceback
 from pathlib import Path
 
-from . import aiohttp_transport, auth, concurrency, harvest_baseline
+from . import aiohttp_transport, auth, concurrency, harvest_baseline, memory, paging
 from ._context import Benchmark, Context
 from ._report import FAIL, Figure, write_results
 
 BENCHMARKS: dict[str, Benchmark] = {
-    module.NAME: module for module in (auth, concurrency, aiohttp_transport, harvest_baseline)
+    module.NAME: module
+    for module in (auth, concurrency, aiohttp_transport, harvest_baseline, paging, memory)
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

@@ -85,10 +85,11 @@ def at_most(
     limit: float,
     medians: dict[str, float],
     note: str = "",
+    unit: str = "ratio",
 ) -> Figure:
-    """A ratio that passes when it is at most ``limit``."""
+    """A ratio (or a ``unit`` amount) that passes when it is at most ``limit``."""
     verdict = PASS if value <= limit else FAIL
-    return Figure(benchmark, name, value, "ratio", f"≤ {limit:.2f}", verdict, medians, note)
+    return Figure(benchmark, name, value, unit, f"≤ {limit:.2f}", verdict, medians, note)
 
 
 def at_least(

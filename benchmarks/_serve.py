@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--apps", type=int, default=1)
+    parser.add_argument(
+        "--generated",
+        action="store_true",
+        help="make the instances lazily (Emulator.generate_instances): a million cost nothing",
+    )
     parser.add_argument("--org", default="ttd", choices=sorted(ORG_NUMBERS))
     parser.add_argument(
         "--latency",
@@ -103,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     per_app, extra = divmod(args.instances, args.apps)
     for index in range(args.apps):
         count = per_app + (1 if index < extra else 0)
-        if count:
+        if count and args.generated:
+            emulator.generate_instances(args.org, f"app-{index + 1}", count, seed=index)
+        elif count:
             emulator.add_instances(args.org, f"app-{index + 1}", count, seed=index)
     _set_latency(emulator, args.latency)
     with emulator.server(args.host, args.port) as server:

@@ -202,7 +202,9 @@ async def _fetch_token(emulator: Served) -> str:
 
 
 @contextlib.contextmanager
-def served(*, instances: int, apps: int = 1, org: str = "ttd") -> Iterator[Served]:
+def served(
+    *, instances: int, apps: int = 1, org: str = "ttd", generated: bool = False
+) -> Iterator[Served]:
     """Serve a seeded emulator in a child process while the block runs. Call it outside an
     event loop: it runs one itself to fetch the token.
 
@@ -210,12 +212,15 @@ def served(*, instances: int, apps: int = 1, org: str = "ttd") -> Iterator[Serve
         instances: instances of ``org`` to seed, each with one data element.
         apps: apps to spread them over.
         org: the service owner (``ttd`` or ``digdir``).
+        generated: make the instances lazily (for sets of millions).
 
     Raises:
         RuntimeError: the child did not start, or exited early.
     """
     command = [sys.executable, "-m", "benchmarks._serve", "--port", "0"]
     command += ["--instances", str(instances), "--apps", str(apps), "--org", org]
+    if generated:
+        command.append("--generated")
     process = subprocess.Popen(  # noqa: S603 - our own module, by the running interpreter
         command, cwd=_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )

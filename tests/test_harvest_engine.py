@@ -588,17 +588,16 @@ async def test_a_files_folder_that_is_a_file_is_refused_before_anything_is_made(
 async def test_downloaded_files_are_made_durable_together_before_each_commit(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from altinn_async._harvest import _engine  # noqa: PLC0415
+    from altinn_async._files import sync_files as real  # noqa: PLC0415
 
     synced: list[int] = []
-    real = _engine.sync_files
 
     def recording(paths: list[Path]) -> None:
         assert all(path.exists() for path in paths)  # listed once whole, in place
         synced.append(len(paths))
         real(paths)
 
-    monkeypatch.setattr(_engine, "sync_files", recording)
+    monkeypatch.setattr("altinn_async._harvest._engine.sync_files", recording)
     fsyncs = 0
     real_fsync = os.fsync
 
