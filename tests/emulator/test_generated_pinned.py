@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +20,7 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from altinn_async.testing import Emulator
+from altinn_async.testing._storage import generated
 
 from .conftest import CLIENT_ID, DIGDIR, INSTANCES, READ, WRITE, Clock, altinn_token
 
@@ -561,3 +564,81 @@ async def test_each_origin_gets_the_same_instances_with_its_own_links(
             there = await other.get(INSTANCES, params=params, headers=pinned_auth)
         assert there.status_code == 200
         assert there.content == here.content.replace(pinned_emu.base_url.encode(), origin.encode())
+
+
+# -- the building blocks against the implementations they replaced -------------------------------
+
+
+def _reference_mod11(digits: str, weights: tuple[int, ...]) -> int | None:
+    check = 11 - sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11
+    return None if check == 10 else check % 11
+
+
+def _reference_person_number(seed: int) -> str:
+    day, month, year = 1 + seed % 28, 1 + (seed >> 5) % 12, (seed >> 9) % 100
+    individual = (seed >> 16) % 500
+    while True:
+        base = f"{day:02d}{month + 80:02d}{year:02d}{individual:03d}"
+        first = _reference_mod11(base, (3, 7, 6, 1, 8, 9, 4, 5, 2))
+        if first is not None:
+            second = _reference_mod11(f"{base}{first}", (5, 4, 3, 2, 7, 6, 5, 4, 3, 2))
+            if second is not None:
+                return f"{base}{first}{second}"
+        individual = (individual + 1) % 1000
+
+
+def _reference_organisation_number(seed: int) -> str:
+    body = 31_000_000 + seed % 1_000_000
+    while True:
+        check = _reference_mod11(str(body), (3, 2, 7, 6, 5, 4, 3, 2))
+        if check is not None:
+            return f"{body}{check}"
+        body += 1
+
+
+def test_the_whole_owner_population_is_what_it_was() -> None:
+    for k in range(generated.MAX_PARTIES):
+        digest = hashlib.blake2b(k.to_bytes(8, "big"), key=b"generated-parties", digest_size=8)
+        seed = int.from_bytes(digest.digest(), "big") >> 8
+        owner = generated.party_owner.__wrapped__(k)
+        assert owner.party_id == generated.PARTY_BASE + k
+        if owner.person_number is not None:
+            assert owner.person_number == _reference_person_number(seed), k
+        else:
+            assert owner.organisation_number == _reference_organisation_number(seed), k
+
+
+def _reference_guid(key: bytes, tag: int, index: int, what: int) -> str:
+    half = (1 << 61) - 1
+    value = (tag << 64) | (index << 2) | what
+    left, right = value >> 61, value & half
+    for step in range(4):
+        data = step.to_bytes(1, "big") + right.to_bytes(8, "big")
+        mixed_in = hashlib.blake2b(data, key=key, digest_size=8).digest()
+        left, right = right, left ^ (int.from_bytes(mixed_in, "big") & half)
+    mixed = (left << 61) | right
+    number = (
+        ((mixed >> 74) << 80)
+        | (4 << 76)
+        | (((mixed >> 62) & 0xFFF) << 64)
+        | (0b10 << 62)
+        | (mixed & ((1 << 62) - 1))
+    )
+    return str(uuid.UUID(int=number))
+
+
+@pytest.mark.parametrize(("seed", "count"), [(0, 1), (11, 1000), (5, 1_000_000), (-3, 10**9)])
+def test_guids_are_what_they_were_and_decode(seed: int, count: int) -> None:
+    made = generated.GeneratedInstances(
+        "digdir", "app", count, seed=seed, number=1, start_us=0, end_us=count * 100, base_id=7
+    )
+    rng = random.Random(seed)  # noqa: S311 - test values
+    indices = {0, count - 1, *(rng.randrange(count) for _ in range(2000))}
+    for index in indices:
+        for what in range(4):
+            guid = made.guid(index, what)
+            assert guid == _reference_guid(made._key, made._tag, index, what)
+            assert made.decode(guid) == (index, what)
+            assert made.decode(guid.upper()) == (index, what)
+    assert made.decode(str(uuid.UUID(int=12345, version=4))) is None
+    assert made.decode("not a guid") is None
