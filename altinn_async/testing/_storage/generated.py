@@ -94,8 +94,19 @@ def _blake(data: bytes, key: bytes, size: int = 16) -> bytes:
     return hashlib.blake2b(data, key=key, digest_size=size).digest()
 
 
-def _mod11(digits: str, weights: tuple[int, ...]) -> int | None:
-    check = 11 - sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11
+_FIRST_CHECK = (3, 7, 6, 1, 8, 9, 4, 5, 2)
+_SECOND_CHECK = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+_ORGANISATION_CHECK = (3, 2, 7, 6, 5, 4, 3, 2)
+
+
+def _mod11(number: int, weights: tuple[int, ...]) -> int | None:
+    """The mod 11 check digit of ``number`` written with ``len(weights)`` digits (leading
+    zeros), or None where the remainder leaves none (10)."""
+    total = 0
+    for weight in reversed(weights):
+        number, digit = divmod(number, 10)
+        total += digit * weight
+    check = 11 - total % 11
     return None if check == 10 else check % 11
 
 
@@ -104,13 +115,14 @@ def _person_number(seed: int) -> str:
     population writes them)."""
     day, month, year = 1 + seed % 28, 1 + (seed >> 5) % 12, (seed >> 9) % 100
     individual = (seed >> 16) % 500
+    date = (day * 100 + month + 80) * 100 + year  # DDMMYY
     while True:
-        base = f"{day:02d}{month + 80:02d}{year:02d}{individual:03d}"
-        first = _mod11(base, (3, 7, 6, 1, 8, 9, 4, 5, 2))
+        base = date * 1000 + individual  # DDMMYYIII
+        first = _mod11(base, _FIRST_CHECK)
         if first is not None:
-            second = _mod11(f"{base}{first}", (5, 4, 3, 2, 7, 6, 5, 4, 3, 2))
+            second = _mod11(base * 10 + first, _SECOND_CHECK)
             if second is not None:
-                return f"{base}{first}{second}"
+                return f"{base:09d}{first}{second}"
         individual = (individual + 1) % 1000
 
 
@@ -118,7 +130,7 @@ def _organisation_number(seed: int) -> str:
     """A valid organisation number (mod 11 check digit) in the test range 31xxxxxxx."""
     body = 31_000_000 + seed % 1_000_000
     while True:
-        check = _mod11(str(body), (3, 2, 7, 6, 5, 4, 3, 2))
+        check = _mod11(body, _ORGANISATION_CHECK)
         if check is not None:
             return f"{body}{check}"
         body += 1
@@ -190,6 +202,14 @@ class GeneratedInstances:
             f"{seed}\x1f{org}/{app}\x1f{number}".encode(), digest_size=32
         ).digest()
         self._tag = int.from_bytes(_blake(b"tag", self._key, 8), "big") >> (64 - _TAG_BITS)
+        self._tag_high = self._tag << 64
+        # Keyed hashers that have already taken the key (and each its round's step byte): a
+        # copy of one hashes what follows as a fresh keyed hash of the whole would.
+        self._instance_hasher = hashlib.blake2b(key=self._key, digest_size=16)
+        self._rounds = tuple(
+            hashlib.blake2b(step.to_bytes(1, "big"), key=self._key, digest_size=8)
+            for step in range(_ROUNDS)
+        )
         order = list(range(SLOTS))
         random.Random(self._key).shuffle(order)  # noqa: S311 - test data, not security
         self._status = tuple(_PATTERN[slot] for slot in order)
@@ -215,7 +235,10 @@ class GeneratedInstances:
     # -- one instance's attributes -----------------------------------------------------------
 
     def _digest(self, index: int) -> bytes:
-        return _blake(index.to_bytes(8, "big"), self._key)
+        """Instance ``index``'s keyed digest, which its times and contents are read from."""
+        hasher = self._instance_hasher.copy()
+        hasher.update(index.to_bytes(8, "big"))
+        return hasher.digest()
 
     def _times_us(self, index: int, digest: bytes) -> tuple[int, int]:
         jitter = int.from_bytes(digest[:4], "big") % max(1, self.spacing // 2)
@@ -282,15 +305,19 @@ class GeneratedInstances:
     # -- GUIDs -------------------------------------------------------------------------------
 
     def _round(self, step: int, half: int) -> int:
-        data = step.to_bytes(1, "big") + half.to_bytes(8, "big")
-        return int.from_bytes(_blake(data, self._key, 8), "big") & _HALF
+        """Round ``step``'s function: the keyed hash of the step and the half, cut to a half."""
+        hasher = self._rounds[step].copy()
+        hasher.update(half.to_bytes(8, "big"))
+        return int.from_bytes(hasher.digest(), "big") & _HALF
 
     def guid(self, index: int, what: int = INSTANCE) -> str:
         """The GUID of instance ``index`` (or of its data element, or of one of its events)."""
-        value = (self._tag << 64) | (index << 2) | what
+        value = self._tag_high | (index << 2) | what
         left, right = value >> _HALF_BITS, value & _HALF
-        for step in range(_ROUNDS):
-            left, right = right, left ^ self._round(step, right)
+        for hasher in self._rounds:  # `_round`, inlined: this is most of a listed instance
+            step = hasher.copy()
+            step.update(right.to_bytes(8, "big"))
+            left, right = right, left ^ (int.from_bytes(step.digest(), "big") & _HALF)
         mixed = (left << _HALF_BITS) | right
         # The 122 free bits of a version-4 UUID: 48, then 12 after the version, then 62.
         number = (
@@ -300,7 +327,8 @@ class GeneratedInstances:
             | (0b10 << 62)
             | (mixed & ((1 << 62) - 1))
         )
-        return str(uuid.UUID(int=number))
+        digits = f"{number:032x}"  # str(uuid.UUID(int=number)), without making a UUID
+        return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
     def decode(self, guid: str) -> tuple[int, int] | None:
         """``(index, what)`` of one of this set's GUIDs, else None."""

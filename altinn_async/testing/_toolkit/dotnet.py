@@ -5,11 +5,13 @@ both write them."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 EPOCH_TICKS = 621_355_968_000_000_000  # DateTime(1970, 1, 1).Ticks
 TICKS_PER_SECOND = 10_000_000
 
-_EPOCH = dt.datetime(1970, 1, 1)  # noqa: DTZ001 - naive on purpose: isoformat() without offset
+_EPOCH = dt.date(1970, 1, 1)
+_DAY_SECONDS = 86_400
 
 
 def ticks_from_seconds(seconds: float) -> int:
@@ -17,10 +19,20 @@ def ticks_from_seconds(seconds: float) -> int:
     return EPOCH_TICKS + round(seconds * 1_000_000) * 10
 
 
+@functools.lru_cache(maxsize=64)
+def _date_text(days: int) -> str:
+    """``YYYY-MM-DD`` of the day ``days`` after 1970-01-01 (pages of instances share a few)."""
+    return (_EPOCH + dt.timedelta(days=days)).isoformat()
+
+
 def format_ticks(ticks: int) -> str:
     """A UTC ``DateTime`` as .NET writes it: ``…ss.FFFFFFFZ``, trailing zeros trimmed."""
     seconds, remainder = divmod(ticks - EPOCH_TICKS, TICKS_PER_SECOND)
-    moment = (_EPOCH + dt.timedelta(seconds=seconds)).isoformat()
+    # What datetime.isoformat() writes, without building a datetime for every value.
+    days, second = divmod(seconds, _DAY_SECONDS)
+    minutes, second = divmod(second, 60)
+    hours, minutes = divmod(minutes, 60)
+    moment = f"{_date_text(days)}T{hours:02d}:{minutes:02d}:{second:02d}"
     if remainder:
         return f"{moment}.{f'{remainder:07d}'.rstrip('0')}Z"
     return f"{moment}Z"
