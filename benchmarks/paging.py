@@ -27,7 +27,7 @@ SUMMARY = "parallel paging of one Storage list: 1 chain vs 8 windows at 50 ms la
 
 LATENCY = 0.05
 WINDOWS = 8
-PAGE_SIZE = 25
+PAGE_SIZE = 10
 INSTANCES = 2000
 BLOCKS = 3
 TARGET = 6.0
