@@ -578,9 +578,11 @@ class Harvest:
             return
         # The files first, then the output, then the checkpoint: each step only ever claims
         # what the one before made durable.
-        downloaded, self._downloaded[:] = list(self._downloaded), []
+        downloaded = list(self._downloaded)
         if downloaded:
             await anyio.to_thread.run_sync(sync_files, downloaded)
+            # Forgotten only once synced: a commit cut short leaves them to the next one.
+            del self._downloaded[: len(downloaded)]
         state = await self._sink.flush()
         written, confirmed = self._written, self._confirmed
         checkpoint.commit(items=written, confirmed=confirmed, positions=positions, sink=state)
