@@ -21,6 +21,7 @@ from joserfc.jwk import RSAKey
 
 from altinn_async.testing import Emulator
 from altinn_async.testing._storage import generated
+from altinn_async.testing._storage.render import instance_bytes, render_instance
 
 from .conftest import CLIENT_ID, DIGDIR, INSTANCES, READ, WRITE, Clock, altinn_token
 
@@ -601,6 +602,7 @@ def test_the_whole_owner_population_is_what_it_was() -> None:
         digest = hashlib.blake2b(k.to_bytes(8, "big"), key=b"generated-parties", digest_size=8)
         seed = int.from_bytes(digest.digest(), "big") >> 8
         owner = generated.party_owner.__wrapped__(k)
+        assert generated.party_owner.__wrapped__(k) == owner  # read back from the memo
         assert owner.party_id == generated.PARTY_BASE + k
         if owner.person_number is not None:
             assert owner.person_number == _reference_person_number(seed), k
@@ -642,3 +644,63 @@ def test_guids_are_what_they_were_and_decode(seed: int, count: int) -> None:
             assert made.decode(guid.upper()) == (index, what)
     assert made.decode(str(uuid.UUID(int=12345, version=4))) is None
     assert made.decode("not a guid") is None
+
+
+# -- rendered straight from the set, as the document renders ------------------------------------
+
+_FILTERED = (
+    "internal_id",
+    "guid",
+    "party_id",
+    "org",
+    "app",
+    "created",
+    "last_changed",
+    "visible_after",
+    "due_before",
+    "ended",
+    "current_task",
+    "is_archived",
+    "is_soft_deleted",
+    "is_hard_deleted",
+    "confirmed_by",
+    "owner_org_number",
+)
+
+
+@pytest.mark.parametrize(
+    ("org", "app", "count", "start_us", "end_us"),
+    [
+        ("digdir", "pinned", 1000, 1_748_000_000_000_000, 1_749_000_000_000_000),
+        ("digdir", "million", 1_000_000, 1_715_000_000_000_000, 1_749_000_000_000_000),
+        ("ttd", ODD_APP, 5000, 1_749_000_000_000_000, 1_749_000_000_100_000),  # 20 µs apart
+        ("Dígdir", "før-1970", 3000, -86_400_000_000_000, -86_000_000_000_000),
+        ("ttd", "år-2300", 3000, 10_400_000_000_000_000, 10_400_000_100_000_000),
+    ],
+)
+def test_rendering_straight_from_the_set_is_rendering_the_document(
+    org: str, app: str, count: int, start_us: int, end_us: int
+) -> None:
+    made = generated.GeneratedInstances(
+        org, app, count, seed=3, number=2, start_us=start_us, end_us=end_us, base_id=40
+    )
+    rng = random.Random(count)  # noqa: S311 - test values
+    indices = {0, count - 1, *range(200), *(rng.randrange(count) for _ in range(1500))}
+    origins = ("http://altinn.localhost", "https://127.0.0.1:8443", 'http://"odd"\\')
+    for index in sorted(indices):
+        instance = made.instance(index)
+        derived = instance.generated
+        assert derived is not None
+        # The fields queries filter on are what building the spec makes of it.
+        reference = made._spec(derived).build(org, app, made.base_id + index)
+        for name in _FILTERED:
+            assert getattr(instance, name) == getattr(reference, name), (index, name)
+        assert instance.content is None  # nothing built yet
+        for origin in origins:
+            straight = instance_bytes(instance, origin)
+            assert straight == compact(render_instance(reference, origin)), (index, origin)
+            assert straight == compact(render_instance(instance, origin)), (index, origin)
+        assert instance.document == reference.document
+        assert instance.data.keys() == reference.data.keys()
+        (element,) = instance.data.values()
+        assert element.content == next(iter(reference.data.values())).content

@@ -25,16 +25,19 @@ materialized into the ordinary store under the same internal id and hidden here.
 
 from __future__ import annotations
 
+import array
 import functools
 import hashlib
+import json
 import math
 import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from .._toolkit.dotnet import EPOCH_TICKS
-from .model import InstanceSpec, Selection, StoredInstance
+from .._toolkit.dotnet import EPOCH_TICKS, format_ticks, ticks_from_seconds
+from .model import API, Content, InstanceSpec, Selection, StoredInstance
 
 SLOTS = 100
 """The period of the status pattern."""
@@ -52,6 +55,8 @@ DUE_US = 30 * DAY_US  # dueBefore, where an instance has one, is 30 days after i
 # What a GUID stands for, in its two low bits.
 INSTANCE, DATA, CREATED_EVENT, COMPLETED_EVENT = range(4)
 
+_from_bytes = int.from_bytes  # looked up once: GUIDs call it four times each
+
 _HALF_BITS = 61
 _HALF = (1 << _HALF_BITS) - 1
 _ROUNDS = 4
@@ -59,6 +64,50 @@ _TAG_BITS = 122 - 64
 
 _FIRST_NAMES = ("Ola", "Kari", "Per", "Ingrid", "Nils", "Sigrid", "Lars", "Marit", "Ole", "Anne")
 _LAST_NAMES = ("Nordmann", "Hansen", "Johansen", "Olsen", "Larsen", "Berg", "Haugen", "Dahl")
+
+_NO_ONE: frozenset[str] = frozenset()  # whom a generated instance's completion is confirmed by
+
+# Every instance's one data element.
+_DATA_TYPE, _FILENAME, _CONTENT_TYPE = "model", "model.xml", "application/xml"
+
+
+def _json(text: str) -> str:
+    """A JSON string, as `json_bytes` writes it (UTF-8, not ASCII-escaped)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _json_text(text: str) -> str:
+    """What goes between the quotes of a JSON string (escaping is per character, so escaped
+    pieces put together are the escaped whole)."""
+    return _json(text)[1:-1]
+
+
+@functools.lru_cache(maxsize=64)
+def _links(org: str, app: str, origin: str) -> tuple[str, str]:
+    """The ``apps`` and ``platform`` self-link prefixes of ``org/app``'s instances for
+    ``origin``, JSON-escaped: the path ``{partyId}/{guid}`` follows."""
+    return (
+        _json_text(f"{origin}/{org}/{app}/instances/"),
+        _json_text(f"{origin}{API}/instances/"),
+    )
+
+
+_ELEMENT_TYPE_JSON = (
+    f'"dataType":{_json(_DATA_TYPE)},"filename":{_json(_FILENAME)},'
+    f'"contentType":{_json(_CONTENT_TYPE)}'
+)
+
+
+def _data(index: int, digest: bytes) -> bytes:
+    """Instance ``index``'s data: a small XML form read from its digest."""
+    name = f"{_FIRST_NAMES[digest[8] % 10]} {_LAST_NAMES[digest[9] % 8]}"
+    amount = 100 + int.from_bytes(digest[10:14], "big") % 99_900
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f"<Skjema><Innsender>{name}</Innsender><Referanse>{index + 1}</Referanse>"
+        f"<Beloep>{amount}</Beloep></Skjema>\n"
+    ).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,35 +143,44 @@ def _blake(data: bytes, key: bytes, size: int = 16) -> bytes:
     return hashlib.blake2b(data, key=key, digest_size=size).digest()
 
 
-_FIRST_CHECK = (3, 7, 6, 1, 8, 9, 4, 5, 2)
-_SECOND_CHECK = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 _ORGANISATION_CHECK = (3, 2, 7, 6, 5, 4, 3, 2)
 
 
+def _check(total: int) -> int | None:
+    """The mod 11 check digit of a weighted digit sum, or None where the remainder leaves
+    none (10)."""
+    check = 11 - total % 11
+    return None if check == 10 else check % 11
+
+
 def _mod11(number: int, weights: tuple[int, ...]) -> int | None:
-    """The mod 11 check digit of ``number`` written with ``len(weights)`` digits (leading
-    zeros), or None where the remainder leaves none (10)."""
+    """The mod 11 check digit of ``number`` written with ``len(weights)`` digits."""
     total = 0
     for weight in reversed(weights):
         number, digit = divmod(number, 10)
         total += digit * weight
-    check = 11 - total % 11
-    return None if check == 10 else check % 11
+    return _check(total)
 
 
 def _person_number(seed: int) -> str:
     """A valid synthetic national identity number (month + 80, as Norway's synthetic test
     population writes them)."""
-    day, month, year = 1 + seed % 28, 1 + (seed >> 5) % 12, (seed >> 9) % 100
+    day, month, year = 1 + seed % 28, 81 + (seed >> 5) % 12, (seed >> 9) % 100
     individual = (seed >> 16) % 500
-    date = (day * 100 + month + 80) * 100 + year  # DDMMYY
+    # DDMMYYIII and its two mod 11 check digits, weighed 3 7 6 1 8 9 4 5 2 and
+    # 5 4 3 2 7 6 5 4 3 2 (the second over the first as well), as `_mod11` would: the date's
+    # part of each sum is the same for every III tried.
+    d1, d2, m1, m2, y1, y2 = day // 10, day % 10, month // 10, month % 10, year // 10, year % 10
+    first_date = 3 * d1 + 7 * d2 + 6 * m1 + m2 + 8 * y1 + 9 * y2
+    second_date = 5 * d1 + 4 * d2 + 3 * m1 + 2 * m2 + 7 * y1 + 6 * y2
+    date = (day * 100 + month) * 100 + year
     while True:
-        base = date * 1000 + individual  # DDMMYYIII
-        first = _mod11(base, _FIRST_CHECK)
+        i1, i2, i3 = individual // 100, individual // 10 % 10, individual % 10
+        first = _check(first_date + 4 * i1 + 5 * i2 + 2 * i3)
         if first is not None:
-            second = _mod11(base * 10 + first, _SECOND_CHECK)
+            second = _check(second_date + 5 * i1 + 4 * i2 + 3 * i3 + 2 * first)
             if second is not None:
-                return f"{base:09d}{first}{second}"
+                return f"{date * 1000 + individual:09d}{first}{second}"
         individual = (individual + 1) % 1000
 
 
@@ -136,24 +194,70 @@ def _organisation_number(seed: int) -> str:
         body += 1
 
 
-@dataclass(frozen=True, slots=True)
-class Owner:
-    """A party of the generated population."""
+class Owner(NamedTuple):
+    """A party of the generated population (a named tuple: a scan makes one for every
+    instance whose owner has left `party_owner`'s cache)."""
 
     party_id: int
     person_number: str | None
     organisation_number: str | None
 
 
+_PARTY_HASHER = hashlib.blake2b(key=b"generated-parties", digest_size=8)
+
+
 @functools.lru_cache(maxsize=8192)
 def party_owner(k: int) -> Owner:
     """Party ``k`` of the population every generated set draws its owners from: 70 % persons,
     the rest organisations, the same in every set."""
-    digest = _blake(k.to_bytes(8, "big"), b"generated-parties", 8)
-    seed = int.from_bytes(digest, "big")
-    if digest[0] < 179:
-        return Owner(PARTY_BASE + k, _person_number(seed >> 8), None)
-    return Owner(PARTY_BASE + k, None, _organisation_number(seed >> 8))
+    number = _party_number(k)
+    if number > 0:
+        return Owner(PARTY_BASE + k, f"{number:011d}", None)
+    return Owner(PARTY_BASE + k, None, str(-number))
+
+
+@functools.cache
+def _party_numbers() -> array.array[int]:
+    """The population's numbers as `_party_number` computes them, 0 until it has: 8 bytes a
+    party, 400 kB in all, made when first needed. A scan over a big set meets each owner
+    once in ``parties`` instances (50 000 in a million), too far apart for `party_owner`'s
+    LRU to keep them, and computing one costs far more than reading it back."""
+    return array.array("q", bytes(8 * MAX_PARTIES))
+
+
+def _party_number(k: int) -> int:
+    """Party ``k``'s number: a person's national identity number, or the negated number of
+    an organisation."""
+    numbers = _party_numbers()
+    if 0 <= k < MAX_PARTIES and numbers[k]:
+        return numbers[k]
+    hasher = _PARTY_HASHER.copy()
+    hasher.update(k.to_bytes(8, "big"))
+    digest = hasher.digest()
+    seed = int.from_bytes(digest, "big") >> 8
+    # 70 % persons (11 digits, a leading zero restored by party_owner), the rest 31xxxxxxx.
+    person = digest[0] < 179
+    number = int(_person_number(seed)) if person else -int(_organisation_number(seed))
+    if 0 <= k < MAX_PARTIES:
+        numbers[k] = number
+    return number
+
+
+@dataclass(slots=True)
+class Derived:
+    """What one instance of a generated set was derived from, and what of it is costly to
+    derive again (its data element's GUID, its owner): with the instance's fields, enough to
+    render its JSON (`GeneratedInstances.render`) and, if asked for, to build its document."""
+
+    source: GeneratedInstances
+    index: int
+    digest: bytes
+    data_guid: str
+    owner: Owner
+
+    def content(self) -> Content:
+        """The document and data element (`GeneratedInstances.content`)."""
+        return self.source.content(self)
 
 
 class GeneratedInstances:
@@ -198,6 +302,8 @@ class GeneratedInstances:
                 f"{count} instances do not fit between start and end: give a longer window "
                 "(at least 20 microseconds per instance)"
             )
+        self._jitter = max(1, self.spacing // 2)
+        self._delay = max(1, 2 * self.spacing // 5)
         self._key = hashlib.blake2b(
             f"{seed}\x1f{org}/{app}\x1f{number}".encode(), digest_size=32
         ).digest()
@@ -224,6 +330,9 @@ class GeneratedInstances:
         self.hidden: set[int] = set()
         """Indices materialized into the ordinary store (lock held to read or change)."""
         self.resource = f"urn:altinn:resource:app_{org}_{app}"
+        # The set's constant pieces of instance JSON.
+        self._app_json = f'"appId":{_json(f"{org}/{app}")},"org":{_json(org)}'
+        self._blob_json = _json_text(f"{org}/{app}/")
         self._owners: dict[tuple[str, str], int] | None = None
 
     def __repr__(self) -> str:
@@ -241,10 +350,11 @@ class GeneratedInstances:
         return hasher.digest()
 
     def _times_us(self, index: int, digest: bytes) -> tuple[int, int]:
-        jitter = int.from_bytes(digest[:4], "big") % max(1, self.spacing // 2)
-        created = self.start_us + index * self.spacing + jitter
-        delta = int.from_bytes(digest[4:8], "big") % max(1, 2 * self.spacing // 5)
-        return created, created + 1 + delta
+        """Created in the first half of the index's slot, changed within 40 % of a slot."""
+        created = (
+            self.start_us + index * self.spacing + int.from_bytes(digest[:4], "big") % self._jitter
+        )
+        return created, created + 1 + int.from_bytes(digest[4:8], "big") % self._delay
 
     def created_us(self, index: int) -> int:
         """When instance ``index`` was created (microseconds since the epoch)."""
@@ -317,7 +427,7 @@ class GeneratedInstances:
         for hasher in self._rounds:  # `_round`, inlined: this is most of a listed instance
             step = hasher.copy()
             step.update(right.to_bytes(8, "big"))
-            left, right = right, left ^ (int.from_bytes(step.digest(), "big") & _HALF)
+            left, right = right, left ^ (_from_bytes(step.digest(), "big") & _HALF)
         mixed = (left << _HALF_BITS) | right
         # The 122 free bits of a version-4 UUID: 48, then 12 after the version, then 62.
         number = (
@@ -358,29 +468,52 @@ class GeneratedInstances:
     # -- building one ------------------------------------------------------------------------
 
     def instance(self, index: int) -> StoredInstance:
-        """Instance ``index`` as the store keeps instances (a fresh object every time)."""
+        """Instance ``index`` as the store keeps instances (a fresh object every time), with
+        the fields queries filter on; its document is built only if asked for (`Derived`)."""
         digest = self._digest(index)
-        status = self.status(index)
-        owner = self.owner(index)
+        status = self._status[index % SLOTS]
+        owner = party_owner((index * self._mult + self._offset) % self.parties)
+        created_us, changed_us = self._times_us(index, digest)
+        guid = self.guid(index)
+        # The values InstanceSpec.build makes of the spec `_spec` gives (seconds and back).
+        created = ticks_from_seconds(created_us / 1e6)
+        changed = ticks_from_seconds(changed_us / 1e6)
+        return StoredInstance(
+            internal_id=self.base_id + index,
+            guid=guid,
+            party_id=str(owner.party_id),
+            org=self.org,
+            app=self.app,
+            created=created,
+            last_changed=changed,
+            visible_after=created,
+            due_before=ticks_from_seconds((created_us + DUE_US) / 1e6) if status.due else None,
+            ended=changed if status.completed else None,
+            current_task=None if status.completed else status.task,
+            is_archived=status.completed,
+            is_soft_deleted=status.soft_deleted,
+            is_hard_deleted=False,
+            confirmed_by=_NO_ONE,
+            owner_org_number=owner.organisation_number,
+            generated=Derived(self, index, digest, self.guid(index, DATA), owner),
+        )
+
+    def _spec(self, derived: Derived) -> InstanceSpec:
+        """What instance ``derived.index`` is, as ``Emulator.add_instance`` would take it."""
+        index, digest, owner = derived.index, derived.digest, derived.owner
+        status = self._status[index % SLOTS]
         created_us, changed_us = self._times_us(index, digest)
         created, changed = created_us / 1e6, changed_us / 1e6
-        name = f"{_FIRST_NAMES[digest[8] % 10]} {_LAST_NAMES[digest[9] % 8]}"
-        amount = 100 + int.from_bytes(digest[10:14], "big") % 99_900
-        content = (
-            '<?xml version="1.0" encoding="utf-8"?>\n'
-            f"<Skjema><Innsender>{name}</Innsender><Referanse>{index + 1}</Referanse>"
-            f"<Beloep>{amount}</Beloep></Skjema>\n"
-        ).encode()
         party = str(owner.party_id)
-        spec = InstanceSpec(
+        return InstanceSpec(
             guid=self.guid(index),
             party_id=party,
             created=created,
             last_changed=changed,
-            data=content,
-            content_type="application/xml",
-            filename="model.xml",
-            data_type="model",
+            data=_data(index, digest),
+            content_type=_CONTENT_TYPE,
+            filename=_FILENAME,
+            data_type=_DATA_TYPE,
             current_task=status.task,
             completed=changed if status.completed else None,
             archived=status.completed,
@@ -393,11 +526,74 @@ class GeneratedInstances:
             organisation_number=owner.organisation_number,
             created_by=party,
             read_status="Read" if status.completed else "Unread",
-            data_guid=self.guid(index, DATA),
+            data_guid=derived.data_guid,
         )
-        built = spec.build(self.org, self.app, self.base_id + index)
-        built.generated = (self, index)
-        return built
+
+    def content(self, derived: Derived) -> Content:
+        """Instance ``derived.index``'s document and data element, built as a stored
+        instance's are (what `render` writes, and the reference it is tested against)."""
+        built = self._spec(derived).build(self.org, self.app, self.base_id + derived.index)
+        if built.content is None:
+            raise AssertionError("InstanceSpec.build always builds the content")
+        return built.content
+
+    def render(self, instance: StoredInstance, origin: str) -> bytes:
+        """An unchanged instance's JSON with self links for ``origin``, written straight from
+        its fields and what it was derived from: byte for byte what `render.render_instance`
+        makes of its document, serialized compactly (members in the same order)."""
+        derived = instance.generated
+        if derived is None or derived.source is not self:
+            raise ValueError("not an unchanged instance of this set")
+        owner, status = derived.owner, self._status[derived.index % SLOTS]
+        party, guid, data_guid = instance.party_id, instance.guid, derived.data_guid
+        apps, platform = _links(self.org, self.app, origin)
+        # visibleAfter is created; process.ended, status.archived and softDeleted lastChanged.
+        created = format_ticks(instance.created)
+        changed = format_ticks(instance.last_changed)
+        path = f"{party}/{guid}"
+        numbers = ""
+        if owner.person_number is not None:
+            numbers += f',"personNumber":"{owner.person_number}"'
+        if owner.organisation_number is not None:
+            numbers += f',"organisationNumber":"{owner.organisation_number}"'
+        due = ""
+        if instance.due_before is not None:
+            due = f'"dueBefore":"{format_ticks(instance.due_before)}",'
+        if status.completed:
+            process = f',"ended":"{changed}","endEvent":"EndEvent_1"'
+        elif status.task is not None:
+            process = (
+                f',"currentTask":{{"flow":2,"started":"{created}",'
+                f'"elementId":"{_json_text(status.task)}","name":"Utfylling",'
+                '"altinnTaskType":"data","flowType":"CompleteCurrentMoveToNext"}'
+            )
+        else:
+            process = ""
+        state = "true" if status.completed else "false"
+        if status.completed:
+            state += f',"archived":"{changed}"'
+        state += ',"isSoftDeleted":' + ("true" if status.soft_deleted else "false")
+        if status.soft_deleted:
+            state += f',"softDeleted":"{changed}"'
+        read = "Read" if status.completed else "Unread"
+        element = f"{path}/data/{data_guid}"
+        size = len(_data(derived.index, derived.digest))
+        locked = "true" if status.completed else "false"
+        return (
+            f'{{"id":"{path}","instanceOwner":{{"partyId":"{party}"{numbers}}},{self._app_json},'
+            f'"selfLinks":{{"apps":"{apps}{path}","platform":"{platform}{path}"}},'
+            f'{due}"visibleAfter":"{created}",'
+            f'"process":{{"started":"{created}","startEvent":"StartEvent_1"{process}}},'
+            f'"status":{{"isArchived":{state},"isHardDeleted":false,"readStatus":"{read}"}},'
+            f'"data":[{{"id":"{data_guid}","instanceGuid":"{guid}",{_ELEMENT_TYPE_JSON},'
+            f'"blobStoragePath":"{self._blob_json}{guid}/data/{data_guid}",'
+            f'"selfLinks":{{"apps":"{apps}{element}","platform":"{platform}{element}"}},'
+            f'"size":{size},"locked":{locked},"refs":[],"isRead":true,"tags":[],'
+            f'"fileScanResult":"NotApplicable","created":"{created}","createdBy":"{party}",'
+            f'"lastChanged":"{created}","lastChangedBy":"{party}"}}],'
+            f'"created":"{created}","createdBy":"{party}",'
+            f'"lastChanged":"{changed}","lastChangedBy":"{party}"}}'
+        ).encode()
 
     # -- a page ------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .._toolkit.dotnet import format_ticks, ticks_from_seconds
 
 if TYPE_CHECKING:
-    from .generated import GeneratedInstances
+    from .generated import Derived, GeneratedInstances
 
 API = "/platform/storage/api/v1"
 
@@ -30,17 +30,27 @@ class StoredData:
     document: dict[str, Any]
 
 
+Content = tuple[dict[str, Any], dict[str, StoredData]]
+"""An instance's JSON document (without self links) and its data elements by id."""
+
+
 @dataclass(slots=True)
 class StoredInstance:
-    """One instance: its JSON document (without self links) and the fields queries filter on."""
+    """One instance: the fields queries filter on, and its JSON document (without self links)
+    and data elements.
+
+    An instance of a generated set comes without its document: ``document`` and ``data`` are
+    built from the set when first asked for, and until the instance changes its JSON is
+    rendered straight from the set (`render.instance_bytes`), so that a page of generated
+    instances builds no documents. (Each request gets its own fresh object for an unchanged
+    generated instance, so building on first use races with no one.)
+    """
 
     internal_id: int
     guid: str
     party_id: str
     org: str
     app: str
-    document: dict[str, Any]
-    data: dict[str, StoredData]
     created: int
     last_changed: int
     visible_after: int | None
@@ -52,10 +62,33 @@ class StoredInstance:
     is_hard_deleted: bool
     confirmed_by: frozenset[str]
     owner_org_number: str | None  # instanceOwner.organisationNumber
+    # The document and data elements; None until built (a generated instance's, on first use).
+    content: Content | None = field(default=None, repr=False)
     # Serialized JSON per request origin; replaced (never mutated) when the document changes.
     rendered: dict[str, bytes] = field(default_factory=dict)
-    # The generated set and index this instance was derived from, if it was.
-    generated: tuple[GeneratedInstances, int] | None = None
+    # What this instance of a generated set was derived from, while it is unchanged.
+    generated: Derived | None = None
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The JSON document (without self links)."""
+        return self._content()[0]
+
+    @document.setter
+    def document(self, document: dict[str, Any]) -> None:
+        self.content = (document, self._content()[1])
+
+    @property
+    def data(self) -> dict[str, StoredData]:
+        """The data elements by id."""
+        return self._content()[1]
+
+    def _content(self) -> Content:
+        if self.content is None:
+            if self.generated is None:
+                raise AssertionError("an instance without content that is not generated")
+            self.content = self.generated.content()
+        return self.content
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -149,10 +182,14 @@ class InstanceStore:
         generated, in Storage's order (lock held)."""
         found = self._stored_page(selection, after, size)
         counter = [0]
+        sources = 1 if found else 0
         for generated in self._generated_sets:
-            found.extend(generated.page(selection, after, size, counter))
+            listed = generated.page(selection, after, size, counter)
+            if listed:
+                found.extend(listed)
+                sources += 1
         self.examined += counter[0]
-        if len(self._generated_sets) > 0:
+        if sources > 1:  # each source's page is in order already: only merging needs a sort
             found.sort(key=lambda instance: instance.sort_key)
         return found[:size]
 
@@ -216,8 +253,7 @@ class InstanceStore:
         stored from now on, and hidden from its set."""
         ticks = ticks_from_seconds(now)
         if instance.generated is not None and instance.guid not in self._by_guid:
-            generated, index = instance.generated
-            generated.hidden.add(index)
+            instance.generated.source.hidden.add(instance.generated.index)
         else:
             self._remove(instance)
         confirmations = [
@@ -231,6 +267,7 @@ class InstanceStore:
         _reorder_confirmations(document)
         instance.document = document
         instance.rendered = {}
+        instance.generated = None  # changed: from now on rendered from its document
         instance.confirmed_by = instance.confirmed_by | {org}
         instance.last_changed = ticks
         self._insert(instance)
@@ -435,8 +472,7 @@ class InstanceSpec:
             party_id=self.party_id,
             org=org,
             app=app,
-            document=document,
-            data=data,
+            content=(document, data),
             created=created,
             last_changed=last_changed,
             visible_after=visible_after,

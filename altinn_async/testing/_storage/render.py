@@ -9,10 +9,14 @@ from .model import API, StoredInstance
 
 
 def instance_bytes(instance: StoredInstance, origin: str) -> bytes:
-    """The serialized instance JSON for ``origin``, cached on the instance."""
+    """The serialized instance JSON for ``origin``, cached on the instance. An unchanged
+    generated instance is rendered by its set, without building its document."""
     cached = instance.rendered.get(origin)
     if cached is None:
-        cached = json_bytes(render_instance(instance, origin))
+        if instance.generated is not None:
+            cached = instance.generated.source.render(instance, origin)
+        else:
+            cached = json_bytes(render_instance(instance, origin))
         instance.rendered[origin] = cached
     return cached
 

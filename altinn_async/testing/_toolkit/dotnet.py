@@ -21,8 +21,11 @@ def ticks_from_seconds(seconds: float) -> int:
 
 @functools.lru_cache(maxsize=64)
 def _date_text(days: int) -> str:
-    """``YYYY-MM-DD`` of the day ``days`` after 1970-01-01 (pages of instances share a few)."""
-    return (_EPOCH + dt.timedelta(days=days)).isoformat()
+    """``YYYY-MM-DDT`` of the day ``days`` after 1970-01-01 (pages of instances share a few)."""
+    return f"{(_EPOCH + dt.timedelta(days=days)).isoformat()}T"
+
+
+_TWO_DIGITS = tuple(f"{number:02d}" for number in range(100))
 
 
 def format_ticks(ticks: int) -> str:
@@ -30,12 +33,14 @@ def format_ticks(ticks: int) -> str:
     seconds, remainder = divmod(ticks - EPOCH_TICKS, TICKS_PER_SECOND)
     # What datetime.isoformat() writes, without building a datetime for every value.
     days, second = divmod(seconds, _DAY_SECONDS)
+    hours, second = divmod(second, 3600)
     minutes, second = divmod(second, 60)
-    hours, minutes = divmod(minutes, 60)
-    moment = f"{_date_text(days)}T{hours:02d}:{minutes:02d}:{second:02d}"
+    date, two = _date_text(days), _TWO_DIGITS
     if remainder:
-        return f"{moment}.{f'{remainder:07d}'.rstrip('0')}Z"
-    return f"{moment}Z"
+        # The fraction's seven digits (what f"{remainder:07d}" writes), trailing zeros trimmed.
+        fraction = str(TICKS_PER_SECOND + remainder)[1:].rstrip("0")
+        return f"{date}{two[hours]}:{two[minutes]}:{two[second]}.{fraction}Z"
+    return f"{date}{two[hours]}:{two[minutes]}:{two[second]}Z"
 
 
 def format_utc(seconds: float) -> str:
