@@ -31,6 +31,7 @@ import attrs
 import httpx
 
 from ._hal import json_kind
+from ._http import platform_base
 from ._paging import NextHeader, Page, PageContent, Paginator, _set_query
 from ._redact import mask_pids, safe_url
 from ._retry import RetryPolicy
@@ -557,13 +558,8 @@ class EventsClient:
         platform: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        base = platform if platform is not None else str(http.base_url)
-        if not base or base == "/" or not httpx.URL(base).is_absolute_url:
-            raise ConfigurationError(
-                "EventsClient needs the platform URL: give the client a base_url or pass platform="
-            )
         self._http = http
-        self._base = base.rstrip("/")
+        self._base = platform_base(http, platform, "EventsClient")
         self._retry = retry or RetryPolicy()
 
     def __repr__(self) -> str:

@@ -15,7 +15,7 @@ import attrs
 import httpx
 
 from ._redact import safe_url
-from .exceptions import APIError, NetworkError
+from .exceptions import APIError, ConfigurationError, NetworkError
 
 __all__ = [
     "ErrorBody",
@@ -186,3 +186,18 @@ async def api_error(response: httpx.Response) -> APIError:
         detail=body.detail,
         retry_after=retry_after(response),
     )
+
+
+def platform_base(http: httpx.AsyncClient, platform: str | None, who: str) -> str:
+    """The platform URL an API client works under (``platform``, else the client's
+    ``base_url``), without a trailing slash.
+
+    Raises:
+        ConfigurationError: there is none.
+    """
+    base = platform if platform is not None else str(http.base_url)
+    if not base or base == "/" or not httpx.URL(base).is_absolute_url:
+        raise ConfigurationError(
+            f"{who} needs the platform URL: give the client a base_url or pass platform="
+        )
+    return base.rstrip("/")

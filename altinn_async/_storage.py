@@ -16,7 +16,7 @@ import attrs
 import httpx
 
 from ._files import download_to, safe_filename
-from ._http import api_error, network_error
+from ._http import api_error, network_error, platform_base
 from ._paging import BodyNextField, Page, PageContent, Paginator
 from ._redact import safe_url
 from ._retry import RetryPolicy, request
@@ -227,13 +227,8 @@ class StorageClient:
         platform: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        base = platform if platform is not None else str(http.base_url)
-        if not base or base == "/" or not httpx.URL(base).is_absolute_url:
-            raise ConfigurationError(
-                "StorageClient needs the platform URL: give the client a base_url or pass platform="
-            )
         self._http = http
-        self._base = base.rstrip("/")
+        self._base = platform_base(http, platform, "StorageClient")
         self._retry = retry or RetryPolicy()
 
     def __repr__(self) -> str:

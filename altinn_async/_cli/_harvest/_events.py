@@ -8,18 +8,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
-from ..._context import DEFAULT_TIMEOUT
 from ..._events import EventsClient
-from ..._exchange import AltinnExchangeAuth
 from ..._harvest import EventFeed, HarvestSource
-from ..._maskinporten import MaskinportenAuth
 from ...exceptions import ConfigurationError
 from .._common import CLIError
-from .._token import add_client_arguments, environment, load_key, named_environment
+from .._token import add_client_arguments, named_environment
 from ._storage import moment
-from ._transport import api_transport
+from ._transport import platform_client
 
 __all__ = ["add_parser", "open_sources"]
 
@@ -54,44 +49,27 @@ def add_parser(sources: Any) -> argparse.ArgumentParser:
 
 @contextlib.asynccontextmanager
 async def open_sources(args: argparse.Namespace) -> AsyncIterator[list[HarvestSource[Any]]]:
-    named_environment(args.env)  # a wrong --env is said before the key is read
+    named_environment(args.env)  # a wrong --env is said before anything else
     if args.resource is None and (args.org is None or args.app is None):
         raise CLIError("say which feed: --org and --app (an app's), or --resource")
     if args.resource is not None and (args.org is not None or args.app is not None):
         raise CLIError("--resource is the generic feed: it takes no --org or --app")
     start = None if args.from_ is None else moment(args.from_, "--from")
-    key = load_key(args)
-    async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT) as token_http:
-        found = await environment(args, token_http, needs_platform=True)
-        maskinporten = MaskinportenAuth(
-            client_id=args.client_id,
-            key=key,
-            scopes=args.scope or SCOPES,
-            environment=found,
-            http_client=token_http,
-        )
-        async with (
-            AltinnExchangeAuth(maskinporten, test=args.test_org) as auth,
-            httpx.AsyncClient(
-                auth=auth,
-                base_url=found.platform,
-                timeout=httpx.Timeout(60.0, connect=10.0),
-                transport=api_transport(args, connections=args.concurrency + 1),
-            ) as http,
-        ):
-            try:
-                feed = EventFeed(
-                    EventsClient(http),
-                    org=args.org,
-                    app=args.app,
-                    resource=args.resource,
-                    after=args.after,
-                    from_=start,
-                    types=args.type,
-                    party=args.party,
-                    subject=args.subject,
-                    size=args.size,
-                )
-            except ConfigurationError as exc:
-                raise CLIError(str(exc)) from exc
-            yield [feed]
+    scopes = args.scope or SCOPES
+    async with platform_client(args, scopes=scopes, connections=args.concurrency + 1) as http:
+        try:
+            feed = EventFeed(
+                EventsClient(http),
+                org=args.org,
+                app=args.app,
+                resource=args.resource,
+                after=args.after,
+                from_=start,
+                types=args.type,
+                party=args.party,
+                subject=args.subject,
+                size=args.size,
+            )
+        except ConfigurationError as exc:
+            raise CLIError(str(exc)) from exc
+        yield [feed]

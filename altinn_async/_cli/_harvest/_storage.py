@@ -10,18 +10,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from ..._context import DEFAULT_TIMEOUT
-from ..._exchange import AltinnExchangeAuth
 from ..._harvest import HarvestSource, StorageInstances
 from ..._harvest._checkpoint import Checkpoint
-from ..._maskinporten import MaskinportenAuth
 from ..._storage import StorageClient
 from ...exceptions import ConfigurationError
 from .._common import CLIError
-from .._token import add_client_arguments, environment, load_key, named_environment
-from ._transport import api_transport
+from .._token import add_client_arguments
+from ._transport import platform_client
 
 __all__ = ["add_parser", "moment", "open_sources"]
 
@@ -181,28 +176,7 @@ def _until(args: argparse.Namespace) -> dt.datetime:
 
 @contextlib.asynccontextmanager
 async def open_sources(args: argparse.Namespace) -> AsyncIterator[list[HarvestSource[Any]]]:
-    named_environment(args.env)  # a wrong --env is said before the key is read
-    key = load_key(args)
     scopes = args.scope or ([READ, WRITE] if args.complete else [READ])
     connections = args.concurrency + (args.windows if args.since is not None else 1)
-    async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT) as token_http:
-        found = await environment(args, token_http, needs_platform=True)
-        maskinporten = MaskinportenAuth(
-            client_id=args.client_id,
-            key=key,
-            scopes=scopes,
-            environment=found,
-            http_client=token_http,
-        )
-        async with (
-            AltinnExchangeAuth(maskinporten, test=args.test_org) as auth,
-            httpx.AsyncClient(
-                auth=auth,
-                base_url=found.platform,
-                timeout=httpx.Timeout(60.0, connect=10.0),
-                limits=httpx.Limits(max_connections=connections),
-                transport=api_transport(args, connections=connections),
-            ) as http,
-        ):
-            storage = StorageClient(http)
-            yield _sources(args, storage)
+    async with platform_client(args, scopes=scopes, connections=connections) as http:
+        yield _sources(args, StorageClient(http))

@@ -1,17 +1,24 @@
-"""The HTTP transport a harvest's API client uses: httpx's own, or aiohttp's (``--transport``)."""
+"""The API client of a harvest: Maskinporten, exchanged for an Altinn token, on httpx's own
+transport or aiohttp's (``--transport``)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ssl
+from collections.abc import AsyncIterator, Sequence
 
 import httpx
 
 from ..._bulk import aiohttp_transport
+from ..._context import DEFAULT_TIMEOUT
+from ..._exchange import AltinnExchangeAuth
+from ..._maskinporten import MaskinportenAuth
 from ...exceptions import ConfigurationError
 from .._common import CLIError
+from .._token import environment, load_key, named_environment
 
-__all__ = ["api_transport"]
+__all__ = ["api_transport", "platform_client"]
 
 
 def api_transport(
@@ -24,3 +31,33 @@ def api_transport(
         return aiohttp_transport(verify=verify, limits=httpx.Limits(max_connections=connections))
     except ConfigurationError as exc:
         raise CLIError(f"--transport aiohttp: {exc}") from exc
+
+
+@contextlib.asynccontextmanager
+async def platform_client(
+    args: argparse.Namespace, *, scopes: Sequence[str], connections: int
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client on the platform with an Altinn token exchanged from the client flags'
+    Maskinporten token, ``connections`` wide."""
+    named_environment(args.env)  # a wrong --env is said before the key is read
+    key = load_key(args)
+    async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT) as token_http:
+        found = await environment(args, token_http, needs_platform=True)
+        maskinporten = MaskinportenAuth(
+            client_id=args.client_id,
+            key=key,
+            scopes=list(scopes),
+            environment=found,
+            http_client=token_http,
+        )
+        async with (
+            AltinnExchangeAuth(maskinporten, test=args.test_org) as auth,
+            httpx.AsyncClient(
+                auth=auth,
+                base_url=found.platform,
+                timeout=httpx.Timeout(60.0, connect=10.0),
+                limits=httpx.Limits(max_connections=connections),
+                transport=api_transport(args, connections=connections),
+            ) as http,
+        ):
+            yield http
