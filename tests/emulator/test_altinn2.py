@@ -815,13 +815,10 @@ async def test_faults_counts_and_the_feature_flag(clock: Clock) -> None:
         assert response.status_code == 404
 
 
-def test_generated_boxes_are_realistic_deterministic_and_fast(clock: Clock) -> None:
-    import time  # noqa: PLC0415
-
+def test_generated_boxes_are_realistic_and_deterministic(clock: Clock) -> None:
+    # No time limit here: a timed unit test fails on a busy machine (timings live in benchmarks/).
     emu = Emulator(clock=clock)
-    started = time.perf_counter()
     generated = emu.add_altinn2_messages(ORG, 5000, seed=3)
-    assert time.perf_counter() - started < 1.0
     assert len(generated) == 5000
     again = Emulator(clock=clock).add_altinn2_messages(ORG, 5000, seed=3)
     assert [m["Subject"] for m in generated] == [m["Subject"] for m in again]
