@@ -27,6 +27,7 @@ from ._server import EmulatorServer
 from ._toolkit.app import Application
 from ._toolkit.asgi import Receive, Scope, Send
 from ._toolkit.faults import FAULT_KINDS, Fault, RandomFaults, finite_number
+from ._toolkit.parties import Organization, PartyDirectory
 from ._toolkit.pki import TrustStore
 from ._toolkit.register import Person, Register
 from ._toolkit.router import Router, route_names
@@ -157,6 +158,7 @@ class Emulator:
         self._base_url = _origin(base_url)
         shared = self._shared = SharedState(clock, latency=_latency(latency))
         self._register = Register(shared.lock)
+        self._parties = PartyDirectory(shared.lock, self._register)
         self._trust = TrustStore()
         mp_store = _maskinporten.MaskinportenStore()
         self._maskinporten = _maskinporten.Maskinporten(
@@ -662,6 +664,54 @@ class Emulator:
             KeyError: no such person.
         """
         return self._register.person(pid)
+
+    def add_organization(
+        self,
+        org_number: str,
+        *,
+        name: str | None = None,
+        unit_type: str | None = None,
+        parent: str | None = None,
+        party_id: int | None = None,
+    ) -> Organization:
+        """Add (or replace) an organisation in the Altinn Register; with ``parent`` (a main
+        unit added before) it is a sub-unit.
+
+        Authorized parties, Dialogporten and Correspondence share one rule for who may act for
+        whom: a person for themselves and for the organisations they have a role in
+        (`add_role`), with their sub-units; a system user for the organisation that owns it,
+        with its sub-units. Organisations a token names but nobody added get a generated name.
+
+        Args:
+            org_number: the organisation number, 9 digits.
+            name: the registered name (default ``ORGANISASJON {org_number}``).
+            unit_type: ``AS``, ``ENK``, ... (default ``AS``; ``BEDR`` for a sub-unit).
+            parent: the main unit, for a sub-unit.
+            party_id: the Altinn party id (generated if omitted).
+
+        Raises:
+            ValueError: a malformed number, or a parent that is unknown or a sub-unit itself.
+        """
+        return self._parties.add_organization(
+            org_number, name=name, unit_type=unit_type, parent=parent, party_id=party_id
+        )
+
+    def add_role(
+        self,
+        pid: str,
+        org_number: str,
+        *,
+        role: str = "DAGL",
+        resources: Iterable[str] | None = None,
+    ) -> None:
+        """Give a person (in the Register) a role in an organisation (added with
+        `add_organization`): they may then act for it and its sub-units, for ``resources``
+        (resource ids) or every resource.
+
+        Raises:
+            ValueError: an unknown person or organisation.
+        """
+        self._parties.add_role(pid, org_number, role=role, resources=resources)
 
     def add_partner_scope(self, scope: str) -> None:
         """Let ID-porten tokens carrying ``scope`` be exchanged even without an ``altinn:``
