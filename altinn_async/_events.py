@@ -23,7 +23,7 @@ import binascii
 import re
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Self, cast
 
@@ -35,6 +35,7 @@ from ._http import platform_base
 from ._paging import NextHeader, Page, PageContent, Paginator, _set_query
 from ._redact import mask_pids, safe_url
 from ._retry import RetryPolicy
+from ._times import format_time, parse_time, query_time
 from .exceptions import CloudEventError, ConfigurationError, PaginationError
 
 __all__ = ["CloudEvent", "EventPage", "EventPager", "EventsClient"]
@@ -50,47 +51,10 @@ _ALTINN_ATTRIBUTES = frozenset({"alternativesubject", "resource", "resourceinsta
 _OWN_ATTRIBUTES = _SPEC_ATTRIBUTES | _ALTINN_ATTRIBUTES
 
 _SPECVERSION = re.compile(r"1\.[0-9]+(?:\.[0-9]+)*", re.ASCII)
-_RFC3339 = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
-    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))",
-    re.ASCII,
-)
 _PARTY_SUBJECT = re.compile(r"(?:/party/|urn:altinn:party:id:)([0-9]+)", re.ASCII)
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _INSTANCE_ID = re.compile(rf"[0-9]+/{_GUID}", re.ASCII)
 _INSTANCE_IN_SOURCE = re.compile(rf"/instances/([0-9]+)/({_GUID})(?=[/?#]|$)", re.ASCII)
-
-
-def parse_time(text: str) -> datetime:
-    """An RFC 3339 timestamp as an aware `datetime`, with any number of fraction digits.
-
-    .NET writes 7 (``2023-02-16T18:02:11.0276259Z``, 100-nanosecond ticks); digits beyond the
-    microsecond are cut off, never rounded up into the next second. A leap second (``:60``)
-    reads as the last microsecond before it.
-
-    Raises:
-        ValueError: ``text`` is not an RFC 3339 date-time with a timezone.
-    """
-    match = _RFC3339.fullmatch(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not an RFC 3339 date-time")
-    year, month, day, hour, minute, second = (int(match[group]) for group in range(1, 7))
-    microsecond = int((match[7] or "")[:6].ljust(6, "0"))
-    if second == 60:
-        second, microsecond = 59, 999_999
-    tz = UTC
-    if match[8] is not None:
-        hours, minutes = int(match[9]), int(match[10])
-        if hours > 23 or minutes > 59:
-            raise ValueError(f"{text!r} has an impossible UTC offset")
-        offset = timedelta(hours=hours, minutes=minutes)
-        tz = timezone(-offset if match[8] == "-" else offset)
-    return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=tz)
-
-
-def _format_time(value: datetime) -> str:
-    text = value.isoformat()
-    return text[:-6] + "Z" if value.utcoffset() == timedelta(0) else text
 
 
 def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -106,7 +70,7 @@ def _document_of(event: CloudEvent) -> dict[str, Any]:
         "type": event.type,
     }
     if event.time is not None:
-        document["time"] = _format_time(event.time)
+        document["time"] = format_time(event.time)
     for name in (
         "subject",
         "datacontenttype",
@@ -239,7 +203,7 @@ class CloudEvent:
             if value is not None:
                 parts.append(f"{name}={mask_pids(value)!r}")
         if self.time is not None:
-            parts.append(f"time={_format_time(self.time)!r}")
+            parts.append(f"time={format_time(self.time)!r}")
         if self.extensions:
             parts.append(f"extensions={sorted(self.extensions)!r}")
         return f"CloudEvent({', '.join(parts)})"
@@ -814,9 +778,9 @@ def _app_query(
     if after is not None:
         query.append(("after", _after(after)))
     if from_ is not None:
-        query.append(("from", _time("from_", from_)))
+        query.append(("from", query_time("from_", from_)))
     if to is not None:
-        query.append(("to", _time("to", to)))
+        query.append(("to", query_time("to", to)))
     given = [
         name
         for name, value in (("party", party), ("unit", unit), ("person", person))
@@ -849,32 +813,6 @@ def _party(party: int | str) -> str:
     if not isinstance(text, str) or not _PARTY.fullmatch(text):
         raise ConfigurationError(f"party is a positive party id, got {mask_pids(str(party))!r}")
     return text
-
-
-def _time(name: str, value: datetime | str) -> str:
-    if isinstance(value, str):
-        try:
-            when = datetime.fromisoformat(value)
-        except ValueError:
-            # fromisoformat before 3.13 may refuse what .NET writes (7 fraction digits).
-            try:
-                when = parse_time(value)
-            except ValueError:
-                raise ConfigurationError(
-                    f"{name} {value!r} is not an ISO 8601 time such as 2023-02-16T18:00Z"
-                ) from None
-    elif isinstance(value, datetime):
-        when = value
-    else:
-        raise ConfigurationError(f"{name} must be a datetime or an ISO 8601 string")
-    if when.utcoffset() is None:
-        raise ConfigurationError(
-            f"{name} must carry a timezone (Altinn refuses a time without one): an aware "
-            f"datetime, or a string such as 2023-02-16T18:00Z"
-        )
-    # As UTC with a Z: Altinn copies the value into its next link unencoded, where the + of
-    # an offset would come back as a space.
-    return when.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 def _repeated(name: str, values: str | Iterable[str]) -> Query:
