@@ -9,6 +9,21 @@ from ._altinn2 import Altinn2Client
 from ._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
 from ._auth import StaticToken, TokenAuth, TokenSource
 from ._bulk import aiohttp_transport
+from ._dialogporten import (
+    ApiAction,
+    Dialog,
+    DialogActivity,
+    DialogAttachment,
+    DialogAttachmentUrl,
+    DialogPager,
+    Dialogporten,
+    DialogSummary,
+    DialogTokenAuth,
+    DialogTransmission,
+    Localized,
+    continuation_token_for,
+    normalize_order_by,
+)
 from ._environment import PRODUCTION, TEST, AuthorizationServer, Environment
 from ._events import CloudEvent, EventPage, EventPager, EventsClient
 from ._exchange import AltinnExchangeAuth
@@ -34,6 +49,7 @@ from ._maskinporten import MaskinportenAuth, SystemUser
 from ._paging import (
     BodyNextField,
     HalNextLink,
+    KeysetPaging,
     NextHeader,
     ODataPaging,
     Page,
@@ -91,6 +107,7 @@ __all__ = [
     "Altinn2Messages",
     "AltinnError",
     "AltinnExchangeAuth",
+    "ApiAction",
     "AuthorizationError",
     "AuthorizationServer",
     "BodyNextField",
@@ -102,6 +119,15 @@ __all__ = [
     "CloudEventError",
     "ConfigurationError",
     "DateFilter",
+    "Dialog",
+    "DialogActivity",
+    "DialogAttachment",
+    "DialogAttachmentUrl",
+    "DialogPager",
+    "DialogSummary",
+    "DialogTokenAuth",
+    "DialogTransmission",
+    "Dialogporten",
     "DiscoveryError",
     "Environment",
     "EventFeed",
@@ -129,8 +155,10 @@ __all__ = [
     "InvalidScopeError",
     "JsonLinesSink",
     "KeyLoadError",
+    "KeysetPaging",
     "LimitReachedWarning",
     "Link",
+    "Localized",
     "LoginError",
     "LoginRequest",
     "LoginRequiredError",
@@ -164,9 +192,11 @@ __all__ = [
     "TokenStore",
     "__version__",
     "aiohttp_transport",
+    "continuation_token_for",
     "enterprise_tls_context",
     "exceptions",
     "merge",
+    "normalize_order_by",
     "parse_hal",
     "safe_filename",
 ]

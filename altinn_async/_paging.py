@@ -7,7 +7,9 @@ rules here cover every style the Altinn APIs use:
 - `HalNextLink`: HAL ``_links.next`` (Altinn 2 continuation-token lists),
 - `ODataPaging`: ``$top`` / ``$skip`` until a short or empty page (Altinn 2 lists),
 - `BodyNextField`: a ``next`` URL in the body (Altinn 3 Storage),
-- `NextHeader`: a ``next`` response header, until ``[]`` (Altinn 3 Events).
+- `NextHeader`: a ``next`` response header, until ``[]`` (Altinn 3 Events),
+- `KeysetPaging`: a ``continuationToken`` re-sent with the same query until
+  ``hasNextPage`` is false (Dialogporten).
 
 A new style is a class with the two methods of `PagingRule`.
 """
@@ -36,6 +38,7 @@ from .exceptions import ConfigurationError, HALError, LimitReachedWarning, Pagin
 __all__ = [
     "BodyNextField",
     "HalNextLink",
+    "KeysetPaging",
     "NextHeader",
     "ODataPaging",
     "Page",
@@ -705,3 +708,73 @@ class NextHeader:
         items = _objects(_json(response, url), url, "a body")
         next_link = response.headers.get(self.header) if items else None
         return PageContent(items=items, next=next_link or None)
+
+
+@attrs.frozen
+class KeysetPaging:
+    """Keyset paging: the same query again with the last page's ``continuationToken``, until
+    ``hasNextPage`` is false (Dialogporten).
+
+    Dialogporten answers ``{"items": [...], "hasNextPage": true, "continuationToken":
+    "createdat_2024-07-31T09:09:03.0257090Z,id_0c08…", "orderBy": "createdat_asc,id_asc"}``.
+    The token is the last item's sort values, not a page number or a server-side cursor: it
+    never expires, and a list can be continued from it any time later, with the same filters,
+    ``limit`` and ``orderBy`` (the token does not hold the directions, so they are re-sent:
+    the next page's URL is the page's own URL with only ``continuationToken`` replaced).
+
+    The end is ``hasNextPage: false`` alone: the last page carries a token too, which
+    `Page.continuation_token` keeps, so a later run can start where this one ended and see
+    only what came after.
+
+    Args:
+        items_key: the key of the items list.
+        token_parameter: the query parameter (and body key) of the token.
+        more_key: the key of the flag that another page follows.
+    """
+
+    items_key: str = "items"
+    token_parameter: str = "continuationToken"
+    more_key: str = "hasNextPage"
+
+    def start(self, url: httpx.URL) -> httpx.URL:
+        """The list's URL, unchanged (a token in it is where the list continues)."""
+        return url
+
+    def parse(self, response: httpx.Response, url: httpx.URL) -> PageContent[dict[str, Any]]:
+        """The items, and the URL with the page's token while ``hasNextPage`` is true."""
+        body = _json(response, url)
+        if not isinstance(body, dict):
+            raise PaginationError(
+                f"{url} answered {json_kind(body)}, not an object", position=str(url)
+            )
+        items = body.get(self.items_key)
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise PaginationError(
+                f"{url} answered without an {self.items_key!r} list", position=str(url)
+            )
+        more = body.get(self.more_key)
+        if not isinstance(more, bool):
+            raise PaginationError(
+                f"{url} answered without a true or false {self.more_key!r}", position=str(url)
+            )
+        token = body.get(self.token_parameter)
+        if token is not None and not isinstance(token, str):
+            raise PaginationError(
+                f"{url} answered a {self.token_parameter!r} that is not a string",
+                position=str(url),
+            )
+        next_url = None
+        if more:
+            if not token:
+                raise PaginationError(
+                    f"{url} says another page follows but sent no {self.token_parameter!r}",
+                    position=str(url),
+                )
+            if not items:
+                # A token from an empty page is the one sent: asking again would loop.
+                raise PaginationError(
+                    f"{url} answered an empty page that says another page follows",
+                    position=str(url),
+                )
+            next_url = _set_query(url, self.token_parameter, token)
+        return PageContent(items=items, next=next_url, continuation_token=token or None)

@@ -15,6 +15,7 @@ from altinn_async import (
     ConfigurationError,
     HalNextLink,
     HalResource,
+    KeysetPaging,
     LimitReachedWarning,
     NextHeader,
     ODataPaging,
@@ -608,3 +609,83 @@ async def test_a_json_page_that_never_parses_gives_up_after_the_policy() -> None
         with pytest.raises(PaginationError, match="did not answer JSON"):
             [i async for i in pager]
     assert calls == 3
+
+
+# --- KeysetPaging (Dialogporten) ---------------------------------------------------------------
+
+
+def keyset(ids: list[str], token: str | None, *, more: bool) -> dict[str, Any]:
+    return {
+        "items": [{"id": i} for i in ids],
+        "hasNextPage": more,
+        "continuationToken": token,
+        "orderBy": "createdat_asc,id_asc",
+    }
+
+
+async def test_keyset_resends_the_query_with_the_token_until_has_next_page_is_false() -> None:
+    first = f"{PLATFORM}/dialogs?party=a&party=b&orderBy=createdAt_asc%2Cid_asc&limit=2"
+    second = f"{first}&continuationToken=id_2"
+    third = f"{first}&continuationToken=id_4"
+    script = Script(
+        {
+            first: keyset(["1", "2"], "id_2", more=True),
+            second: keyset(["3", "4"], "id_4", more=True),
+            # The last page carries a token too: only hasNextPage says it is the last.
+            third: keyset(["5"], "id_5", more=False),
+        }
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as http:
+        paginator = Paginator(http, first, KeysetPaging())
+        pages = [page async for page in paginator.pages()]
+    assert [[item["id"] for item in page.items] for page in pages] == [
+        ["1", "2"],
+        ["3", "4"],
+        ["5"],
+    ]
+    assert script.urls == [first, second, third]
+    assert [page.continuation_token for page in pages] == ["id_2", "id_4", "id_5"]
+    assert pages[-1].next is None
+    assert paginator.position is None
+
+
+async def test_keyset_replaces_the_token_and_keeps_every_other_parameter_as_sent() -> None:
+    first = f"{PLATFORM}/dialogs?updatedAfter=2026-01-01T00%3A00%3A00Z&continuationToken=old"
+    second = f"{PLATFORM}/dialogs?updatedAfter=2026-01-01T00%3A00%3A00Z&continuationToken=n%2C1"
+    script = Script({first: keyset(["1"], "n,1", more=True), second: keyset([], "n,1", more=False)})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as http:
+        assert [item["id"] async for item in Paginator(http, first, KeysetPaging())] == ["1"]
+    assert script.urls == [first, second]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"items": [{"id": "1"}]},  # no hasNextPage
+        {"items": [{"id": "1"}], "hasNextPage": "yes", "continuationToken": "t"},
+        {"items": [{"id": "1"}], "hasNextPage": True, "continuationToken": None},
+        {"items": [], "hasNextPage": True, "continuationToken": "t"},  # would loop
+        {"items": "x", "hasNextPage": False},
+        {"items": [{"id": "1"}], "hasNextPage": False, "continuationToken": 5},
+    ],
+)
+async def test_keyset_malformed_pages(body: Any) -> None:
+    script = Script({f"{PLATFORM}/d": body})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as http:
+        with pytest.raises(PaginationError) as caught:
+            [item async for item in Paginator(http, f"{PLATFORM}/d", KeysetPaging())]
+    assert caught.value.position == f"{PLATFORM}/d"
+
+
+async def test_keyset_token_that_comes_back_again_is_a_loop_not_an_endless_list() -> None:
+    first = f"{PLATFORM}/d"
+    script = Script(
+        {
+            first: keyset(["1"], "t", more=True),
+            f"{first}?continuationToken=t": keyset(["2"], "t", more=True),
+        }
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as http:
+        with pytest.raises(PaginationError, match="already fetched"):
+            [item async for item in Paginator(http, first, KeysetPaging())]
