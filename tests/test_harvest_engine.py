@@ -614,3 +614,88 @@ async def test_downloaded_files_are_made_durable_together_before_each_commit(
         summary = await harvest.run()
     assert sum(synced) == summary.files == COUNT
     assert fsyncs < COUNT / 4  # the output's flushes, not one per file
+
+
+@attrs.define
+class Versioned:
+    """A source whose items carry a version the list does not show: the item's own work finds
+    it (as a dialog's revision is found only by reading the dialog)."""
+
+    listed: list[tuple[str, str]]  # (key, the version the work will find)
+    name: str = "versioned"
+    feed: bool = True  # asked again on resume, as an updates feed is
+    confirms: bool = False
+    fetched: list[str] = attrs.field(factory=list)
+
+    def describe(self) -> Mapping[str, Any]:
+        return {"name": self.name}
+
+    def open(self, position: str | None) -> Any:
+        del position
+        listed = self.listed
+
+        class Pages:
+            # A plain iterator, as paginators are (an async generator left early needs
+            # cleaning up).
+            done = False
+
+            def pages(self) -> Pages:
+                return self
+
+            def __aiter__(self) -> Pages:
+                return self
+
+            async def __anext__(self) -> altinn.Page[tuple[str, str]]:
+                if self.done:
+                    raise StopAsyncIteration
+                self.done = True
+                return altinn.Page(items=list(listed), url="memory:1", next=None)
+
+        return Pages()
+
+    def key(self, item: tuple[str, str]) -> str:
+        return item[0]
+
+    async def fetch(self, item: tuple[str, str], folder: Path | None) -> list[Path]:
+        self.fetched.append(item[0])
+        if folder is None:
+            return []
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "file.txt"
+        path.write_text(item[1])
+        return [path]
+
+    def record(self, item: tuple[str, str]) -> Mapping[str, Any]:
+        return {"key": item[0], "version": item[1]}
+
+    def content_keys(self, record: Mapping[str, Any]) -> list[str]:
+        return [f"v:{record['version']}"]
+
+    async def confirm(self, key: str) -> None:
+        raise AssertionError(f"nothing is confirmed ({key})")
+
+
+async def test_an_item_whose_content_is_in_the_output_is_not_written_twice(
+    tmp_path: Path,
+) -> None:
+    # a@1 and a@2 were listed under two keys but hold the same version: one line.
+    source = Versioned([("a@1", "r1"), ("a@2", "r1"), ("b@1", "r2")])
+    sink = altinn.JsonLinesSink(tmp_path / "out.jsonl")
+    async with altinn.Harvest(source, sink=sink, files=tmp_path / "files", concurrency=1) as h:
+        summary = await h.run()
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert sorted(line["version"] for line in lines) == ["r1", "r2"]
+    assert (summary.items, summary.skipped) == (2, 1)
+    # The skipped item's files are not left behind.
+    kept = sorted(p.parent.name for p in (tmp_path / "files").rglob("file.txt"))
+    assert len(kept) == 2
+
+    # Listed again later under either key, or under a new key with a known version: nothing
+    # is fetched for the known keys, nothing is written.
+    again = Versioned([("a@1", "r1"), ("a@2", "r1"), ("c@1", "r2"), ("d@1", "r3")])
+    async with altinn.Harvest(again, sink=sink, files=tmp_path / "files", resume=True) as h:
+        summary = await h.run()
+    assert sorted(again.fetched) == ["c@1", "d@1"]
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert sorted(line["version"] for line in lines) == ["r1", "r2", "r3"]
+    assert (summary.items, summary.total) == (1, 3)

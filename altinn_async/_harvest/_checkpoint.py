@@ -43,6 +43,7 @@ CREATE TABLE items (
     confirmed INTEGER NOT NULL DEFAULT 1
 ) WITHOUT ROWID;
 CREATE INDEX unconfirmed_items ON items (source) WHERE confirmed = 0;
+CREATE TABLE IF NOT EXISTS contents (key TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE runs (
     started REAL NOT NULL,
     ended REAL,
@@ -50,6 +51,7 @@ CREATE TABLE runs (
     outcome TEXT
 );
 """
+_CONTENTS = "CREATE TABLE IF NOT EXISTS contents (key TEXT PRIMARY KEY) WITHOUT ROWID"
 
 
 @attrs.frozen
@@ -98,6 +100,8 @@ class Checkpoint:
             self._db.execute("PRAGMA synchronous=NORMAL")
             if existed:
                 self._check_version()
+                # Added within version 2: a checkpoint from before has no content keys yet.
+                self._db.execute(_CONTENTS)
             else:
                 self._db.executescript(_SCHEMA)
                 self._set_meta("version", VERSION)
@@ -192,8 +196,13 @@ class Checkpoint:
     # -- items ---------------------------------------------------------------------------------
 
     def has(self, key: str) -> bool:
-        """Whether the output holds the item with this key."""
-        return self._db.execute("SELECT 1 FROM items WHERE key = ?", (key,)).fetchone() is not None
+        """Whether the output holds the item with this key, or a content key
+        (`HarvestSource.content_keys`) says it holds what the item would bring."""
+        row = self._db.execute(
+            "SELECT 1 FROM items WHERE key = ? UNION ALL SELECT 1 FROM contents WHERE key = ?",
+            (key, key),
+        ).fetchone()
+        return row is not None
 
     def count(self) -> int:
         """Items the output holds."""
@@ -216,6 +225,7 @@ class Checkpoint:
         confirmed: Iterable[str] = (),
         positions: Mapping[str, tuple[str | None, bool, int, int]] = {},
         sink: Mapping[str, Any] | None = None,
+        contents: Iterable[str] = (),
     ) -> None:
         """Record, in one transaction, what the output now holds.
 
@@ -225,8 +235,13 @@ class Checkpoint:
             confirmed: keys whose confirmation was sent since the last commit.
             positions: per source, ``(position, finished, pages_added, items_added)``.
             sink: the output's state after its flush.
+            contents: keys of what the items written hold (a dialog's revision), and keys of
+                items not written because what they held was there already.
         """
         with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO contents (key) VALUES (?)", [(key,) for key in contents]
+            )
             self._db.executemany(
                 "INSERT OR IGNORE INTO items (key, source, confirmed) VALUES (?, ?, ?)",
                 [(key, source, 0 if confirm else 1) for key, source, confirm in items],

@@ -20,6 +20,7 @@ A run that fails or is cancelled commits what it finished on the way out.
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 import os
 import time
@@ -264,6 +265,7 @@ class Harvest:
         self._runs: list[_Run] = []
         self._claimed: set[str] = set()  # keys being worked on or written, not committed
         self._written: list[tuple[str, str, bool]] = []
+        self._contents: list[str] = []  # content keys and skipped item keys, not committed
         self._confirmed: list[str] = []
         self._to_confirm: list[tuple[HarvestSource[Any], str]] = []
         self._lock = anyio.Lock()
@@ -547,7 +549,19 @@ class Harvest:
                 folder = self.folder_of(work.key)
                 files = await source.fetch(work.item, folder)
                 record = source.record(work.item)
+                content_keys = getattr(source, "content_keys", None)
+                contents = list(content_keys(record)) if content_keys is not None else []
                 async with self._lock:
+                    if self._holds_any(contents):
+                        # What the item holds is in the output already (listed again under
+                        # a new key): remembered under its key too, and not written twice.
+                        self._contents.append(work.key)
+                        work.ticket.pending -= 1
+                        self._stats.skipped += 1
+                        _remove(files)
+                        continue
+                    self._claimed.update(contents)
+                    self._contents.extend(contents)
                     await self._sink.write(work.key, record)
                     self._written.append((work.key, source.name, source.confirms))
                     work.ticket.pending -= 1
@@ -556,6 +570,11 @@ class Harvest:
                 self._stats.files += len(files)
                 for path in files:
                     self._stats.bytes += path.stat().st_size
+
+    def _holds_any(self, keys: list[str]) -> bool:
+        checkpoint = self._checkpoint
+        assert checkpoint is not None  # noqa: S101 - run() checked it
+        return any(key in self._claimed or checkpoint.has(key) for key in keys)
 
     async def _commit(self) -> None:
         """Flush the sink, then record in one transaction what it holds. Lock held."""
@@ -574,7 +593,7 @@ class Harvest:
                 positions[run.source.name] = (run.position, finished, run.pages, run.items)
                 run.pages = run.items = 0
                 run.changed = False
-        if not (self._written or self._confirmed or positions):
+        if not (self._written or self._confirmed or positions or self._contents):
             return
         # The files first, then the output, then the checkpoint: each step only ever claims
         # what the one before made durable.
@@ -584,9 +603,12 @@ class Harvest:
             # Forgotten only once synced: a commit cut short leaves them to the next one.
             del self._downloaded[: len(downloaded)]
         state = await self._sink.flush()
-        written, confirmed = self._written, self._confirmed
-        checkpoint.commit(items=written, confirmed=confirmed, positions=positions, sink=state)
-        self._written, self._confirmed = [], []
+        written, confirmed, contents = self._written, self._confirmed, self._contents
+        checkpoint.commit(
+            items=written, confirmed=confirmed, positions=positions, sink=state, contents=contents
+        )
+        self._written, self._confirmed, self._contents = [], [], []
+        self._claimed.difference_update(contents)
         by_name = {run.source.name: run.source for run in self._runs}
         for key, name, confirm in written:
             self._claimed.discard(key)
@@ -626,6 +648,14 @@ class Harvest:
         await self._send_confirmations()
         async with self._lock:
             await self._commit()
+
+
+def _remove(files: list[Path]) -> None:
+    for path in files:
+        path.unlink(missing_ok=True)
+    for folder in {path.parent for path in files}:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

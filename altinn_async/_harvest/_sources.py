@@ -45,6 +45,11 @@ class HarvestSource(Protocol[T]):
         feed: the list is a feed that grows at its end (Events): its end is not the end for
             good, and the harvest keeps the URL of the last page to ask again next time.
         confirms: items are to be `confirm`-ed once they are safely in the output.
+
+    A source may also have ``content_keys(record) -> Sequence[str]``: keys of what a record
+    holds that only the item's own work finds out (a dialog's revision, which a search does
+    not list). An item whose content key is in the output already is not written again, and
+    its own key is remembered, so it is skipped when it is listed once more.
     """
 
     name: str
