@@ -60,7 +60,7 @@ _ORDER_KEYS = {
     "dueat": "dueAt",
     "id": "id",
 }
-_ORDER_TERM = re.compile(r"([A-Za-z]+)(?:_(asc|desc))?", re.ASCII)
+_ORDER_TERM = re.compile(r"([A-Za-z]+)(?:_(asc|desc))?", re.ASCII | re.IGNORECASE)
 _CORRESPONDENCE_ID = re.compile(
     r"/correspondence/api/v1/correspondence/([0-9a-fA-F-]{36})(?=[/?#]|$)", re.ASCII
 )
