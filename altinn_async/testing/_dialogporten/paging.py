@@ -21,6 +21,7 @@ so ``ID_asc`` would not count as the id order there).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import heapq
 import re
 import uuid
@@ -95,10 +96,18 @@ def order_string(orders: tuple[Order, ...]) -> str:
     return ",".join(f"{o.name}_{'desc' if o.desc else 'asc'}" for o in orders)
 
 
+@functools.lru_cache(maxsize=4096)
+def _day(days: int) -> str:
+    return (_EPOCH + dt.timedelta(days=days)).date().isoformat()
+
+
 def format_time(us: int) -> str:
     """UTC, .NET's round-trip ``o`` format: ``2026-08-20T10:11:12.1234560Z``."""
-    moment = _EPOCH + dt.timedelta(microseconds=us)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0Z"
+    seconds, micro = divmod(us, 1_000_000)
+    days, second = divmod(seconds, 86_400)
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return f"{_day(days)}T{hour:02d}:{minute:02d}:{second:02d}.{micro:06d}0Z"
 
 
 def parse_time(text: str, *, require_offset: bool) -> int | None:
