@@ -54,7 +54,12 @@ async def maskinporten(
     emu.add_maskinporten_client(
         client_id, org_number=org_number, scopes=scope.split(), jwks=[key.as_dict(private=False)]
     )
-    claims: dict[str, Any] = {"iss": client_id, "scope": scope}
+    origin = f"{http.base_url.scheme}://{http.base_url.netloc.decode()}"
+    claims: dict[str, Any] = {
+        "iss": client_id,
+        "scope": scope,
+        "aud": emu.maskinporten_issuer_for(origin),
+    }
     if customer is not None:
         emu.add_system_user(client_id=client_id, customer_org=customer)
         claims["authorization_details"] = systemuser_details(customer)
