@@ -193,6 +193,8 @@ class Emulator:
             system_register=self._maskinporten.system_register,
             token_lifetime=altinn_token_lifetime,
         )
+        # Dialogporten's dialog tokens, which other services accept (``verify``).
+        self._dialog_tokens = _dialogporten.DialogTokens()
         self._instances = _storage.InstanceStore(shared.lock)
         self._storage = _storage.Storage(shared, self._instances, self._authentication.tokens)
         self._events_log = _events.EventLog()
@@ -207,7 +209,6 @@ class Emulator:
             self._register,
             visibility_delay=float(events_delay),
         )
-        self._dialog_tokens = _dialogporten.DialogTokens()
         self._dialog_store = _dialogporten.DialogStore(shared.lock)
         self._dialogporten = _dialogporten.Dialogporten(
             shared,
