@@ -1,5 +1,5 @@
-"""The `Emulator`: Maskinporten, ID-porten, Altinn authentication, Storage, Events and Altinn 2
-in one ASGI app.
+"""The `Emulator`: Maskinporten, ID-porten, Altinn authentication, Storage, Events, Altinn 2,
+Dialogporten and Authorized Parties in one ASGI app.
 
 A thin facade: it composes the service packages over the shared toolkit, and its ``add_*``
 methods delegate to the seeding of the service that owns the data. Everything it hands out of
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,7 +20,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from .._environment import AuthorizationServer, Environment
-from . import _altinn2, _authentication, _events, _idporten, _maskinporten, _storage
+from . import (
+    _accessmanagement,
+    _altinn2,
+    _authentication,
+    _dialogporten,
+    _events,
+    _idporten,
+    _maskinporten,
+    _storage,
+)
 from ._altinn2 import CORRESPONDENCE
 from ._certificates import CertificateAuthority, IssuedCertificate
 from ._server import EmulatorServer
@@ -44,6 +53,8 @@ ENDPOINTS = route_names(
     *_storage.HANDLERS,
     *_events.HANDLERS,
     *_altinn2.HANDLERS,
+    *_dialogporten.HANDLERS,
+    *_accessmanagement.HANDLERS,
 )
 """The endpoint names used by `Emulator.requests` and `Emulator.inject_fault`: the names every
 service registers its routes under."""
@@ -78,8 +89,8 @@ def _public_origin(public_url: str, scheme: str) -> str:
 
 
 class Emulator:
-    """A local Maskinporten, ID-porten, Altinn authentication, Altinn Storage and Events API that
-    enforces the real rules.
+    """A local Maskinporten, ID-porten, Altinn authentication, Altinn Storage and Events API,
+    Dialogporten and Authorized Parties that enforces the real rules.
 
     The emulator is an ASGI application. Use it in-process through `transport`, or on a real port
     with `serve` (in the background) or `server` (in the foreground), optionally HTTPS with client
@@ -91,6 +102,12 @@ class Emulator:
     ``/altinn2/api`` (``environment.altinn2`` is ``{origin}/altinn2``): seed API keys, users,
     reportees, messages and consents with the ``add_api_key``, ``add_altinn2_*``, ``add_reportee``
     and ``add_consent`` methods.
+
+    Dialogporten (``{platform}/dialogporten/api/v1``: the end user's dialog search with keyset
+    paging, dialogs with dialog tokens, the service owner's search) serves the dialogs of
+    `add_dialog`, `update_dialog`, `delete_dialog` and `generate_dialogs`; Authorized Parties
+    (``{platform}/accessmanagement/api/v1``) lists who may act for whom, from `add_organization`
+    and `add_role` (the same rule Dialogporten authorises its searches with).
 
     Storage's instances bring their Events API events (``app.instance.created``,
     ``app.instance.process.completed``); `add_event` adds others. `generate_instances` makes
@@ -176,6 +193,8 @@ class Emulator:
             system_register=self._maskinporten.system_register,
             token_lifetime=altinn_token_lifetime,
         )
+        # Dialogporten's dialog tokens, which other services accept (``verify``).
+        self._dialog_tokens = _dialogporten.DialogTokens()
         self._instances = _storage.InstanceStore(shared.lock)
         self._storage = _storage.Storage(shared, self._instances, self._authentication.tokens)
         self._events_log = _events.EventLog()
@@ -189,6 +208,23 @@ class Emulator:
             self._authentication.tokens,
             self._register,
             visibility_delay=float(events_delay),
+        )
+        self._dialog_store = _dialogporten.DialogStore(shared.lock)
+        self._dialogporten = _dialogporten.Dialogporten(
+            shared,
+            self._dialog_store,
+            parties=self._parties,
+            register=self._register,
+            bearers=_dialogporten.Bearers(
+                self._maskinporten.tokens,
+                self._authentication.tokens.issued,
+                self._idporten.tokens,
+            ),
+            tokens=self._dialog_tokens,
+        )
+        self._dialog_seeding = _dialogporten.DialogSeeding(shared, self._dialog_store)
+        self._access_management = _accessmanagement.AccessManagement(
+            shared, self._authentication.tokens, self._parties, self._system_user_org
         )
         a2_store = _altinn2.Store(shared.lock)
         self._altinn2_enabled = altinn2
@@ -211,6 +247,8 @@ class Emulator:
             *self._storage.handlers,
             *self._events.handlers,
             *(self._altinn2.handlers if altinn2 else ()),
+            *self._dialogporten.handlers,
+            *self._access_management.handlers,
         ]
         router = Router()
         for handler in handlers:
@@ -225,9 +263,10 @@ class Emulator:
         with self._shared.lock:
             clients = len(self._maskinporten_store.clients)
             idporten_clients = len(self._idporten_store.clients)
+            dialogs = len(self._dialog_store.dialogs)
         return (
             f"Emulator(base_url={self._base_url!r}, clients={clients}, "
-            f"idporten_clients={idporten_clients})"
+            f"idporten_clients={idporten_clients}, dialogs={dialogs})"
         )
 
     # -- where it lives ----------------------------------------------------------------------
@@ -1191,6 +1230,255 @@ class Emulator:
     def end_altinn2_sessions(self) -> None:
         """End every Altinn 2 password login, so clients have to log in again."""
         self._altinn2.end_sessions()
+
+    # -- seeding: Dialogporten and Access Management ----------------------------------------
+
+    def add_dialog(
+        self,
+        party: str,
+        *,
+        service_resource: str,
+        org: str = "ttd",
+        service_resource_type: str = "GenericAccessResource",
+        title: str | Mapping[str, str],
+        summary: str | Mapping[str, str] | None = None,
+        sender_name: str | Mapping[str, str] | None = None,
+        status: str = "NotApplicable",
+        extended_status: str | None = None,
+        external_reference: str | None = None,
+        process: str | None = None,
+        created_at: float | None = None,
+        updated_at: float | None = None,
+        content_updated_at: float | None = None,
+        due_at: float | None = None,
+        visible_from: float | None = None,
+        expires_at: float | None = None,
+        system_labels: Sequence[str] = ("Default",),
+        main_content_reference: str | None = None,
+        attachments: Sequence[Mapping[str, Any]] = (),
+        api_actions: Sequence[Mapping[str, Any]] = (),
+        gui_actions: Sequence[Mapping[str, Any]] = (),
+        transmissions: Sequence[Mapping[str, Any]] = (),
+        activities: Sequence[Mapping[str, Any]] = (),
+        service_owner_labels: Sequence[str] = (),
+        dialog_id: str | None = None,
+    ) -> str:
+        """Put one dialog in a party's Dialogporten inbox.
+
+        The nested parts use Dialogporten's own JSON field names, with times in seconds since
+        the epoch, and get UUIDv7 ids when they have none:
+
+        - attachment: ``{"displayName": …, "name": …, "expiresAt": …, "urls": [{"url": …,
+          "mediaType": …, "consumerType": "Gui"|"Api"}], "authorizationAttribute": …}``
+        - API action: ``{"action": "read", "name": …, "authorizationAttribute": …,
+          "endpoints": [{"url": …, "httpMethod": "GET", …}]}``
+        - GUI action: ``{"action": …, "url": …, "title": …, "priority": "Primary", …}``
+        - transmission: ``{"type": "Information", "title": …, "summary": …, "createdAt": …,
+          "sender": {"actorType": "ServiceOwner"}, "attachments": […], …}``
+        - activity: ``{"type": "DialogCreated", "createdAt": …, "performedBy": {…},
+          "transmissionId": …, …}`` (a ``TransmissionOpened`` activity opens its transmission)
+
+        Any URL may start with ``{platform}``, which a response replaces with
+        ``{origin}/platform`` of the origin the request was sent to (for dialogs that point at
+        the emulated Correspondence or Storage). An element whose ``authorizationAttribute`` (a
+        resource) the caller's access to the party does not cover is shown with the URL
+        ``urn:dialogporten:unauthorized``; an attachment past ``expiresAt`` with
+        ``urn:dialogporten:expired``.
+
+        Args:
+            party: ``urn:altinn:organization:identifier-no:<9 digits>``,
+                ``urn:altinn:person:identifier-no:<11 digits>``, or the bare number.
+            service_resource: ``urn:altinn:resource:<id>`` (or the bare id); the caller's
+                access to the party must cover it (see `add_role`).
+            org: the service owner's code.
+            service_resource_type: ``GenericAccessResource``, ``CorrespondenceService``,
+                ``AltinnApp`` or ``MigratedApp``.
+            title: the title; a str is ``{"nb": str}``, a mapping is language to text.
+            summary: the summary, likewise.
+            sender_name: the sender's name, likewise.
+            status: ``InProgress``, ``Draft``, ``RequiresAttention``, ``Completed``,
+                ``NotApplicable`` or ``Awaiting``.
+            extended_status: the service owner's own status.
+            external_reference: the service owner's reference.
+            process: the process URI.
+            created_at: ``createdAt`` (default now); the id's time part follows it.
+            updated_at: ``updatedAt`` (default ``created_at``).
+            content_updated_at: ``contentUpdatedAt`` (default ``updated_at``).
+            due_at: ``dueAt``.
+            visible_from: ``visibleFrom``: hidden from end users before it.
+            expires_at: ``expiresAt``: hidden from end users after it.
+            system_labels: ``Default``, ``Bin``, ``Archive`` (one of these at most),
+                ``MarkedAsUnopened``, ``Sent``.
+            main_content_reference: the URL of the main content.
+            attachments: the dialog's attachments.
+            api_actions: its API actions.
+            gui_actions: its GUI actions.
+            transmissions: its transmissions.
+            activities: its activity history.
+            service_owner_labels: labels only the service owner sees.
+            dialog_id: the id (a UUID; default a UUIDv7 of ``created_at``).
+
+        Returns:
+            The dialog's id.
+
+        Raises:
+            ValueError: a malformed party, resource, enum, time, URL or nested part (an unknown
+                field included), times out of order (``created_at <= content_updated_at <=
+                updated_at``), or an id already used.
+        """
+        return self._dialog_seeding.add_dialog(
+            party,
+            service_resource=service_resource,
+            org=org,
+            service_resource_type=service_resource_type,
+            title=title,
+            summary=summary,
+            sender_name=sender_name,
+            status=status,
+            extended_status=extended_status,
+            external_reference=external_reference,
+            process=process,
+            created_at=created_at,
+            updated_at=updated_at,
+            content_updated_at=content_updated_at,
+            due_at=due_at,
+            visible_from=visible_from,
+            expires_at=expires_at,
+            system_labels=system_labels,
+            main_content_reference=main_content_reference,
+            attachments=attachments,
+            api_actions=api_actions,
+            gui_actions=gui_actions,
+            transmissions=transmissions,
+            activities=activities,
+            service_owner_labels=service_owner_labels,
+            dialog_id=dialog_id,
+        )
+
+    def update_dialog(self, dialog_id: str, **changes: Any) -> None:
+        """Change a dialog as an update through the service-owner API would: ``updatedAt``
+        becomes now and ``revision`` a new UUID; a change of content (``title``, ``summary``,
+        ``sender_name``, ``main_content_reference`` or new ``transmissions``) moves
+        ``contentUpdatedAt`` too and makes the content unseen again.
+
+        Args:
+            dialog_id: the dialog.
+            changes: `add_dialog`'s arguments ``title``, ``summary``, ``sender_name``,
+                ``status``, ``extended_status``, ``external_reference``, ``process``,
+                ``due_at``, ``visible_from``, ``expires_at``, ``system_labels``,
+                ``main_content_reference``, ``service_owner_labels``, and ``attachments``,
+                ``api_actions``, ``gui_actions`` (each replaces the old list) or
+                ``transmissions`` and ``activities`` (each added to the old ones).
+
+        Raises:
+            ValueError: an unknown dialog, an argument ``update_dialog`` does not change, or a
+                malformed value.
+        """
+        self._dialog_seeding.update_dialog(dialog_id, changes)
+
+    def delete_dialog(self, dialog_id: str) -> None:
+        """Soft-delete a dialog: end users no longer find it, and ``GET`` answers ``410``; the
+        service owner still gets it by id.
+
+        Raises:
+            ValueError: an unknown dialog.
+        """
+        self._dialog_seeding.delete_dialog(dialog_id)
+
+    def generate_dialogs(
+        self,
+        party: str,
+        count: int,
+        *,
+        seed: int = 0,
+        start: float | None = None,
+        end: float | None = None,
+        service_resource: str = "urn:altinn:resource:generated-dialogs",
+        org: str = "ttd",
+        attachments_per_dialog: tuple[int, int] = (0, 3),
+    ) -> list[str]:
+        """Fill a party's inbox with ``count`` generated dialogs, for large-mailbox tests.
+
+        Created one after the other from ``start`` to ``end`` (with some jitter), each updated
+        a moment later; random statuses, 10 % archived and 3 % in the bin, 20 % with a due
+        date, half of them seen; each with ``attachments_per_dialog`` (low, high) PDF
+        attachments. All are visible and none deleted. Deterministic for a seed (ids
+        included); 10 000 take well under a second or two.
+
+        Args:
+            party: the party (as for `add_dialog`).
+            count: how many.
+            seed: the seed.
+            start: the first creation time (default 90 days before ``end``).
+            end: the last (default now).
+            service_resource: their service resource.
+            org: their service owner.
+            attachments_per_dialog: the least and most attachments per dialog.
+
+        Returns:
+            Their ids, oldest first.
+
+        Raises:
+            ValueError: a malformed party or resource, a negative count, a seed that is no
+                integer, a start not before end, or a bad attachment range.
+        """
+        return self._dialog_seeding.generate(
+            party,
+            count,
+            seed=seed,
+            start=start,
+            end=end,
+            service_resource=service_resource,
+            org=org,
+            attachments_per_dialog=attachments_per_dialog,
+        )
+
+    def dialog_seen_log(self, dialog_id: str) -> list[dict[str, Any]]:
+        """The dialog's seen log, oldest first: what end users' ``GET`` of the dialog wrote.
+
+        Each entry is ``{"id", "seenAt" (seconds since the epoch), "actorId", "actorName",
+        "isViaServiceOwner"}``.
+
+        Raises:
+            ValueError: an unknown dialog.
+        """
+        return [
+            {
+                "id": entry.id,
+                "seenAt": entry.seen_us / 1_000_000,
+                "actorId": entry.actor_id,
+                "actorName": entry.actor_name,
+                "isViaServiceOwner": entry.via_service_owner,
+            }
+            for entry in self._dialog_seeding.seen_log(dialog_id)
+        ]
+
+    def set_dialog_service_resource_auth_level(self, service_resource: str, level: int) -> None:
+        """Require an authentication level (0 to 4) for ``GET`` of a service resource's dialogs
+        (default 0): below it Dialogporten answers ``403`` "Altinn authentication level too
+        low." (system users count as 3).
+
+        Raises:
+            ValueError: a malformed resource or level.
+        """
+        self._dialog_seeding.set_min_auth_level(service_resource, level)
+
+    @property
+    def verify_dialog_token(self) -> Callable[[str, str, float], dict[str, Any] | None]:
+        """The dialog-token check other services use: ``verify(token, origin, now)`` is the
+        claims of a valid dialog token issued at ``origin`` and live at ``now``, else None."""
+        return self._dialog_tokens.verify
+
+    def _system_user_org(self, system_user_id: str) -> str | None:
+        with self._shared.lock:
+            return next(
+                (
+                    user.customer_org
+                    for user in self._maskinporten_store.system_users
+                    if user.id.lower() == system_user_id
+                ),
+                None,
+            )
 
     # -- statistics and faults ---------------------------------------------------------------
 

@@ -11,7 +11,16 @@ import pytest
 import altinn_async.testing
 
 TESTING = Path(altinn_async.testing.__file__).parent
-SERVICES = ("_maskinporten", "_idporten", "_authentication", "_storage", "_events", "_altinn2")
+SERVICES = (
+    "_maskinporten",
+    "_idporten",
+    "_authentication",
+    "_storage",
+    "_events",
+    "_altinn2",
+    "_dialogporten",
+    "_accessmanagement",
+)
 
 
 def _modules() -> list[Path]:

@@ -16,19 +16,21 @@ Guarded by the shared lock, like the `Register` it sits beside.
 
 from __future__ import annotations
 
+import datetime
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .claims import altinn_org_number, altinn_user_id, pid, system_user
-from .register import PID, Register, check_org_number, party_uuid
+from .register import PID, Person, Register, check_org_number, party_uuid
 
 __all__ = [
     "AuthorizedParty",
     "Caller",
     "Organization",
     "PartyDirectory",
+    "date_of_birth",
     "organization_urn",
     "person_urn",
 ]
@@ -40,6 +42,27 @@ PERSON_URN = "urn:altinn:person:identifier-no:"
 def organization_urn(org_number: str) -> str:
     """``urn:altinn:organization:identifier-no:{org_number}``."""
     return f"{ORGANIZATION_URN}{org_number}"
+
+
+def date_of_birth(person_number: str) -> str | None:
+    """``YYYY-MM-DD`` of a Norwegian national identity number (D-numbers and the synthetic
+    test population's month + 40 / + 80 included), or None."""
+    day, month, year = int(person_number[:2]), int(person_number[2:4]), int(person_number[4:6])
+    individual = int(person_number[6:9])
+    day -= 40 if day > 40 else 0
+    month -= 80 if month > 80 else 40 if month > 40 else 0
+    if individual < 500:
+        century = 1900
+    elif individual < 750 and year >= 54:
+        century = 1800
+    elif year < 40:
+        century = 2000
+    else:
+        century = 1900
+    try:
+        return datetime.date(century + year, month, day).isoformat()
+    except ValueError:
+        return None
 
 
 def person_urn(person_number: str) -> str:
@@ -316,6 +339,28 @@ class PartyDirectory:
         if caller.org_number is not None:
             return [self._organization_party(caller.org_number, [], None)]
         return []
+
+    def party(self, kind: str, value: str) -> Organization | Person | None:
+        """The organisation or person a party identifier names, or None. ``kind`` is
+        ``"uuid"`` (a party UUID), ``"party_id"``, ``"user_id"`` (a person's Altinn user id),
+        ``"org_number"`` or ``"pid"``. Lock held."""
+        if kind == "org_number":
+            return self.organizations.get(value)
+        if kind == "pid":
+            return self._register.persons.get(value)
+        people: Iterable[Person] = self._register.persons.values()
+        if kind == "user_id":
+            return next((p for p in people if str(p.user_id) == value), None)
+        if kind == "uuid":
+            wanted = value.lower()
+            return next(
+                (o for o in self.organizations.values() if o.party_uuid == wanted), None
+            ) or next((p for p in people if p.party_uuid == wanted), None)
+        if kind == "party_id":
+            return next(
+                (o for o in self.organizations.values() if str(o.party_id) == value), None
+            ) or next((p for p in people if str(p.party_id) == value), None)
+        raise ValueError(f"unknown party identifier kind {kind!r}")
 
     def party_urns(self, caller: Caller, resource: str | None = None) -> set[str]:
         """The URNs of every party (sub-units included) ``caller`` may act for on
