@@ -50,6 +50,8 @@ LAYERS: dict[str, int] = {
     "_storage": 3,
     "_events": 3,
     "_altinn2": 3,
+    "_correspondence": 3,
+    "_parties": 3,
     # bulk jobs over the API clients
     "_harvest": 4,
     # the command line and the package's face
