@@ -414,7 +414,7 @@ class Correspondence:
     altinn2_correspondence_id: int | None
     reply_options: tuple[ReplyOption, ...]
     external_references: tuple[ExternalReference, ...]
-    property_list: Mapping[str, Any]
+    property_list: Mapping[str, Any] = attrs.field(hash=False)
     content: CorrespondenceContent
     document: Mapping[str, Any] = attrs.field(eq=False)
 

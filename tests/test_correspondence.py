@@ -1052,3 +1052,13 @@ async def test_reprs_show_no_token_and_no_pid() -> None:
             assert PID not in text
     assert repr(client) == "CorrespondenceClient(platform='https://platform.example')"
     assert "handed_out=0" in repr(walk)
+
+
+def test_values_compare_by_content_and_can_be_kept_in_sets() -> None:
+    document = Fake().overview(person_item(), details=False)
+    document["propertyList"] = {"saksnummer": "2026/42"}
+    first, again = Correspondence.from_dict(document), Correspondence.from_dict(dict(document))
+    assert first == again
+    assert len({first, again}) == 1
+    assert first.property_list["saksnummer"] == "2026/42"
+    assert Correspondence.from_dict(document | {"status": "Read"}) != first
