@@ -894,8 +894,12 @@ class CorrespondenceClient:
         keeps times finer than that), and ids the two windows share are handed out once. To
         learn that time, a full window reads the overview of its oldest id: **for a
         recipient this records Fetched on it**, which the API gives no way around (for
-        ``role="Sender"`` it has no side effect). When 1000 or more share one time, they are
-        split by status; if a part still has 1000, `StuckWindowError`.
+        ``role="Sender"`` it has no side effect). When 1000 or more share one time (a bulk
+        send with one publish time), the walk lists that moment once per status and takes
+        the union, which is complete when no part reaches 1000; otherwise it raises
+        `StuckWindowError` rather than loop or skip. For a recipient the status filter means
+        "ever had", and every published correspondence had Published, so there the split
+        cannot help and such a moment raises (Dialogporten can enumerate it).
 
         Each id comes out exactly once per walk; memory holds one window. Save
         `CorrespondenceWalk.position` and pass it as ``resume_from`` to continue later (ids at
