@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import contextvars
 import functools
+import hashlib
 import os
 import re
 import unicodedata
@@ -15,7 +18,9 @@ import anyio
 import httpx
 
 from ._http import api_error, network_error
+from ._redact import safe_url
 from ._retry import RetryPolicy, send
+from .exceptions import ChecksumMismatchError, ConfigurationError
 
 __all__ = ["PARTIAL_SUFFIX", "download_to", "safe_filename", "sweep_partials"]
 
@@ -84,6 +89,7 @@ async def download_to(
     policy: RetryPolicy,
     headers: dict[str, str] | None = None,
     expected_size: int | None = None,
+    expected_md5: str | None = None,
 ) -> int:
     """Stream ``url`` to ``destination`` without holding it in memory; return its size.
 
@@ -92,12 +98,20 @@ async def download_to(
     place when complete: the file appears whole or not at all. A connection that drops in the
     middle of the body starts the download again, as the retry policy allows; so does a body
     whose length is not ``expected_size`` (the size the metadata gives: a proxy may pass on a
-    body cut short as if it were whole).
+    body cut short as if it were whole), and one whose MD5 is not ``expected_md5`` (computed
+    while the body streams past, not by reading the file again).
+
+    Args:
+        expected_md5: the MD5 the metadata gives, as hex (32 characters, any case) or base64
+            (24 characters, as ``Content-MD5`` has it).
 
     Raises:
         APIError: the server answered an error status.
         NetworkError: no complete answer after the retries.
+        ChecksumMismatchError: (a `NetworkError`) the body never had the expected MD5.
+        ConfigurationError: ``expected_md5`` is not an MD5.
     """
+    md5 = None if expected_md5 is None else _md5_hex(expected_md5)
     partial = anyio.Path(_partial(destination))
 
     async def build() -> httpx.Request:
@@ -112,11 +126,20 @@ async def download_to(
         try:
             if response.status_code != 200:
                 raise await api_error(response)
-            size = await _write(response, partial, destination, expected_size)
+            size = await _write(response, partial, destination, expected_size, md5)
         except httpx.TransportError as exc:
             # The body broke off: the download starts again, if the policy lets it.
             wait = policy.delay(retry, exc, idempotent=True)
             if wait is None:
+                if isinstance(exc, _WrongChecksum):
+                    request = response.request
+                    raise ChecksumMismatchError(
+                        f"{request.method} {safe_url(request.url)}: {exc}",
+                        method=request.method,
+                        url=str(request.url),
+                        expected=exc.expected,
+                        actual=exc.actual,
+                    ) from exc
                 raise network_error(exc, response.request) from exc
         else:
             return size
@@ -177,13 +200,57 @@ def _check_size(size: int, expected: int | None) -> None:
         raise _WrongSize(f"the body has {size} bytes where {expected} were expected")
 
 
+class _WrongChecksum(httpx.RemoteProtocolError):
+    """The body arrived whole as far as HTTP can tell, but not with the MD5 the metadata gives."""
+
+    def __init__(self, expected: str, actual: str) -> None:
+        super().__init__(f"the body's MD5 is {actual} where {expected} was expected")
+        self.expected = expected
+        self.actual = actual
+
+
+_HEX_MD5 = re.compile(r"[0-9a-f]{32}")
+
+
+def _md5_hex(checksum: str) -> str:
+    text = checksum.strip()
+    if _HEX_MD5.fullmatch(text.lower()):
+        return text.lower()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 16:
+        raise ConfigurationError(
+            f"expected_md5 {checksum!r} is not an MD5 (32 hex digits, or 24 characters of base64)"
+        )
+    return raw.hex()
+
+
+def _new_md5() -> hashlib._Hash:
+    return hashlib.md5(usedforsecurity=False)
+
+
+def _check_md5(digest: hashlib._Hash | None, expected: str | None) -> None:
+    if digest is not None and expected is not None and digest.hexdigest() != expected:
+        raise _WrongChecksum(expected, digest.hexdigest())
+
+
 async def _write(
-    response: httpx.Response, partial: anyio.Path, destination: Path, expected: int | None
+    response: httpx.Response,
+    partial: anyio.Path,
+    destination: Path,
+    expected: int | None,
+    md5: str | None = None,
 ) -> int:
+    digest = None if md5 is None else _new_md5()
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) <= SMALL_FILE:
         body = await response.aread()
         _check_size(len(body), expected)
+        if digest is not None:
+            digest.update(body)
+            _check_md5(digest, md5)
         deferred = _DEFERRED.get()
         write = functools.partial(_write_whole, sync=deferred is None)
         await anyio.to_thread.run_sync(write, Path(partial), destination, body)
@@ -196,11 +263,14 @@ async def _write(
         async with await anyio.open_file(partial, "wb") as file:
             async for chunk in response.aiter_bytes():
                 await file.write(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 size += len(chunk)
+            _check_size(size, expected)
+            _check_md5(digest, md5)
             await file.flush()
             if deferred is None:
                 await anyio.to_thread.run_sync(os.fsync, file.wrapped.fileno())
-        _check_size(size, expected)
         await partial.replace(destination)
         _written(destination, deferred)
     except BaseException:

@@ -10,9 +10,13 @@ Every exception the library raises on purpose derives from `AltinnError`::
     │   └── CheckpointError         a harvest's output and checkpoint do not allow this run
     ├── DiscoveryError              an issuer's metadata could not be fetched or read
     ├── NetworkError                no answer: connection refused or dropped, TLS, timeout
+    │   └── ChecksumMismatchError   a download's bytes never matched the checksum the metadata gives
     ├── ForeignOriginError          credentials kept from a request to another origin
     ├── APIError                    an Altinn API answered with an error status
+    │   └── AttachmentUnavailableError  a Correspondence attachment expired, was purged, is gone
     ├── PaginationError             a list cannot be paged further (a next link repeats, a bad page)
+    │   └── StuckWindowError        1000+ correspondences share one time: the list cannot pass them
+    ├── ResponseFormatError         an API's answer is not the document its specification describes
     ├── HALError                    a HAL+JSON document is malformed, a link will not expand
     ├── CloudEventError             a document is not a CloudEvents 1.x event
     ├── HarvestError                a harvest stopped (altinn_async.HarvestError, with its summary)
@@ -38,13 +42,17 @@ messages are masked.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "APIError",
     "AltinnError",
+    "AttachmentUnavailableError",
     "AuthorizationError",
     "CallbackError",
     "CertificateError",
     "CheckpointError",
+    "ChecksumMismatchError",
     "CloudEventError",
     "ConfigurationError",
     "DiscoveryError",
@@ -60,6 +68,8 @@ __all__ = [
     "MaskinportenError",
     "NetworkError",
     "PaginationError",
+    "ResponseFormatError",
+    "StuckWindowError",
     "TokenError",
     "TokenRequestError",
 ]
@@ -115,6 +125,23 @@ class NetworkError(AltinnError):
         self.reason = reason
 
 
+class ChecksumMismatchError(NetworkError):
+    """A download's bytes did not match the checksum its metadata gives, on every try.
+
+    The body arrived whole as far as HTTP can tell; it was fetched again as a body cut short
+    is, and never came right. No file was written.
+
+    Attributes:
+        expected: the checksum the metadata gives (MD5, lower-case hex).
+        actual: the checksum of the last body received.
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, expected: str, actual: str) -> None:
+        super().__init__(message, method=method, url=url, reason=message)
+        self.expected = expected
+        self.actual = actual
+
+
 class ForeignOriginError(AltinnError):
     """An auth flow refused to put its credentials on a request to an origin that is not its own.
 
@@ -162,6 +189,49 @@ class APIError(AltinnError):
         self.detail = detail
         self.retry_after = retry_after
 
+    @property
+    def code(self) -> str | None:
+        """The ``code`` of the ProblemDetails body, when it has one: Altinn's error code, such
+        as ``CORR-02020`` (Correspondence: attachment expired) or ``AUTH-00001``."""
+        value = (self.problem or {}).get("code")
+        return value if isinstance(value, str) else None
+
+
+class AttachmentUnavailableError(APIError):
+    """A Correspondence attachment cannot be downloaded, and asking again will not change that.
+
+    Terminal for that attachment only: the correspondence and its other attachments may still
+    be there.
+
+    Attributes:
+        reason: ``"expired"`` (``CORR-02020``: past its expiration time), ``"purged"``
+            (``CORR-02019``: deleted by the sender or Altinn) or ``"not found"``
+            (``CORR-02001``: not an attachment of this correspondence).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        status_code: int,
+        method: str,
+        url: str,
+        problem: dict[str, object] | None = None,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            method=method,
+            url=url,
+            problem=problem,
+            detail=detail,
+            retry_after=retry_after,
+        )
+        self.reason = reason
+
 
 class PaginationError(AltinnError):
     """A list cannot be paged further: a page is malformed, or a next link came back twice.
@@ -173,6 +243,38 @@ class PaginationError(AltinnError):
     def __init__(self, message: str, *, position: str | None = None) -> None:
         super().__init__(message)
         self.position = position
+
+
+class StuckWindowError(PaginationError):
+    """A Correspondence list cannot be walked past one moment: 1000 or more correspondences
+    share one ``requestedPublishTime``, the list answers at most 1000 ids with no cursor, and
+    splitting them by status did not bring every part below 1000.
+
+    The ids already handed out are not affected; the rest of the walk (older ones) is not
+    reached. Enumerate such a mailbox with Dialogporten instead.
+
+    Attributes:
+        position: the walk's position (the window's ``to``, ISO 8601) when it stopped.
+        moment: the ``requestedPublishTime`` the correspondences share.
+    """
+
+    def __init__(self, message: str, *, position: str | None, moment: datetime) -> None:
+        super().__init__(message, position=position)
+        self.moment = moment
+
+
+class ResponseFormatError(AltinnError):
+    """An API answered a document that is not what its specification describes: a required
+    field missing, a field of the wrong type, a time that is not a time.
+
+    Attributes:
+        path: where in the document the problem is, as a JSONPath such as
+            ``$.content.attachments[0].checksum`` (``$`` is the document itself).
+    """
+
+    def __init__(self, message: str, *, path: str = "$") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class CheckpointError(ConfigurationError):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -191,3 +193,80 @@ async def test_storage_download_to_uses_the_elements_name_safely(tmp_path: Path)
     assert path == tmp_path / "out" / "evil"
     assert named == tmp_path / "out" / "model.xml"
     assert path.read_bytes() == b"<xml/>"
+
+
+# --- the MD5 the metadata gives ------------------------------------------------------------------
+
+
+def _md5(body: bytes) -> str:
+    return hashlib.md5(body, usedforsecurity=False).hexdigest()
+
+
+@pytest.mark.parametrize("size", [1000, 500_000])  # read whole, and streamed
+async def test_a_body_with_the_wrong_md5_is_fetched_again(tmp_path: Path, size: int) -> None:
+    body = bytes(range(256)) * (size // 256)
+    answers = [b"y" + body[1:], body]
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=answers.pop(0))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(proxy)) as http:
+        written = await download_to(
+            http, URL, tmp_path / "data.bin", policy=FAST, expected_md5=_md5(body).upper()
+        )
+    assert written == len(body)
+    assert (tmp_path / "data.bin").read_bytes() == body
+    assert answers == []
+
+
+@pytest.mark.parametrize("size", [1000, 500_000])
+async def test_a_body_always_with_the_wrong_md5_is_a_checksum_error_and_no_file(
+    tmp_path: Path, size: int
+) -> None:
+    requests = 0
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        nonlocal requests
+        requests += 1
+        return httpx.Response(200, content=b"z" * size)
+
+    expected = _md5(b"what the metadata says")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(proxy)) as http:
+        with pytest.raises(altinn.exceptions.ChecksumMismatchError) as info:
+            await download_to(
+                http,
+                URL,
+                tmp_path / "data.bin",
+                policy=altinn.RetryPolicy(attempts=3, backoff=0),
+                expected_md5=expected,
+            )
+    assert requests == 3
+    assert isinstance(info.value, altinn.NetworkError)
+    assert info.value.expected == expected
+    assert info.value.actual == _md5(b"z" * size)
+    assert expected in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_base64_md5_is_read_too(tmp_path: Path) -> None:
+    body = b"%PDF-1.7 ..."
+    b64 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        await download_to(http, URL, tmp_path / "a.pdf", policy=FAST, expected_md5=b64)
+    assert (tmp_path / "a.pdf").read_bytes() == body
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "g" * 32, "not base64 at all!!!!!!!"])
+async def test_a_checksum_that_is_not_an_md5_is_refused_before_any_request(
+    tmp_path: Path, bad: str
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("no request expected")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        with pytest.raises(altinn.ConfigurationError, match="not an MD5"):
+            await download_to(http, URL, tmp_path / "a.pdf", policy=FAST, expected_md5=bad)

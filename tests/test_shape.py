@@ -51,6 +51,8 @@ LAYERS: dict[str, int] = {
     "_events": 3,
     "_altinn2": 3,
     "_dialogporten": 3,
+    "_correspondence": 3,
+    "_parties": 3,
     # bulk jobs over the API clients
     "_harvest": 4,
     # the command line and the package's face
