@@ -9,6 +9,15 @@ from ._altinn2 import Altinn2Client
 from ._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
 from ._auth import StaticToken, TokenAuth, TokenSource
 from ._bulk import aiohttp_transport
+from ._correspondence import (
+    Correspondence,
+    CorrespondenceAttachment,
+    CorrespondenceClient,
+    CorrespondenceContent,
+    CorrespondenceDetails,
+    CorrespondenceIds,
+    CorrespondenceWalk,
+)
 from ._dialogporten import (
     ApiAction,
     Dialog,
@@ -31,6 +40,7 @@ from ._files import safe_filename
 from ._hal import HalResource, Link, parse_hal
 from ._harvest import (
     Altinn2Messages,
+    DialogportenMailbox,
     EventFeed,
     FolderSink,
     Harvest,
@@ -58,6 +68,7 @@ from ._paging import (
     PagingRule,
     merge,
 )
+from ._parties import AuthorizedPartiesClient, AuthorizedParty, flatten
 from ._retry import RetryPolicy
 from ._sessions import (
     ANY_REVISION,
@@ -73,10 +84,12 @@ from ._version import __version__
 from .exceptions import (
     AltinnError,
     APIError,
+    AttachmentUnavailableError,
     AuthorizationError,
     CallbackError,
     CertificateError,
     CheckpointError,
+    ChecksumMismatchError,
     CloudEventError,
     ConfigurationError,
     DiscoveryError,
@@ -92,6 +105,8 @@ from .exceptions import (
     MaskinportenError,
     NetworkError,
     PaginationError,
+    ResponseFormatError,
+    StuckWindowError,
     TokenError,
     TokenRequestError,
 )
@@ -108,16 +123,27 @@ __all__ = [
     "AltinnError",
     "AltinnExchangeAuth",
     "ApiAction",
+    "AttachmentUnavailableError",
     "AuthorizationError",
     "AuthorizationServer",
+    "AuthorizedPartiesClient",
+    "AuthorizedParty",
     "BodyNextField",
     "CallbackError",
     "CertificateError",
     "CheckpointError",
+    "ChecksumMismatchError",
     "Clock",
     "CloudEvent",
     "CloudEventError",
     "ConfigurationError",
+    "Correspondence",
+    "CorrespondenceAttachment",
+    "CorrespondenceClient",
+    "CorrespondenceContent",
+    "CorrespondenceDetails",
+    "CorrespondenceIds",
+    "CorrespondenceWalk",
     "DateFilter",
     "Dialog",
     "DialogActivity",
@@ -128,6 +154,7 @@ __all__ = [
     "DialogTokenAuth",
     "DialogTransmission",
     "Dialogporten",
+    "DialogportenMailbox",
     "DiscoveryError",
     "Environment",
     "EventFeed",
@@ -176,6 +203,7 @@ __all__ = [
     "PaginatorSource",
     "PagingRule",
     "PasswordLogin",
+    "ResponseFormatError",
     "RetryPolicy",
     "Signer",
     "SigningKey",
@@ -183,6 +211,7 @@ __all__ = [
     "StaticToken",
     "StorageClient",
     "StorageInstances",
+    "StuckWindowError",
     "SystemUser",
     "TokenAuth",
     "TokenCache",
@@ -195,6 +224,7 @@ __all__ = [
     "continuation_token_for",
     "enterprise_tls_context",
     "exceptions",
+    "flatten",
     "merge",
     "normalize_order_by",
     "parse_hal",

@@ -28,18 +28,16 @@ import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Self, TypeVar
 
 import attrs
 import httpx
 
 from ._files import download_to, safe_filename
-from ._hal import json_kind
 from ._http import api_error, platform_base
+from ._reading import JsonReader
 from ._redact import mask_pid, mask_pids, safe_url
 from ._retry import RetryPolicy, request
-from ._times import parse_time
 from .exceptions import (
     APIError,
     AttachmentUnavailableError,
@@ -105,102 +103,6 @@ _GUID = re.compile(
 _MICROSECOND = dt.timedelta(microseconds=1)
 
 # --- reading documents ---------------------------------------------------------------------------
-
-
-class _Reader:
-    """Typed reads of one JSON object, each failure a `ResponseFormatError` naming its path."""
-
-    def __init__(self, document: object, path: str = "$") -> None:
-        if not isinstance(document, Mapping):
-            raise ResponseFormatError(f"{path} is {json_kind(document)}, not an object", path=path)
-        self.document: Mapping[str, Any] = document
-        self.path = path
-
-    def _fail(self, key: str, value: object, wanted: str) -> ResponseFormatError:
-        path = f"{self.path}.{key}"
-        return ResponseFormatError(f"{path} is {json_kind(value)}, not {wanted}", path=path)
-
-    def text(self, key: str) -> str | None:
-        value = self.document.get(key)
-        if value is not None and not isinstance(value, str):
-            raise self._fail(key, value, "a string")
-        return value
-
-    def required_text(self, key: str) -> str:
-        value = self.text(key)
-        if not value:
-            path = f"{self.path}.{key}"
-            raise ResponseFormatError(f"{path} is missing or empty", path=path)
-        return value
-
-    def flag(self, key: str) -> bool:
-        value = self.document.get(key)
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise self._fail(key, value, "a boolean")
-        return value
-
-    def integer(self, key: str) -> int | None:
-        value = self.document.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise self._fail(key, value, "an integer")
-        return value
-
-    def time(self, key: str) -> datetime | None:
-        text = self.text(key)
-        if text is None:
-            return None
-        try:
-            return parse_time(text)
-        except ValueError:
-            path = f"{self.path}.{key}"
-            raise ResponseFormatError(
-                f"{path} is {mask_pids(text)[:40]!r}, not a date-time with an offset", path=path
-            ) from None
-
-    def date(self, key: str) -> dt.date | None:
-        text = self.text(key)
-        if text is None:
-            return None
-        try:
-            return dt.date.fromisoformat(text[:10])
-        except ValueError:
-            path = f"{self.path}.{key}"
-            raise ResponseFormatError(f"{path} is not a date (YYYY-MM-DD)", path=path) from None
-
-    def _array(self, key: str) -> list[Any]:
-        value = self.document.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self._fail(key, value, "an array")
-        return value
-
-    def texts(self, key: str) -> tuple[str, ...]:
-        values = self._array(key)
-        for index, value in enumerate(values):
-            if not isinstance(value, str):
-                raise self._fail(f"{key}[{index}]", value, "a string")
-        return tuple(values)
-
-    def objects(self, key: str) -> list[_Reader]:
-        return [
-            _Reader(value, f"{self.path}.{key}[{index}]")
-            for index, value in enumerate(self._array(key))
-        ]
-
-    def child(self, key: str) -> _Reader | None:
-        value = self.document.get(key)
-        return None if value is None else _Reader(value, f"{self.path}.{key}")
-
-    def mapping(self, key: str) -> Mapping[str, Any]:
-        value = self.document.get(key)
-        if value is None:
-            return MappingProxyType({})
-        if not isinstance(value, Mapping):
-            raise self._fail(key, value, "an object")
-        return MappingProxyType(dict(value))
 
 
 def _time_text(value: datetime | None) -> str | None:
@@ -282,7 +184,7 @@ class CorrespondenceAttachment:
         Raises:
             ResponseFormatError: no ``id``, or a field of the wrong type.
         """
-        return cls(**_attachment_fields(_Reader(document)))
+        return cls(**_attachment_fields(JsonReader(document)))
 
     def __repr__(self) -> str:
         name = None if self.file_name is None else mask_pids(self.file_name)
@@ -292,7 +194,7 @@ class CorrespondenceAttachment:
         )
 
 
-def _attachment_fields(r: _Reader) -> dict[str, Any]:
+def _attachment_fields(r: JsonReader) -> dict[str, Any]:
     return {
         "id": r.required_text("id"),
         "file_name": r.text("fileName"),
@@ -341,7 +243,7 @@ class CorrespondenceContent:
         )
 
 
-def _content(r: _Reader | None) -> CorrespondenceContent:
+def _content(r: JsonReader | None) -> CorrespondenceContent:
     if r is None:
         return CorrespondenceContent()
     return CorrespondenceContent(
@@ -426,7 +328,7 @@ class Correspondence:
             ResponseFormatError: ``document`` is not an object, has no ``correspondenceId``,
                 or has a field of the wrong type (a time that is not a time, ...).
         """
-        return cls(**_fields(_Reader(document)))
+        return cls(**_fields(JsonReader(document)))
 
     @property
     def attachments(self) -> tuple[CorrespondenceAttachment, ...]:
@@ -456,7 +358,7 @@ class Correspondence:
         return f"{type(self).__name__}({', '.join(self._repr_parts())})"
 
 
-def _fields(r: _Reader) -> dict[str, Any]:
+def _fields(r: JsonReader) -> dict[str, Any]:
     return {
         "id": r.required_text("correspondenceId"),
         "resource_id": r.text("resourceId"),
@@ -556,7 +458,7 @@ class CorrespondenceDetails(Correspondence):
         Raises:
             ResponseFormatError: as `Correspondence.from_dict`, and for a malformed history.
         """
-        r = _Reader(document)
+        r = JsonReader(document)
         return cls(
             **_fields(r),
             status_history=tuple(
@@ -1148,7 +1050,7 @@ _C = TypeVar("_C", bound=Correspondence)
 
 def _parse(cls: type[_C], document: object, url: str) -> _C:
     try:
-        return cls.from_dict(_Reader(document).document)
+        return cls.from_dict(JsonReader(document).document)
     except ResponseFormatError as exc:
         raise ResponseFormatError(f"GET {safe_url(url)}: {exc}", path=exc.path) from None
 

@@ -23,8 +23,8 @@ from typing import Any
 import attrs
 import httpx
 
-from ._correspondence import _Reader
 from ._http import api_error, network_error, platform_base
+from ._reading import JsonReader
 from ._redact import mask_pid, mask_pids, safe_url
 from ._retry import RetryPolicy, request, send
 from .exceptions import ConfigurationError, ResponseFormatError
@@ -130,7 +130,7 @@ class AuthorizedParty:
         Raises:
             ResponseFormatError: ``document`` is not an object, or a field has the wrong type.
         """
-        return _party(_Reader(document))
+        return _party(JsonReader(document))
 
     @property
     def urn(self) -> str | None:
@@ -167,7 +167,7 @@ class AuthorizedParty:
         return f"AuthorizedParty({', '.join(parts)})"
 
 
-def _party(r: _Reader) -> AuthorizedParty:
+def _party(r: JsonReader) -> AuthorizedParty:
     party_id = r.document.get("partyId")
     if isinstance(party_id, str) and _DIGITS.fullmatch(party_id):
         party_id = int(party_id)
@@ -489,7 +489,7 @@ async def _parties(response: httpx.Response, url: httpx.URL) -> list[AuthorizedP
             path=path,
         )
     try:
-        return [_party(_Reader(item, f"{path}[{i}]")) for i, item in enumerate(body)]
+        return [_party(JsonReader(item, f"{path}[{i}]")) for i, item in enumerate(body)]
     except ResponseFormatError as exc:
         raise ResponseFormatError(
             f"{response.request.method} {safe_url(url)}: {exc}", path=exc.path

@@ -3,6 +3,7 @@ makes the output hold every item exactly once, however often a run is killed and
 
 from ._checkpoint import Checkpoint, SourceState
 from ._engine import Harvest, HarvestError, HarvestStats, HarvestSummary
+from ._mailbox import DialogportenMailbox
 from ._sinks import FolderSink, JsonLinesSink, Sink, item_filename
 from ._sources import (
     Altinn2Messages,
@@ -16,6 +17,7 @@ from ._sources import (
 __all__ = [
     "Altinn2Messages",
     "Checkpoint",
+    "DialogportenMailbox",
     "EventFeed",
     "FolderSink",
     "Harvest",

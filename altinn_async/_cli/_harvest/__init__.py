@@ -2,8 +2,9 @@
 folder), its files downloaded beside it, with progress, a checkpoint and ``--resume``.
 
 ``harvest storage`` takes a service owner's instances (with their data elements; ``--complete``
-confirms each once it is safely written), ``harvest events`` an Events feed, and ``harvest
-altinn2`` an Altinn 2 message box. They share the harvest engine (`altinn_async.Harvest`): the
+confirms each once it is safely written), ``harvest events`` an Events feed, ``harvest
+altinn2`` an Altinn 2 message box, and ``harvest dialogporten`` a mailbox through Altinn 3
+(Dialogporten, Correspondence). They share the harvest engine (`altinn_async.Harvest`): the
 output and its SQLite checkpoint are committed together, so a run killed at any instant and
 started again with ``--resume`` ends with every item exactly once.
 """
@@ -24,7 +25,7 @@ import anyio
 
 from ..._harvest import FolderSink, Harvest, HarvestSource, JsonLinesSink, Sink
 from .._common import CLIError
-from . import _altinn2, _events, _storage
+from . import _altinn2, _dialogporten, _events, _storage
 from ._progress import Display, describe_summary
 
 __all__ = ["add_parser"]
@@ -42,7 +43,8 @@ def add_parser(commands: Any) -> None:
     harvest = commands.add_parser(
         "harvest",
         help="walk a list to its end: each item once to JSON Lines, its files beside it",
-        description="Walk a list (Storage instances, an Events feed, an Altinn 2 message box) "
+        description="Walk a list (Storage instances, an Events feed, an Altinn 2 message box, "
+        "an Altinn 3 mailbox) "
         "to its end, write each item once as a JSON line (or a file in a folder), download its "
         "files, and show progress. A checkpoint beside the output is committed with it; "
         "--resume continues a stopped or killed run, and the output holds each item exactly "
@@ -50,7 +52,7 @@ def add_parser(commands: Any) -> None:
         "line.",
     )
     sources = harvest.add_subparsers(dest="source", required=True, metavar="SOURCE")
-    for module in (_storage, _events, _altinn2):
+    for module in (_storage, _events, _altinn2, _dialogporten):
         parser = module.add_parser(sources)
         _add_common(parser)
         parser.set_defaults(run=functools.partial(run, module.open_sources))

@@ -13,7 +13,7 @@ import httpx
 from ..._bulk import aiohttp_transport
 from ..._context import DEFAULT_TIMEOUT
 from ..._exchange import AltinnExchangeAuth
-from ..._maskinporten import MaskinportenAuth
+from ..._maskinporten import MaskinportenAuth, SystemUser
 from ...exceptions import ConfigurationError
 from .._common import CLIError
 from .._token import environment, load_key, named_environment
@@ -35,10 +35,14 @@ def api_transport(
 
 @contextlib.asynccontextmanager
 async def platform_client(
-    args: argparse.Namespace, *, scopes: Sequence[str], connections: int
+    args: argparse.Namespace,
+    *,
+    scopes: Sequence[str],
+    connections: int,
+    system_user: SystemUser | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client on the platform with an Altinn token exchanged from the client flags'
-    Maskinporten token, ``connections`` wide."""
+    Maskinporten token (a system user's, with ``system_user``), ``connections`` wide."""
     named_environment(args.env)  # a wrong --env is said before the key is read
     key = load_key(args)
     async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT) as token_http:
@@ -49,6 +53,7 @@ async def platform_client(
             scopes=list(scopes),
             environment=found,
             http_client=token_http,
+            authorization_details=system_user,
         )
         async with (
             AltinnExchangeAuth(maskinporten, test=args.test_org) as auth,
