@@ -1072,7 +1072,8 @@ class Emulator:
         They are published at random whole milliseconds from ``start`` to ``end`` (so some
         share a publish time, as a bulk send's do), about 40 % already fetched and read, 10 %
         needing confirmation. Each has ``attachments_per`` attachments of ``attachment_size``
-        bytes, generated from the seed when downloaded and never held in memory. Everything,
+        bytes, generated from the seed when downloaded and never held in memory; like all
+        attachments they expire 14 days after publishing (older ones get 400/2020). Everything,
         ids included, is a pure function of the arguments: the same call gives the same
         correspondences in every run (calling it twice with the same arguments is refused).
 

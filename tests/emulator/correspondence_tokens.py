@@ -5,7 +5,6 @@ that signature (the emulated Dialogporten is another package)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -180,8 +179,3 @@ class DialogTokens:
         if not claims["nbf"] <= now <= claims["exp"]:
             return None
         return claims
-
-
-def epoch() -> float:
-    """Now, whole seconds (the test clock's start)."""
-    return float(int(time.time()))
