@@ -24,6 +24,7 @@ from . import (
     _accessmanagement,
     _altinn2,
     _authentication,
+    _correspondence,
     _dialogporten,
     _events,
     _idporten,
@@ -55,6 +56,7 @@ ENDPOINTS = route_names(
     *_altinn2.HANDLERS,
     *_dialogporten.HANDLERS,
     *_accessmanagement.HANDLERS,
+    *_correspondence.HANDLERS,
 )
 """The endpoint names used by `Emulator.requests` and `Emulator.inject_fault`: the names every
 service registers its routes under."""
@@ -239,6 +241,19 @@ class Emulator:
             db_cap=altinn2_db_cap,
         )
         self._altinn2_seeding = _altinn2.Altinn2Seeding(shared, a2_store, self._register)
+        correspondences = _correspondence.CorrespondenceStore()
+        self._correspondence = _correspondence.CorrespondenceService(
+            shared,
+            correspondences,
+            parties=self._parties,
+            altinn=self._authentication.tokens.issued,
+            maskinporten=self._maskinporten.tokens,
+            events=self._events_seeding,
+            dialog_token_claims=self._dialog_tokens.verify,
+        )
+        self._correspondence_seeding = _correspondence.CorrespondenceSeeding(
+            shared, correspondences, self._register, self._events_seeding, base_url=self._base_url
+        )
         self._maskinporten_store, self._idporten_store = mp_store, idp_store
         handlers = [
             *self._maskinporten.handlers,
@@ -249,6 +264,7 @@ class Emulator:
             *(self._altinn2.handlers if altinn2 else ()),
             *self._dialogporten.handlers,
             *self._access_management.handlers,
+            *self._correspondence.handlers,
         ]
         router = Router()
         for handler in handlers:
@@ -976,6 +992,233 @@ class Emulator:
             data_content_type=data_content_type,
             event_id=id,
         )
+
+    # -- seeding: Correspondence -------------------------------------------------------------
+
+    def add_correspondence(
+        self,
+        recipient: str,
+        *,
+        resource: str,
+        sender: str = "991825827",
+        sender_name: str | None = None,
+        title: str = "Melding fra Digitaliseringsdirektoratet",
+        summary: str = "",
+        body: str = "Dette er en melding.",
+        language: str = "nb",
+        attachments: Mapping[str, bytes] | Sequence[tuple[str, bytes]] = (),
+        published: float | None = None,
+        confirmation_needed: bool = False,
+        due: float | None = None,
+        attachment_expires: float | None = None,
+        senders_reference: str | None = None,
+        reply_options: Sequence[tuple[str, str]] = (),
+        altinn2_id: int | None = None,
+        idempotent_key: str | None = None,
+        correspondence_id: str | None = None,
+    ) -> str:
+        """Send one Altinn 3 correspondence to ``recipient``, as the sender API would accept it.
+
+        It is published at ``published`` (Initialized and ReadyForPublish when it was created,
+        then Published): a time in the future keeps it from the recipient until the clock gets
+        there. Its ``no.altinn.correspondence.correspondencepublished`` event goes to the
+        Events API. Who may read it is the one rule of who may act for whom (see
+        `add_organization`): the recipient person, people with a role in the recipient
+        organisation (for ``resource``) and the organisation's system users, with the scope
+        ``altinn:correspondence.read``; the sender organisation sees it as its sender with
+        ``altinn:correspondence.write``.
+
+        Args:
+            recipient: a 9-digit organisation number, an 11-digit national identity number
+                (valid check digits), ``0192:<orgno>`` or a party URN
+                (``urn:altinn:organization:identifier-no:…``,
+                ``urn:altinn:person:identifier-no:…``).
+            resource: the resource id (``skd-melding``; a ``urn:altinn:resource:`` prefix is
+                dropped).
+            sender: the sending organisation's number (a service owner; default Digdir).
+            sender_name: ``messageSender``, the name shown as the sender.
+            title: ``messageTitle``, 1 to 255 characters.
+            summary: ``messageSummary``, at most 255 characters.
+            body: ``messageBody`` (markdown), 1 to 30 000 characters.
+            language: ``nb``, ``nn`` or ``en``.
+            attachments: ``{file name: bytes}`` or ``(file name, bytes)`` pairs, at most 100;
+                the file types the sender API allows (``.pdf``, ``.txt``, ``.xml``, ...).
+            published: ``requestedPublishTime``, seconds since the epoch (default now).
+            confirmation_needed: ``isConfirmationNeeded`` (needs ``due``, as the API does).
+            due: ``dueDateTime`` (not before ``published``).
+            attachment_expires: when the attachments expire (default 14 days after
+                ``published``); downloads then get 400/2020.
+            senders_reference: ``sendersReference`` (default a generated one).
+            reply_options: ``(https URL, link text)`` pairs; more than three are written into
+                the overview's ``messageBody`` too.
+            altinn2_id: ``altinn2CorrespondenceId``, for a message migrated from Altinn 2.
+            idempotent_key: the sender's idempotency key (a UUID), for the list's
+                ``idempotentKey`` filter.
+            correspondence_id: the id (default a UUIDv7 of the creation time).
+
+        Returns:
+            The correspondence id.
+
+        Raises:
+            ValueError: what the sender API refuses (the message names its error number), a
+                malformed recipient, resource, time or id, or an id already used.
+        """
+        correspondence = self._correspondence_seeding.add(
+            recipient,
+            resource=resource,
+            sender=sender,
+            sender_name=sender_name,
+            title=title,
+            summary=summary,
+            body=body,
+            language=language,
+            attachments=attachments,
+            published=published,
+            confirmation_needed=confirmation_needed,
+            due=due,
+            attachment_expires=attachment_expires,
+            senders_reference=senders_reference,
+            reply_options=reply_options,
+            altinn2_id=altinn2_id,
+            idempotent_key=idempotent_key,
+            correspondence_id=correspondence_id,
+        )
+        self._add_correspondence_dialog(correspondence)
+        return correspondence
+
+    def _add_correspondence_dialog(self, correspondence_id: str) -> str:
+        # As Correspondence does on publishing: the dialog that lists it in Dialogporten.
+        dialog = self.add_dialog(**self._correspondence_seeding.dialog(correspondence_id))
+        self._correspondence_seeding.set_dialog_id(correspondence_id, dialog)
+        return dialog
+
+    def generate_mailbox(
+        self,
+        recipient: str,
+        count: int,
+        *,
+        resource: str = "generated-mailbox",
+        sender: str = "991825827",
+        seed: int = 0,
+        start: float | None = None,
+        end: float | None = None,
+        attachments_per: tuple[int, int] = (0, 3),
+        attachment_size: int | tuple[int, int] = (1_000, 20_000),
+    ) -> list[str]:
+        """Fill ``recipient``'s Altinn 3 mailbox: ``count`` generated correspondences
+        (`generate_correspondences`), each with its dialog in Dialogporten.
+
+        Returns:
+            The dialogs' ids, oldest first.
+
+        Raises:
+            ValueError: as `generate_correspondences`.
+        """
+        generated = self.generate_correspondences(
+            recipient,
+            count,
+            resource=resource,
+            sender=sender,
+            seed=seed,
+            start=start,
+            end=end,
+            attachments_per=attachments_per,
+            attachment_size=attachment_size,
+            dialogs=False,
+        )
+        return [self._add_correspondence_dialog(c) for c in generated]
+
+    def generate_correspondences(
+        self,
+        recipient: str,
+        count: int,
+        *,
+        resource: str,
+        sender: str = "991825827",
+        seed: int = 0,
+        start: float | None = None,
+        end: float | None = None,
+        attachments_per: tuple[int, int] = (0, 3),
+        attachment_size: int | tuple[int, int] = (1_000, 100_000),
+        events: bool = False,
+        dialogs: bool = True,
+    ) -> list[str]:
+        """Send ``count`` realistic generated correspondences to ``recipient`` on ``resource``
+        (10 000 take well under a second).
+
+        They are published at random whole milliseconds from ``start`` to ``end`` (so some
+        share a publish time, as a bulk send's do), about 40 % already fetched and read, 10 %
+        needing confirmation. Each has ``attachments_per`` attachments of ``attachment_size``
+        bytes, generated from the seed when downloaded and never held in memory; like all
+        attachments they expire 14 days after publishing (older ones get 400/2020). Everything,
+        ids included, is a pure function of the arguments: the same call gives the same
+        correspondences in every run (calling it twice with the same arguments is refused).
+
+        Args:
+            recipient: as for `add_correspondence`.
+            count: how many.
+            resource: the resource id.
+            sender: the sending organisation's number.
+            seed: the seed.
+            start: the earliest publish time, seconds since the epoch (default 90 days before
+                ``end``).
+            end: the latest (default now).
+            attachments_per: the least and most attachments per correspondence (0 to 100).
+            attachment_size: each attachment's size in bytes, or the least and most.
+            events: register their published events with the Events API too (about 0.2 s
+                more per thousand).
+            dialogs: give each its dialog in Dialogporten, as Correspondence does.
+
+        Returns:
+            The ids, oldest publish time first.
+
+        Raises:
+            ValueError: a malformed argument, ``start`` not before ``end``, or ids already used.
+        """
+        generated = self._correspondence_seeding.generate(
+            recipient,
+            count,
+            resource=resource,
+            sender=sender,
+            seed=seed,
+            start=start,
+            end=end,
+            attachments_per=attachments_per,
+            attachment_size=attachment_size,
+            events=events,
+        )
+        if dialogs:
+            for correspondence in generated:
+                self._add_correspondence_dialog(correspondence)
+        return generated
+
+    def correspondence_statuses(self, correspondence_id: str) -> list[str]:
+        """A correspondence's status history as of now, oldest first (``["Initialized",
+        "ReadyForPublish", "Published", "Fetched", ...]``).
+
+        Raises:
+            KeyError: no such correspondence.
+        """
+        return self._correspondence_seeding.statuses(correspondence_id)
+
+    def set_correspondence_dialog(self, correspondence_id: str, dialog_id: str) -> None:
+        """Record the Dialogporten dialog a correspondence has: its ``externalReferences``
+        then name it, and dialog tokens for that dialog may read the correspondence.
+
+        Raises:
+            KeyError: no such correspondence.
+            ValueError: ``dialog_id`` is not a UUID.
+        """
+        self._correspondence_seeding.set_dialog_id(correspondence_id, dialog_id)
+
+    def correspondence_dialog_arguments(self, correspondence_id: str) -> dict[str, Any]:
+        """The keyword arguments of Dialogporten's ``add_dialog`` for a correspondence's
+        dialog, as Correspondence creates it (URLs start with the literal ``{platform}``).
+
+        Raises:
+            KeyError: no such correspondence.
+        """
+        return self._correspondence_seeding.dialog(correspondence_id)
 
     # -- seeding: Altinn 2 -------------------------------------------------------------------
 
