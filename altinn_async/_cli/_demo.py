@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import functools
+import json
+import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .._correspondence import CorrespondenceClient
+from .._dialogporten import Dialogporten
 from .._environment import Environment
 from .._exchange import AltinnExchangeAuth
+from .._harvest import DialogportenMailbox, Harvest, JsonLinesSink
 from .._idporten import IDPortenClient
 from .._keys import SigningKey
-from .._maskinporten import MaskinportenAuth
+from .._maskinporten import MaskinportenAuth, SystemUser
+from .._parties import AuthorizedPartiesClient, flatten
 from .._storage import StorageClient
 from ..exceptions import AltinnError
 from ._common import CLIError
 from ._playground import (
     DEMO_CLIENT_ID,
+    DEMO_MAILBOX_DIALOGS,
+    DEMO_MAILBOX_SCOPES,
     DEMO_ORG,
     DEMO_PERSON_INSTANCES,
     DEMO_SCOPES,
+    DEMO_SYSTEM_USER_ORG,
     DEMO_WEB_CLIENT,
     DEMO_WEB_REDIRECT,
     DEMO_WEB_SECRET,
@@ -154,6 +166,9 @@ async def _run_demo(
     if totals["instances"] != expected:
         raise AltinnError(f"listed {totals['instances']} instances but {expected} were seeded")
     await _person_demo(emulator, environment, transport)
+    await _mailbox_demo(
+        emulator, key, environment, transport, concurrency=min(args.concurrency, 16)
+    )
 
 
 async def _person_demo(
@@ -193,3 +208,86 @@ async def _person_demo(
     print(f"time:                 {time.perf_counter() - started:.2f} s")
     if len(own) != DEMO_PERSON_INSTANCES:
         raise AltinnError(f"the person sees {len(own)} instances, not {DEMO_PERSON_INSTANCES}")
+
+
+_MARKING = ("correspondence.markasread", "correspondence.content", "correspondence.confirm")
+"""The Correspondence endpoints that mark a correspondence read or confirmed."""
+
+
+async def _mailbox_demo(
+    emulator: Emulator,
+    key: SigningKey,
+    environment: Environment,
+    transport: httpx.AsyncBaseTransport | None,
+    *,
+    concurrency: int,
+) -> None:
+    """A system user harvests its organisation's mailbox through Altinn 3: its parties, their
+    dialogs in Dialogporten, each correspondence with its attachments, exactly once."""
+    started = time.perf_counter()
+    before = Counter(emulator.requests)
+    limits = httpx.Limits(max_connections=concurrency + 4)
+    with tempfile.TemporaryDirectory(prefix="altinn-async-demo-") as folder:
+        async with (
+            httpx.AsyncClient(transport=transport) as token_http,
+            AltinnExchangeAuth(
+                MaskinportenAuth(
+                    client_id=DEMO_CLIENT_ID,
+                    key=key,
+                    scopes=DEMO_MAILBOX_SCOPES,
+                    environment=environment,
+                    http_client=token_http,
+                    authorization_details=SystemUser(DEMO_SYSTEM_USER_ORG),
+                )
+            ) as auth,
+            httpx.AsyncClient(
+                transport=transport, auth=auth, base_url=environment.platform, limits=limits
+            ) as http,
+        ):
+            parties = list(flatten(await AuthorizedPartiesClient(http).mine()))
+            sources = DialogportenMailbox.sources(
+                Dialogporten(http),
+                [party.urn for party in parties if party.urn],
+                correspondence=CorrespondenceClient(http),
+                since=dt.datetime.now(dt.UTC),
+            )
+            out = Path(folder) / "mailbox.jsonl"
+            async with Harvest(
+                sources,
+                sink=JsonLinesSink(out),
+                files=Path(folder) / "files",
+                concurrency=concurrency,
+            ) as harvest:
+                summary = await harvest.run()
+            records = [json.loads(line) for line in out.read_text().splitlines()]
+    after = emulator.requests
+    marked = sum(
+        after[name] - before[name]
+        for name in (
+            "correspondence.markasread",
+            "correspondence.content",
+            "correspondence.confirm",
+        )
+    )
+    correspondences = sum(1 for r in records if r["correspondence"] is not None)
+    statuses = Counter(a["status"] for r in records for a in r["attachments"])
+    print(
+        f"mailbox harvested:    {summary.items} dialogs of {len(parties)} parties "
+        f"({summary.pages} pages), as a system user of {DEMO_SYSTEM_USER_ORG}"
+    )
+    print(f"correspondences:      {correspondences} fetched, with {statuses.total()} attachments")
+    print(
+        f"attachments:          {statuses['downloaded']} downloaded ({summary.bytes} bytes, "
+        f"checksums checked), {statuses['expired']} expired before the harvest"
+    )
+    print(f"marked read:          {marked} (a harvest never reads content, marks or confirms)")
+    print(
+        f"Maskinporten /token:  {after['maskinporten.token'] - before['maskinporten.token']}, "
+        f"Altinn exchanges: "
+        f"{after['authentication.exchange'] - before['authentication.exchange']}"
+    )
+    print(f"time:                 {time.perf_counter() - started:.2f} s")
+    if summary.items != DEMO_MAILBOX_DIALOGS or marked:
+        raise AltinnError(
+            f"harvested {summary.items} dialogs of {DEMO_MAILBOX_DIALOGS}, {marked} marked read"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import attrs
@@ -18,10 +19,14 @@ __all__ = [
     "DEMO_ALTINN2_PASSWORD",
     "DEMO_ALTINN2_USER",
     "DEMO_CLIENT_ID",
+    "DEMO_MAILBOX_DIALOGS",
+    "DEMO_MAILBOX_RESOURCE",
+    "DEMO_MAILBOX_SCOPES",
     "DEMO_ORG",
     "DEMO_ORG_NUMBER",
     "DEMO_PERSON_INSTANCES",
     "DEMO_SCOPES",
+    "DEMO_SUBUNIT",
     "DEMO_SYSTEM_USER_ORG",
     "DEMO_WEB_CLIENT",
     "DEMO_WEB_REDIRECT",
@@ -39,6 +44,14 @@ DEMO_WEB_CLIENT = "altinn-async-demo-web"
 DEMO_WEB_REDIRECT = "https://app.example/callback"
 DEMO_PERSON_INSTANCES = 12
 DEMO_SYSTEM_USER_ORG = "310000001"
+DEMO_SUBUNIT = "310000002"
+DEMO_MAILBOX_SCOPES = (
+    "digdir:dialogporten",
+    "altinn:correspondence.read",
+    "altinn:accessmanagement/authorizedparties",
+)
+DEMO_MAILBOX_DIALOGS = 300
+DEMO_MAILBOX_RESOURCE = "skd-melding"
 DEMO_SYSTEM_ID = f"{DEMO_ORG_NUMBER}_altinn_async_demo"
 # The emulator's own credentials: secrets nowhere else, printed on purpose.
 DEMO_WEB_SECRET = "demo-web-secret"
@@ -77,13 +90,15 @@ def seed_playground(
     instances: int,
     apps: int = 1,
     altinn2_messages: int = 60,
+    mailbox: int = DEMO_MAILBOX_DIALOGS,
     client_id: str = DEMO_CLIENT_ID,
     latency: float = 0.0,
     altinn_token_lifetime: int = 1800,
 ) -> Playground:
     """A new emulator seeded with a Maskinporten client (and its key), service-owner instances,
     a person with instances of their own and an Altinn 2 message box, an ID-porten web client,
-    an Altinn 2 API key and user, and a system user.
+    an Altinn 2 API key and user, and a system user whose organisation (and its sub-unit) has
+    an Altinn 3 mailbox of ``mailbox`` correspondences with attachments.
 
     Apps with `LAZY_INSTANCES` or more instances get generated ones (never built up front);
     smaller ones get stored ones. ``latency`` and ``altinn_token_lifetime`` go to the
@@ -98,11 +113,34 @@ def seed_playground(
     key = SigningKey.from_pem(pem, kid=f"{client_id}-key")
     emulator = Emulator(latency=latency, altinn_token_lifetime=altinn_token_lifetime)
     emulator.add_maskinporten_client(
-        client_id, org_number=DEMO_ORG_NUMBER, scopes=DEMO_SCOPES, jwks=[key.public_jwk]
+        client_id,
+        org_number=DEMO_ORG_NUMBER,
+        scopes=[*DEMO_SCOPES, *DEMO_MAILBOX_SCOPES],
+        jwks=[key.public_jwk],
     )
     system_user_id = emulator.add_system_user(
         client_id=client_id, customer_org=DEMO_SYSTEM_USER_ORG, system_id=DEMO_SYSTEM_ID
     )
+    emulator.add_organization(DEMO_SYSTEM_USER_ORG, name="DEMO MOTTAKER AS")
+    emulator.add_organization(
+        DEMO_SUBUNIT, name="DEMO MOTTAKER AS AVD NORD", parent=DEMO_SYSTEM_USER_ORG
+    )
+    if mailbox:
+        # Sent over the last 20 days: attachments expire after 14, so some are gone already.
+        now = time.time()
+        sub = mailbox // 6
+        for party, count, seed in (
+            (DEMO_SYSTEM_USER_ORG, mailbox - sub, 7),
+            (DEMO_SUBUNIT, sub, 8),
+        ):
+            emulator.generate_mailbox(
+                party,
+                count,
+                seed=seed,
+                resource=DEMO_MAILBOX_RESOURCE,
+                start=now - 20 * 86400,
+                end=now,
+            )
     person = emulator.person(DEFAULT_PID)
     for _ in range(DEMO_PERSON_INSTANCES):
         emulator.add_instance(DEMO_ORG, "app-1", party_id=person.party_id)
