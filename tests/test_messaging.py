@@ -172,3 +172,177 @@ async def test_a_dialog_is_read_whole_and_reading_it_only_logs_that_it_was_seen(
 def emulator_now(world: World) -> float:
     del world
     return dt.datetime.now(dt.UTC).timestamp()
+
+
+# --- Correspondence through its dialog ----------------------------------------------------------
+
+
+async def test_a_correspondence_is_reached_from_its_dialog_and_downloaded_checked(
+    world: World,
+) -> None:
+    emulator = world.emulator
+    body = b"%PDF-1.7 vedtak"
+    correspondence_id = emulator.add_correspondence(
+        CUSTOMER, resource=RESOURCE, title="Vedtak", attachments={"vedtak.pdf": body}
+    )
+    (listed,) = [d async for d in world.dialogporten.search(party=CUSTOMER)]
+    assert listed.service_resource_type == "CorrespondenceService"
+    dialog = await world.dialogporten.dialog(listed.id)
+    assert dialog.correspondence_id == correspondence_id
+    correspondence = await world.correspondence.get(correspondence_id)
+    assert correspondence.dialog_id == dialog.id
+    (attachment,) = correspondence.content.attachments
+    assert attachment.checksum == hashlib.md5(body).hexdigest()  # noqa: S324 - Altinn's checksum
+    path = await world.correspondence.download(correspondence, attachment, world.tmp)
+    assert path.read_bytes() == body
+    # Reading set Fetched (and the download its status); nothing marked it read.
+    statuses = emulator.correspondence_statuses(correspondence_id)
+    assert "Fetched" in statuses
+    assert "Read" not in statuses
+    # Read and confirmed only when asked, explicitly.
+    await world.correspondence.mark_as_read(correspondence_id)
+    assert "Read" in emulator.correspondence_statuses(correspondence_id)
+
+
+async def test_the_dialog_token_opens_its_correspondence_and_nothing_else(world: World) -> None:
+    emulator = world.emulator
+    mine = emulator.add_correspondence(CUSTOMER, resource=RESOURCE, attachments={"a.txt": b"a"})
+    other = emulator.add_correspondence(CUSTOMER, resource=RESOURCE)
+    listed = [d async for d in world.dialogporten.search(party=CUSTOMER)]
+    dialogs = [await world.dialogporten.dialog(d.id) for d in listed]
+    (dialog,) = [d for d in dialogs if d.correspondence_id == mine]
+    async with httpx.AsyncClient(
+        transport=emulator.transport(),
+        auth=altinn.DialogTokenAuth(dialog),
+        base_url=emulator.environment.platform,
+    ) as http:
+        client = altinn.CorrespondenceClient(http)
+        assert (await client.get(mine)).id == mine
+        with pytest.raises(altinn.APIError) as refused:
+            await client.get(other)
+    assert refused.value.status_code == 401
+
+
+# --- harvesting a mailbox -----------------------------------------------------------------------
+
+
+def seed_mailbox(emulator: Emulator) -> set[str]:
+    """Correspondences with attachments for the organisation and its sub-unit, an app's
+    dialogs without, and a dialog of another organisation; the dialogs the system user sees."""
+    now = dt.datetime.now(dt.UTC).timestamp()
+    seen = set(
+        emulator.generate_mailbox(
+            CUSTOMER, 90, seed=11, resource=RESOURCE, start=now - 10 * DAY, end=now
+        )
+    )
+    seen |= set(
+        emulator.generate_mailbox(SUBUNIT, 25, seed=12, resource=RESOURCE, start=now - 5 * DAY)
+    )
+    seen |= set(emulator.generate_dialogs(CUSTOMER_URN, 20, seed=13, attachments_per_dialog=(0, 0)))
+    emulator.generate_mailbox(OTHER, 10, seed=14, resource=RESOURCE)
+    return seen
+
+
+def mailbox_sources(world: World, since: dt.datetime) -> list[altinn.DialogportenMailbox]:
+    return altinn.DialogportenMailbox.sources(
+        world.dialogporten,
+        [CUSTOMER_URN, SUBUNIT_URN],
+        correspondence=world.correspondence,
+        since=since,
+        limit=20,
+    )
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def harvest(world: World, since: dt.datetime, **options: Any) -> altinn.HarvestSummary:
+    async with altinn.Harvest(
+        mailbox_sources(world, since),
+        sink=altinn.JsonLinesSink(world.tmp / "mailbox.jsonl"),
+        files=world.tmp / "files",
+        **options,
+    ) as run:
+        return await run.run()
+
+
+async def test_a_mailbox_is_harvested_whole_with_its_attachments_and_nothing_marked_read(
+    world: World,
+) -> None:
+    emulator = world.emulator
+    expected = seed_mailbox(emulator)
+    since = dt.datetime.now(dt.UTC)
+    summary = await harvest(world, since)
+    records = lines(world.tmp / "mailbox.jsonl")
+    assert sorted(r["dialog"]["id"] for r in records) == sorted(expected)
+    assert summary.complete
+    for record in records:
+        assert "dialogToken" not in record["dialog"]  # a bearer token is not for an archive
+        correspondence = record["correspondence"]
+        if record["dialog"]["serviceResourceType"] != "CorrespondenceService":
+            assert correspondence is None
+            continue
+        by_id = {a["id"]: a for a in correspondence["content"]["attachments"]}
+        assert {a["id"] for a in record["attachments"]} == set(by_id)
+        for attachment in record["attachments"]:
+            if attachment["status"] == "downloaded":
+                data = (world.tmp / "files" / attachment["file"]).read_bytes()
+                checksum = hashlib.md5(data).hexdigest()  # noqa: S324 - Altinn's checksum
+                assert checksum == by_id[attachment["id"]]["checksum"]
+            else:
+                assert attachment["status"] == "expired"
+    assert summary.files == sum(
+        1 for r in records for a in r["attachments"] if a["status"] == "downloaded"
+    )
+    for name in ("correspondence.markasread", "correspondence.content", "correspondence.confirm"):
+        assert emulator.requests[name] == 0
+    assert emulator.requests["maskinporten.token"] == 1
+    assert emulator.requests["authentication.exchange"] == 1
+
+
+async def test_an_interrupted_mailbox_harvest_resumed_ends_with_exactly_the_full_mailbox(
+    world: World,
+) -> None:
+    emulator = world.emulator
+    expected = seed_mailbox(emulator)
+    since = dt.datetime.now(dt.UTC)
+    # Stopped part way, then broken by a failing search, then resumed to the end.
+    first = await harvest(world, since, max_items=37)
+    assert first.items == 37
+    assert not first.complete
+    emulator.inject_fault("dialogporten.search", status=500, times=50)
+    with pytest.raises(altinn.HarvestError):
+        await harvest(world, since, resume=True)
+    emulator.clear_faults()
+    emulator.inject_fault("correspondence.overview", status=503, times=3)
+    last = await harvest(world, since, resume=True)
+    assert last.complete
+    ids = [r["dialog"]["id"] for r in lines(world.tmp / "mailbox.jsonl")]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == expected
+
+
+async def test_later_runs_write_each_changed_dialog_once_per_revision(world: World) -> None:
+    emulator = world.emulator
+    expected = seed_mailbox(emulator)
+    since = dt.datetime.now(dt.UTC)
+    await harvest(world, since)
+    changed = sorted(expected)[:3]
+    for dialog_id in changed:
+        emulator.update_dialog(dialog_id, status="Completed")
+    new = emulator.add_correspondence(CUSTOMER, resource=RESOURCE, attachments={"ny.txt": b"ny"})
+    for _ in range(2):  # the second run finds nothing new: the overlap is deduplicated
+        await harvest(world, since, resume=True)
+    records = lines(world.tmp / "mailbox.jsonl")
+    revisions = [(r["dialog"]["id"], r["dialog"]["revision"]) for r in records]
+    assert len(revisions) == len(set(revisions))
+    by_id: dict[str, list[str]] = {}
+    for dialog_id, revision in revisions:
+        by_id.setdefault(dialog_id, []).append(revision)
+    assert sorted(i for i, revs in by_id.items() if len(revs) == 2) == changed
+    assert len(by_id) == len(expected) + 1
+    (new_record,) = [
+        r for r in records if r["correspondence"] and r["correspondence"]["correspondenceId"] == new
+    ]
+    assert new_record["attachments"][0]["status"] == "downloaded"

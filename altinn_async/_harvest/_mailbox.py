@@ -67,8 +67,10 @@ class DialogportenMailbox:
 
     The record is ``{"dialog": {...}, "correspondence": {...} | null, "attachments": [...]}``,
     the dialog without its dialog token; each attachment ``{"id", "name", "file", "status"}``
-    with status ``downloaded``, ``expired``, ``purged``, ``unauthorized``, ``not found``,
-    ``elsewhere`` or ``skipped``.
+    (``file`` relative to the harvest's files folder) with status ``downloaded``,
+    ``expired``, ``purged``, ``unauthorized``, ``not found``, ``elsewhere`` or ``skipped``.
+    A dialog deleted or expired between the search and its reading is written as listed,
+    with ``"unavailable"`` saying why.
 
     Args:
         dialogporten: the Dialogporten client (end user: a system user or a person).
@@ -291,7 +293,7 @@ class DialogportenMailbox:
                     entry["status"] = exc.reason
                     continue
                 written.append(path)
-                entry |= {"file": path.name, "status": "downloaded"}
+                entry |= {"file": f"{path.parent.name}/{path.name}", "status": "downloaded"}
         else:
             written = await self._download_dialog_attachments(dialog, folder, attachments)
         self._fetched[self.key(item)] = {
@@ -328,7 +330,7 @@ class DialogportenMailbox:
                 entry["status"] = "elsewhere"
                 continue
             written.append(path)
-            entry |= {"file": path.name, "status": "downloaded"}
+            entry |= {"file": f"{path.parent.name}/{path.name}", "status": "downloaded"}
         return written
 
     async def confirm(self, key: str) -> None:

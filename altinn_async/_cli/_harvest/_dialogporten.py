@@ -47,8 +47,9 @@ def add_parser(sources: Any) -> argparse.ArgumentParser:
         "--overlap earlier): a later --resume writes only what changed, once per revision. "
         "It never marks anything read or confirmed, and never reads a correspondence's "
         "content endpoint (which would). What the APIs record regardless, and cannot be asked "
-        "not to: Dialogporten logs that the system user saw each dialog, Correspondence "
-        "records each correspondence as Fetched and its attachments as downloaded.",
+        "not to: Dialogporten writes in each dialog's seen log that the system user saw it, "
+        "and Correspondence records each correspondence as Fetched and its attachments as "
+        "downloaded.",
     )
     add_client_arguments(parser)
     parser.add_argument(

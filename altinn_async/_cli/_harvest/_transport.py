@@ -56,7 +56,7 @@ async def platform_client(
             authorization_details=system_user,
         )
         async with (
-            AltinnExchangeAuth(maskinporten, test=args.test_org) as auth,
+            AltinnExchangeAuth(maskinporten, test=getattr(args, "test_org", False)) as auth,
             httpx.AsyncClient(
                 auth=auth,
                 base_url=found.platform,
