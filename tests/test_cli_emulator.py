@@ -28,6 +28,7 @@ import pytest
 
 from altinn_async._cli._common import CLIError
 from altinn_async._cli._emulator import parse_faults
+from altinn_async._cli._playground import DEMO_MAILBOX_DIALOGS
 from altinn_async.testing import DEFAULT_PID, FAULT_KINDS
 
 PROGRAM = [sys.executable, "-m", "altinn_async"]
@@ -170,6 +171,15 @@ def test_the_printed_harvest_command_works(emulator: Running) -> None:
     lines = (emulator.cwd / "messages.jsonl").read_text().splitlines()
     assert len(lines) == 12
     assert "harvest complete: 12 items" in result.stderr
+
+
+def test_the_printed_mailbox_harvest_command_works(emulator: Running) -> None:
+    env, args = emulator.command("harvest dialogporten")
+    result = emulator.run(args, env)
+    assert result.returncode == 0, result.stderr
+    lines = (emulator.cwd / "mailbox.jsonl").read_text().splitlines()
+    assert len(lines) == DEMO_MAILBOX_DIALOGS
+    assert f"harvest complete: {DEMO_MAILBOX_DIALOGS} items" in result.stderr
 
 
 def test_the_printed_python_program_works(emulator: Running) -> None:

@@ -346,3 +346,53 @@ async def test_later_runs_write_each_changed_dialog_once_per_revision(world: Wor
         r for r in records if r["correspondence"] and r["correspondence"]["correspondenceId"] == new
     ]
     assert new_record["attachments"][0]["status"] == "downloaded"
+
+
+async def test_a_person_logged_in_with_idporten_reads_their_own_mailbox(tmp_path: Path) -> None:
+    emulator = Emulator()
+    emulator.add_idporten_client(
+        "web",
+        client_secret="web-secret",  # noqa: S106 - the emulator's own test credential
+        redirect_uris=["https://app.example/callback"],
+        scopes=["openid", "digdir:dialogporten", "altinn:correspondence.read"],
+    )
+    person = emulator.person()
+    mine = emulator.add_correspondence(
+        person.pid, resource=RESOURCE, attachments={"brev.txt": b"hei"}
+    )
+    emulator.add_correspondence(CUSTOMER, resource=RESOURCE)  # not theirs
+    async with (
+        httpx.AsyncClient(transport=emulator.transport()) as token_http,
+        altinn.IDPortenClient(
+            client_id="web",
+            client_secret="web-secret",  # noqa: S106 - as above
+            redirect_uri="https://app.example/callback",
+            scopes=["openid", "digdir:dialogporten", "altinn:correspondence.read"],
+            environment=emulator.environment,
+            http_client=token_http,
+        ) as idporten,
+    ):
+        login = idporten.start_login()
+        callback = await emulator.idporten_login(login.url)
+        await idporten.complete_login(callback, login, session_key="person")
+        async with (
+            altinn.AltinnExchangeAuth(idporten.session("person")) as auth,
+            httpx.AsyncClient(
+                transport=emulator.transport(), auth=auth, base_url=emulator.environment.platform
+            ) as http,
+        ):
+            dialogporten = altinn.Dialogporten(http)
+            found = [d async for d in dialogporten.search(party=person.pid)]
+            assert [d.party for d in found] == [f"urn:altinn:person:identifier-no:{person.pid}"]
+            dialog = await dialogporten.dialog(found[0].id)
+            assert dialog.correspondence_id == mine
+            correspondence = await altinn.CorrespondenceClient(http).get(mine)
+            (attachment,) = correspondence.content.attachments
+            path = await altinn.CorrespondenceClient(http).download(
+                correspondence, attachment, tmp_path
+            )
+            assert path.read_bytes() == b"hei"
+            # Nothing else is theirs.
+            assert [d async for d in dialogporten.search(party=CUSTOMER)] == []
+    assert emulator.requests["authentication.exchange"] == 1
+    assert person.pid not in repr(found[0])

@@ -19,10 +19,13 @@ from ._playground import (
     DEMO_ALTINN2_PASSWORD,
     DEMO_ALTINN2_USER,
     DEMO_CLIENT_ID,
+    DEMO_MAILBOX_DIALOGS,
+    DEMO_MAILBOX_SCOPES,
     DEMO_ORG,
     DEMO_ORG_NUMBER,
     DEMO_PERSON_INSTANCES,
     DEMO_SCOPES,
+    DEMO_SUBUNIT,
     DEMO_SYSTEM_USER_ORG,
     DEMO_WEB_CLIENT,
     DEMO_WEB_REDIRECT,
@@ -39,10 +42,11 @@ def add_parser(commands: Any) -> None:
     emulator = commands.add_parser(
         "emulator",
         help="serve the emulator on a port for other programs",
-        description="Serve Maskinporten, ID-porten, Altinn authentication, Storage, Events and "
-        "the Altinn 2 API on a local port, seeded with a Maskinporten client (its private key "
-        "written to --key-out), instances, a TestID person, an ID-porten web client, an Altinn "
-        "2 API key, user and message box, and a system user; print every credential and a "
+        description="Serve Maskinporten, ID-porten, Altinn authentication, Storage, Events, "
+        "Dialogporten, Correspondence, Authorized Parties and the Altinn 2 API on a local port, "
+        "seeded with a Maskinporten client (its private key written to --key-out), instances, "
+        "a TestID person, an ID-porten web client, an Altinn 2 API key, user and message box, "
+        "and a system user with an Altinn 3 mailbox; print every credential and a "
         "command to try each. Ctrl-C stops it.",
     )
     emulator.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
@@ -285,6 +289,29 @@ def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
             "data",
         ]
     )
+    mailbox_harvest = shlex.join(
+        [
+            "altinn-async",
+            "harvest",
+            "dialogporten",
+            "--env",
+            maskinporten.issuer,
+            "--platform",
+            environment.platform,
+            "--client-id",
+            args.client_id,
+            "--key",
+            key_file,
+            "--kid",
+            str(playground.key.key_id),
+            "--system-user",
+            DEMO_SYSTEM_USER_ORG,
+            "--out",
+            "mailbox.jsonl",
+            "--files",
+            "mailbox",
+        ]
+    )
     snippet = textwrap.dedent(
         f"""\
         import anyio, httpx
@@ -330,6 +357,11 @@ def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
             f"{DEMO_PERSON_INSTANCES} of the person"
         ),
         f"  events:               {environment.platform}/events/api/v1/app/{DEMO_ORG}/app-1",
+        (
+            f"  mailbox:              {DEMO_MAILBOX_DIALOGS} correspondences of "
+            f"{DEMO_SYSTEM_USER_ORG} and its sub-unit {DEMO_SUBUNIT} (Dialogporten, "
+            f"Correspondence; the system user's scopes {' '.join(DEMO_MAILBOX_SCOPES)})"
+        ),
     ]
     network = _network(args)
     if network:
@@ -359,6 +391,7 @@ def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
         "Try:",
         f"  {token}",
         f"  {storage_harvest}",
+        f"  {mailbox_harvest}",
         f"  {harvest}",
         "  python - <<'PY'",
         textwrap.indent(snippet, "  ").rstrip(),
