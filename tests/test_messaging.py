@@ -352,7 +352,7 @@ async def test_a_person_logged_in_with_idporten_reads_their_own_mailbox(tmp_path
     emulator = Emulator()
     emulator.add_idporten_client(
         "web",
-        client_secret="web-secret",  # noqa: S106 - the emulator's own test credential
+        client_secret="web-secret",
         redirect_uris=["https://app.example/callback"],
         scopes=["openid", "digdir:dialogporten", "altinn:correspondence.read"],
     )
@@ -365,7 +365,7 @@ async def test_a_person_logged_in_with_idporten_reads_their_own_mailbox(tmp_path
         httpx.AsyncClient(transport=emulator.transport()) as token_http,
         altinn.IDPortenClient(
             client_id="web",
-            client_secret="web-secret",  # noqa: S106 - as above
+            client_secret="web-secret",
             redirect_uri="https://app.example/callback",
             scopes=["openid", "digdir:dialogporten", "altinn:correspondence.read"],
             environment=emulator.environment,
