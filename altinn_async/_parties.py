@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -201,8 +201,8 @@ def _party(r: JsonReader) -> AuthorizedParty:
     )
 
 
-def flatten(parties: Iterable[AuthorizedParty]) -> Iterator[AuthorizedParty]:
-    """Every party and, after each, its sub-units (depth first), each once.
+def flatten(parties: Iterable[AuthorizedParty]) -> list[AuthorizedParty]:
+    """Every party and, after each, its sub-units (depth first), each once, as a list.
 
     A party that appears twice (as a main unit's sub-unit and on its own, say) comes out the
     first time only, by its party UUID (or its party id, when it has no UUID).
@@ -212,6 +212,7 @@ def flatten(parties: Iterable[AuthorizedParty]) -> Iterator[AuthorizedParty]:
         mailboxes = [party.urn for party in flatten(await parties.mine())]
     """
     seen: set[object] = set()
+    found: list[AuthorizedParty] = []
     stack = list(reversed(list(parties)))
     while stack:
         party = stack.pop()
@@ -221,8 +222,9 @@ def flatten(parties: Iterable[AuthorizedParty]) -> Iterator[AuthorizedParty]:
         if key in seen:
             continue
         seen.add(key)
-        yield party
+        found.append(party)
         stack.extend(reversed(party.subunits))
+    return found
 
 
 def _flags(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,12 @@ import altinn_async as altinn
 from altinn_async.testing import DEFAULT_PID, Emulator
 
 README = Path(__file__).parent.parent / "README.md"
+MAILBOX = 14
+MAILBOX_SCOPES = [
+    "digdir:dialogporten",
+    "altinn:correspondence.read",
+    "altinn:accessmanagement/authorizedparties",
+]
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
@@ -44,6 +51,7 @@ def test_the_readme_has_the_examples_this_test_knows() -> None:
         "ID-porten: a person logs in, Altinn is called as them",
         "Altinn 2 (legacy)",
         "Bulk harvests",
+        "Altinn 3 messaging: Dialogporten, Correspondence, Authorized Parties",
         "The emulator: `altinn_async.testing`",
     ]
 
@@ -68,9 +76,16 @@ def playground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Play
     key = altinn.SigningKey.from_pem(pem, kid="my-key-id")
     emulator = Emulator()
     emulator.add_maskinporten_client(
-        "my-client-id", org_number="405003309", scopes=["altinn:serviceowner/instances.read"],
-        jwks=[key.public_jwk],
+        "my-client-id", org_number="405003309", scopes=["altinn:serviceowner/instances.read",
+        *MAILBOX_SCOPES], jwks=[key.public_jwk],
     )  # fmt: skip
+    emulator.add_organization("310000001", name="MOTTAKER AS")
+    emulator.add_organization("310000002", parent="310000001")
+    emulator.add_system_user(client_id="my-client-id", customer_org="310000001")
+    now = time.time()
+    emulator.generate_mailbox(
+        "310000001", MAILBOX, seed=5, start=now - 5 * 86_400, attachments_per=(1, 1)
+    )
     emulator.add_instances("ttd", "app", 30)
     person = emulator.person(DEFAULT_PID)
     for _ in range(3):
@@ -178,6 +193,21 @@ def test_harvest_example(
     run(block("Bulk harvests"))  # resumed: nothing new, nothing twice
     assert capsys.readouterr().out.strip() == "0 instances, 0 files"
     assert len(Path("instances.jsonl").read_text().splitlines()) == 33
+    assert all(client.is_closed for client in opened)
+
+
+def test_messaging_example(
+    playground: Playground, opened: list[httpx.AsyncClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(block("Altinn 3 messaging: Dialogporten, Correspondence, Authorized Parties"))
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 4  # three dialogs, then the summary
+    assert printed[-1] == f"{MAILBOX} dialogs, {MAILBOX} attachments"
+    lines = Path("mailbox.jsonl").read_text().splitlines()
+    assert len({json.loads(line)["dialog"]["id"] for line in lines}) == len(lines) == MAILBOX
+    run(block("Altinn 3 messaging: Dialogporten, Correspondence, Authorized Parties"))
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "0 dialogs, 0 attachments"
+    assert playground.emulator.requests["correspondence.markasread"] == 0
     assert all(client.is_closed for client in opened)
 
 

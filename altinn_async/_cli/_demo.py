@@ -244,7 +244,7 @@ async def _mailbox_demo(
                 transport=transport, auth=auth, base_url=environment.platform, limits=limits
             ) as http,
         ):
-            parties = list(flatten(await AuthorizedPartiesClient(http).mine()))
+            parties = flatten(await AuthorizedPartiesClient(http).mine())
             sources = DialogportenMailbox.sources(
                 Dialogporten(http),
                 [party.urn for party in parties if party.urn],
