@@ -24,12 +24,20 @@ import attrs
 import httpx
 
 from ._files import download_to, safe_filename
+from ._hal import json_kind
 from ._http import api_error, origin, platform_base, safe_url
 from ._paging import KeysetPaging, Page, PageContent, Paginator
+from ._reading import JsonReader
 from ._redact import mask_pids
 from ._retry import RetryPolicy, request
-from ._times import parse_time, query_time
-from .exceptions import APIError, ConfigurationError, ForeignOriginError, PaginationError
+from ._times import query_time
+from .exceptions import (
+    APIError,
+    ConfigurationError,
+    ForeignOriginError,
+    PaginationError,
+    ResponseFormatError,
+)
 
 __all__ = [
     "ApiAction",
@@ -107,21 +115,30 @@ class Localized:
     preference: tuple[str, ...] = DEFAULT_LANGUAGES
 
     @classmethod
-    def read(cls, raw: object, preference: tuple[str, ...]) -> Localized | None:
-        """The text from a ``ContentValue`` object or a list of ``{languageCode, value}``."""
-        media_type = None
-        if isinstance(raw, Mapping):
-            kind = raw.get("mediaType")
-            media_type = kind if isinstance(kind, str) else None
-            raw = raw.get("value")
-        if not isinstance(raw, list):
+    def read(cls, parent: Raw, key: str, preference: tuple[str, ...]) -> Localized | None:
+        """The text under ``key``: a ``ContentValue`` object (``{"value": [...],
+        "mediaType": ...}``) or a bare list of ``{languageCode, value}``; ``None`` if absent.
+
+        Raises:
+            ResponseFormatError: it is neither.
+        """
+        reader = _reader(parent)
+        value = reader.document.get(key)
+        if value is None:
             return None
+        media_type = None
+        if isinstance(value, list):
+            entries = reader.objects(key)
+        else:
+            child = reader.child(key)
+            assert child is not None  # noqa: S101 - not None, checked above
+            media_type = child.text("mediaType")
+            entries = child.objects("value")
         values: dict[str, str] = {}
-        for entry in raw:
-            if isinstance(entry, Mapping):
-                code, value = entry.get("languageCode"), entry.get("value")
-                if isinstance(code, str) and isinstance(value, str):
-                    values.setdefault(code.lower(), value)
+        for entry in entries:
+            values.setdefault(
+                entry.required_text("languageCode").lower(), entry.text("value") or ""
+            )
         return cls(values, media_type, preference)
 
     def text(self, languages: Iterable[str] | str | None = None) -> str | None:
@@ -137,40 +154,38 @@ class Localized:
         return self.text() or ""
 
 
-def _text(raw: Mapping[str, Any], key: str) -> str | None:
-    value = raw.get(key)
-    return value if isinstance(value, str) else None
+Raw = Mapping[str, Any] | JsonReader
+"""A JSON object as sent, or a reader of one (which knows where in the answer it is)."""
 
 
-def _time(raw: Mapping[str, Any], key: str) -> datetime | None:
-    value = raw.get(key)
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
+def _reader(raw: Raw) -> JsonReader:
+    return raw if isinstance(raw, JsonReader) else JsonReader(raw)
 
 
-def _bool(raw: Mapping[str, Any], key: str) -> bool | None:
-    value = raw.get(key)
-    return value if isinstance(value, bool) else None
+def _text(raw: Raw, key: str) -> str | None:
+    return _reader(raw).text(key)
 
 
-def _objects(raw: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    value = raw.get(key)
-    if not isinstance(value, list):
-        return []
-    return [entry for entry in value if isinstance(entry, Mapping)]
+def _time(raw: Raw, key: str) -> datetime | None:
+    return _reader(raw).time(key)
 
 
-def _contents(raw: Mapping[str, Any], preference: tuple[str, ...]) -> dict[str, Localized]:
-    content = raw.get("content")
-    if not isinstance(content, Mapping):
+def _bool(raw: Raw, key: str) -> bool | None:
+    reader = _reader(raw)
+    return None if reader.document.get(key) is None else reader.flag(key)
+
+
+def _objects(raw: Raw, key: str) -> list[JsonReader]:
+    return _reader(raw).objects(key)
+
+
+def _contents(raw: Raw, preference: tuple[str, ...]) -> dict[str, Localized]:
+    content = _reader(raw).child("content")
+    if content is None:
         return {}
     found = {}
-    for name, value in content.items():
-        localized = Localized.read(value, preference)
+    for name in content.document:
+        localized = Localized.read(content, name, preference)
         if localized is not None:
             found[name] = localized
     return found
@@ -232,7 +247,7 @@ class DialogAttachment:
     urls: tuple[DialogAttachmentUrl, ...]
 
     @classmethod
-    def read(cls, raw: Mapping[str, Any], preference: tuple[str, ...]) -> DialogAttachment:
+    def read(cls, raw: Raw, preference: tuple[str, ...]) -> DialogAttachment:
         """From the JSON object."""
         urls = tuple(
             DialogAttachmentUrl(
@@ -246,7 +261,7 @@ class DialogAttachment:
         return cls(
             id=_text(raw, "id") or "",
             name=_text(raw, "name"),
-            display_name=Localized.read(raw.get("displayName"), preference),
+            display_name=Localized.read(raw, "displayName", preference),
             expires_at=_time(raw, "expiresAt"),
             urls=urls,
         )
@@ -276,7 +291,7 @@ class ApiAction:
     endpoints: tuple[tuple[str, str], ...]
 
     @classmethod
-    def read(cls, raw: Mapping[str, Any]) -> ApiAction:
+    def read(cls, raw: Raw) -> ApiAction:
         """From the JSON object."""
         endpoints = tuple(
             ((_text(e, "httpMethod") or "GET").upper(), _text(e, "url") or "")
@@ -320,15 +335,15 @@ class DialogTransmission:
     document: Mapping[str, Any] = attrs.field(repr=False, eq=False)
 
     @classmethod
-    def read(cls, raw: Mapping[str, Any], preference: tuple[str, ...]) -> DialogTransmission:
+    def read(cls, raw: Raw, preference: tuple[str, ...]) -> DialogTransmission:
         """From the JSON object."""
         contents = _contents(raw, preference)
-        sender = raw.get("sender")
+        sender = _reader(raw).child("sender")
         return cls(
             id=_text(raw, "id") or "",
             created_at=_time(raw, "createdAt"),
             type=_text(raw, "type"),
-            sender_type=_text(sender, "actorType") if isinstance(sender, Mapping) else None,
+            sender_type=None if sender is None else sender.text("actorType"),
             is_authorized=_bool(raw, "isAuthorized"),
             is_opened=_bool(raw, "isOpened"),
             title=_content_text(contents, "title"),
@@ -339,7 +354,7 @@ class DialogTransmission:
             ),
             related_transmission_id=_text(raw, "relatedTransmissionId"),
             external_reference=_text(raw, "externalReference"),
-            document=raw,
+            document=_reader(raw).document,
         )
 
 
@@ -366,18 +381,18 @@ class DialogActivity:
     document: Mapping[str, Any] = attrs.field(repr=False, eq=False)
 
     @classmethod
-    def read(cls, raw: Mapping[str, Any], preference: tuple[str, ...]) -> DialogActivity:
+    def read(cls, raw: Raw, preference: tuple[str, ...]) -> DialogActivity:
         """From the JSON object."""
-        actor = raw.get("performedBy")
-        description = Localized.read(raw.get("description"), preference)
+        actor = _reader(raw).child("performedBy")
+        description = Localized.read(raw, "description", preference)
         return cls(
             id=_text(raw, "id") or "",
             created_at=_time(raw, "createdAt"),
             type=_text(raw, "type"),
             transmission_id=_text(raw, "transmissionId"),
-            performed_by=_text(actor, "actorType") if isinstance(actor, Mapping) else None,
+            performed_by=None if actor is None else actor.text("actorType"),
             description=None if description is None else description.text(),
-            document=raw,
+            document=_reader(raw).document,
         )
 
 
@@ -430,15 +445,15 @@ class DialogSummary:
     document: Mapping[str, Any] = attrs.field(repr=False, eq=False)
 
     @staticmethod
-    def _fields(raw: Mapping[str, Any], preference: tuple[str, ...]) -> dict[str, Any]:
-        identifier = raw.get("id")
-        if not isinstance(identifier, str) or not identifier:
-            raise PaginationError("Dialogporten sent a dialog without an id")
-        context = raw.get("endUserContext")
-        labels = context.get("systemLabels") if isinstance(context, Mapping) else None
-        if not isinstance(labels, list):
-            legacy = raw.get("systemLabel")
-            labels = [legacy] if isinstance(legacy, str) else []
+    def _fields(raw: Raw, preference: tuple[str, ...]) -> dict[str, Any]:
+        reader = _reader(raw)
+        identifier = reader.required_text("id")
+        context = reader.child("endUserContext")
+        if context is not None and context.document.get("systemLabels") is not None:
+            labels = list(context.texts("systemLabels"))
+        else:
+            legacy = reader.text("systemLabel")
+            labels = [legacy] if legacy else []
         return {
             "id": identifier,
             "org": _text(raw, "org"),
@@ -455,19 +470,17 @@ class DialogSummary:
             "is_api_only": _bool(raw, "isApiOnly"),
             "has_unopened_content": _bool(raw, "hasUnopenedContent"),
             "is_content_seen": _bool(raw, "isContentSeen"),
-            "system_labels": tuple(label for label in labels if isinstance(label, str)),
+            "system_labels": tuple(labels),
             "content": _contents(raw, preference),
-            "document": raw,
+            "document": reader.document,
         }
 
     @classmethod
-    def read(
-        cls, raw: Mapping[str, Any], preference: tuple[str, ...] = DEFAULT_LANGUAGES
-    ) -> DialogSummary:
+    def read(cls, raw: Raw, preference: tuple[str, ...] = DEFAULT_LANGUAGES) -> DialogSummary:
         """From a search item's JSON object.
 
         Raises:
-            PaginationError: the object has no id.
+            ResponseFormatError: the object has no id, or a field of the wrong type.
         """
         return cls(**cls._fields(raw, preference))
 
@@ -519,21 +532,19 @@ class Dialog(DialogSummary):
     main_content_reference: str | None = attrs.field(default=None, repr=False)
 
     @classmethod
-    def read(
-        cls, raw: Mapping[str, Any], preference: tuple[str, ...] = DEFAULT_LANGUAGES
-    ) -> Dialog:
+    def read(cls, raw: Raw, preference: tuple[str, ...] = DEFAULT_LANGUAGES) -> Dialog:
         """From the JSON object of ``GET /dialogs/{id}``.
 
         Raises:
-            PaginationError: the object has no id.
+            ResponseFormatError: the object has no id, or a field of the wrong type.
         """
         fields = cls._fields(raw, preference)
-        token = raw.get("dialogToken")
+        token = _text(raw, "dialogToken")
         return cls(
             **fields,
             revision=_text(raw, "revision"),
             expires_at=_time(raw, "expiresAt"),
-            token=token if isinstance(token, str) and token else None,
+            token=token or None,
             attachments=tuple(
                 DialogAttachment.read(a, preference) for a in _objects(raw, "attachments")
             ),
@@ -657,9 +668,12 @@ class _DialogList:
     def parse(self, response: httpx.Response, url: httpx.URL) -> PageContent[DialogSummary]:
         content = self.keyset.parse(response, url)
         try:
-            items = [DialogSummary.read(item, self.preference) for item in content.items]
-        except PaginationError as exc:
-            raise PaginationError(f"{url}: {exc}", position=str(url)) from None
+            items = [
+                DialogSummary.read(JsonReader(item, f"$.items[{index}]"), self.preference)
+                for index, item in enumerate(content.items)
+            ]
+        except ResponseFormatError as exc:
+            raise PaginationError(f"{url}: {exc}", position=str(url)) from exc
         return PageContent(
             items=items, next=content.next, continuation_token=content.continuation_token
         )
@@ -987,25 +1001,23 @@ class Dialogporten:
         """
         response = await self._get(f"{self._side}/dialogs/{_segment(dialog_id)}")
         body = self._json(response)
-        if not isinstance(body, Mapping):
-            raise PaginationError(f"{safe_url(response.request.url)} did not answer a dialog")
-        return Dialog.read(body, self._languages)
+        try:
+            return Dialog.read(JsonReader(body), self._languages)
+        except ResponseFormatError as exc:
+            url = safe_url(response.request.url)
+            raise ResponseFormatError(f"GET {url}: {exc}", path=exc.path) from None
 
     async def transmissions(self, dialog_id: str) -> list[DialogTransmission]:
         """A dialog's transmissions, oldest first."""
         response = await self._get(f"{self._side}/dialogs/{_segment(dialog_id)}/transmissions")
         body = self._json(response)
-        entries = body if isinstance(body, list) else []
-        return [
-            DialogTransmission.read(t, self._languages) for t in entries if isinstance(t, Mapping)
-        ]
+        return [DialogTransmission.read(entry, self._languages) for entry in _array(response, body)]
 
     async def activities(self, dialog_id: str) -> list[DialogActivity]:
         """A dialog's activities, oldest first."""
         response = await self._get(f"{self._side}/dialogs/{_segment(dialog_id)}/activities")
         body = self._json(response)
-        entries = body if isinstance(body, list) else []
-        return [DialogActivity.read(a, self._languages) for a in entries if isinstance(a, Mapping)]
+        return [DialogActivity.read(entry, self._languages) for entry in _array(response, body)]
 
     async def parties(self) -> list[dict[str, Any]]:
         """The parties the caller may act for, as Dialogporten lists them
@@ -1095,6 +1107,15 @@ def _time_bounds(**bounds: tuple[datetime | str | None, datetime | str | None]) 
             if value is not None:
                 query.append((f"{name}{suffix}", query_time(f"{name}{suffix}", value)))
     return query
+
+
+def _array(response: httpx.Response, body: object) -> list[JsonReader]:
+    if not isinstance(body, list):
+        raise ResponseFormatError(
+            f"GET {safe_url(response.request.url)} answered {json_kind(body)}, not an array",
+            path="$",
+        )
+    return [JsonReader(entry, f"$[{index}]") for index, entry in enumerate(body)]
 
 
 def _segment(value: str) -> str:

@@ -194,3 +194,33 @@ async def test_the_dialog_token_goes_only_to_its_platform_and_not_once_expired()
         altinn.DialogTokenAuth("not a token")
     with pytest.raises(altinn.ConfigurationError, match="origin"):
         altinn.DialogTokenAuth(token(exp=now + 600))
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"id": None}, "$.id"),
+        ({"createdAt": "yesterday"}, "$.createdAt"),
+        ({"isApiOnly": "no"}, "$.isApiOnly"),
+        ({"attachments": [{"id": "a", "urls": [{"url": 5}]}]}, "$.attachments[0].urls[0].url"),
+        ({"content": {"title": {"value": [{"value": "no language"}]}}}, "$.content.title.value[0]"),
+        ({"transmissions": "none"}, "$.transmissions"),
+    ],
+)
+def test_a_malformed_dialog_is_a_typed_error_naming_the_place(
+    change: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(altinn.ResponseFormatError) as caught:
+        altinn.Dialog.read(dialog_document(**change))
+    assert caught.value.path.startswith(path)
+
+
+async def test_a_malformed_search_item_is_a_pagination_error_at_its_page() -> None:
+    script = Script(
+        {"items": [{"id": "ok"}, {"id": 7}], "hasNextPage": False, "continuationToken": None}
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(script), base_url=PLATFORM) as http:
+        pager = altinn.Dialogporten(http).search(party=ORG)
+        with pytest.raises(altinn.PaginationError, match=r"\$\.items\[1\]\.id") as caught:
+            [d async for d in pager]
+    assert caught.value.position == str(script.requests[0].url)
