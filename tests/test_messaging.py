@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ SCOPES = [
     "digdir:dialogporten",
     "altinn:correspondence.read",
     "altinn:accessmanagement/authorizedparties",
+    "altinn:instances.read",
 ]
 CUSTOMER_URN = f"urn:altinn:organization:identifier-no:{CUSTOMER}"
 SUBUNIT_URN = f"urn:altinn:organization:identifier-no:{SUBUNIT}"
@@ -396,3 +398,77 @@ async def test_a_person_logged_in_with_idporten_reads_their_own_mailbox(tmp_path
             assert [d async for d in dialogporten.search(party=CUSTOMER)] == []
     assert emulator.requests["authentication.exchange"] == 1
     assert person.pid not in repr(found[0])
+
+
+async def test_an_app_dialogs_attachments_come_from_storage_and_only_from_the_platform(
+    world: World,
+) -> None:
+    emulator = world.emulator
+    now = emulator_now(world)
+    instance = emulator.add_instance(
+        "ttd", "skjema", data=b"<Skjema/>", filename="skjema.xml", organisation_number=CUSTOMER
+    )
+    data_url = instance["data"][0]["selfLinks"]["platform"]
+    platform_url = "{platform}" + data_url.partition("/platform")[2]
+
+    def attachment(name: str, url: str, **extra: Any) -> dict[str, Any]:
+        media = "application/xml"
+        return {
+            "name": name,
+            "urls": [{"url": url, "mediaType": media, "consumerType": "Api"}],
+            **extra,
+        }
+
+    dialog_id = emulator.add_dialog(
+        CUSTOMER_URN,
+        service_resource="urn:altinn:resource:app_ttd_skjema",
+        service_resource_type="AltinnApp",
+        title="Skjema",
+        attachments=[
+            attachment("skjema.xml", platform_url),
+            attachment("elsewhere.pdf", "https://example.invalid/a.pdf"),
+            attachment("old.pdf", platform_url, expiresAt=now - DAY),
+        ],
+    )
+    await harvest(world, dt.datetime.now(dt.UTC))
+    (record,) = lines(world.tmp / "mailbox.jsonl")
+    assert record["dialog"]["id"] == dialog_id
+    statuses = {a["name"]: a["status"] for a in record["attachments"]}
+    assert statuses == {
+        "skjema.xml": "downloaded",
+        "elsewhere.pdf": "elsewhere",  # the token is not sent to another host
+        "old.pdf": "expired",
+    }
+    (downloaded,) = [a for a in record["attachments"] if a["status"] == "downloaded"]
+    assert (world.tmp / "files" / downloaded["file"]).read_bytes() == b"<Skjema/>"
+
+
+async def test_no_token_in_logs_reprs_errors_or_the_output(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator = world.emulator
+    emulator.add_correspondence(CUSTOMER, resource=RESOURCE, attachments={"a.txt": b"a"})
+    caplog.set_level(logging.DEBUG)
+    await harvest(world, dt.datetime.now(dt.UTC))
+    (listed,) = [d async for d in world.dialogporten.search(party=CUSTOMER)]
+    dialog = await world.dialogporten.dialog(listed.id)
+    assert dialog.token
+    emulator.inject_fault("dialogporten.dialog", status=500, times=10)
+    with pytest.raises(altinn.APIError) as failed:
+        await altinn.Dialogporten(world.http, retry=altinn.RetryPolicy.NEVER).dialog(listed.id)
+    auth = world.http.auth
+    assert isinstance(auth, altinn.AltinnExchangeAuth)
+    altinn_token = (await auth.get_token()).access_token
+    texts = [
+        caplog.text,
+        repr(dialog),
+        repr(altinn.DialogTokenAuth(dialog)),
+        repr(world.dialogporten),
+        repr(world.correspondence),
+        str(failed.value),
+        (world.tmp / "mailbox.jsonl").read_text(),
+    ]
+    for text in texts:
+        assert dialog.token not in text
+        assert altinn_token not in text
+        assert dialog.token.split(".")[2] not in text  # not even the signature
