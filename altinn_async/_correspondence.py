@@ -33,11 +33,12 @@ from typing import Any, Self, TypeVar
 import attrs
 import httpx
 
+from ._api import PlatformClient
 from ._files import download_to, safe_filename
-from ._http import api_error, platform_base
+from ._http import api_error
 from ._reading import JsonReader
 from ._redact import mask_pid, mask_pids, safe_url
-from ._retry import RetryPolicy, request
+from ._retry import request
 from .exceptions import (
     APIError,
     AttachmentUnavailableError,
@@ -638,7 +639,7 @@ def _refine(error: APIError, *, attachment: bool = False) -> APIError:
 # --- the client ----------------------------------------------------------------------------------
 
 
-class CorrespondenceClient:
+class CorrespondenceClient(PlatformClient):
     """Altinn 3 Correspondence, for a recipient (or a sender's list), over an authenticated
     ``httpx.AsyncClient``.
 
@@ -664,20 +665,6 @@ class CorrespondenceClient:
     Raises:
         ConfigurationError: there is no platform URL.
     """
-
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        *,
-        platform: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._http = http
-        self._base = platform_base(http, platform, "CorrespondenceClient")
-        self._retry = retry or RetryPolicy()
-
-    def __repr__(self) -> str:
-        return f"CorrespondenceClient(platform={self._base!r})"
 
     def _url(self, correspondence_id: str, *rest: str) -> str:
         return "/".join([f"{self._base}{_PATH}", _guid(correspondence_id, "correspondence"), *rest])

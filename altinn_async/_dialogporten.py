@@ -23,9 +23,10 @@ import anyio
 import attrs
 import httpx
 
+from ._api import PlatformClient
 from ._files import download_to, safe_filename
 from ._hal import json_kind
-from ._http import api_error, origin, platform_base, safe_url
+from ._http import api_error, origin, safe_url
 from ._paging import KeysetPaging, Page, PageContent, Paginator
 from ._reading import JsonReader
 from ._redact import mask_pids
@@ -773,7 +774,7 @@ def _checked(name: str, values: Iterable[str], allowed: frozenset[str]) -> list[
     return found
 
 
-class Dialogporten:
+class Dialogporten(PlatformClient):
     """Dialogporten's REST API, for an end user (a person, or a system user acting for its
     organisation) or a service owner.
 
@@ -808,9 +809,8 @@ class Dialogporten:
         service_owner: bool = False,
         languages: Iterable[str] | str | None = None,
     ) -> None:
-        self._http = http
-        self._base = platform_base(http, platform, "Dialogporten") + "/dialogporten/api/v1"
-        self._retry = retry or RetryPolicy()
+        super().__init__(http, platform=platform, retry=retry)
+        self._base += "/dialogporten/api/v1"
         self._side = "serviceowner" if service_owner else "enduser"
         self._languages = _languages(languages)
 

@@ -30,8 +30,8 @@ from typing import Any, Self, cast
 import attrs
 import httpx
 
+from ._api import PlatformClient
 from ._hal import json_kind
-from ._http import platform_base
 from ._paging import NextHeader, Page, PageContent, Paginator, _set_query
 from ._redact import mask_pids, safe_url
 from ._retry import RetryPolicy
@@ -489,7 +489,7 @@ _PARTY = re.compile(r"[1-9][0-9]*", re.ASCII)
 Query = list[tuple[str, str]]
 
 
-class EventsClient:
+class EventsClient(PlatformClient):
     """Altinn 3 Events, over an authenticated ``httpx.AsyncClient``.
 
     Example::
@@ -514,20 +514,6 @@ class EventsClient:
     Raises:
         ConfigurationError: there is no platform URL.
     """
-
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        *,
-        platform: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._http = http
-        self._base = platform_base(http, platform, "EventsClient")
-        self._retry = retry or RetryPolicy()
-
-    def __repr__(self) -> str:
-        return f"EventsClient(platform={self._base!r})"
 
     def app_events(
         self,

@@ -23,7 +23,8 @@ from typing import Any
 import attrs
 import httpx
 
-from ._http import api_error, network_error, platform_base
+from ._api import PlatformClient
+from ._http import api_error, network_error
 from ._reading import JsonReader
 from ._redact import mask_pid, mask_pids, safe_url
 from ._retry import RetryPolicy, request, send
@@ -295,7 +296,7 @@ def _subject(subject: object, kind: str | None) -> tuple[str, str]:
     return kind, value
 
 
-class AuthorizedPartiesClient:
+class AuthorizedPartiesClient(PlatformClient):
     """Access Management's Authorized Parties, over an authenticated ``httpx.AsyncClient``.
 
     Example::
@@ -318,20 +319,6 @@ class AuthorizedPartiesClient:
     Raises:
         ConfigurationError: there is no platform URL.
     """
-
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        *,
-        platform: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._http = http
-        self._base = platform_base(http, platform, "AuthorizedPartiesClient")
-        self._retry = retry or RetryPolicy()
-
-    def __repr__(self) -> str:
-        return f"AuthorizedPartiesClient(platform={self._base!r})"
 
     async def mine(
         self,

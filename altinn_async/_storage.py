@@ -15,8 +15,9 @@ from typing import Any, Self, cast
 import attrs
 import httpx
 
+from ._api import PlatformClient
 from ._files import download_to, safe_filename
-from ._http import api_error, network_error, platform_base
+from ._http import api_error, network_error
 from ._paging import BodyNextField, Page, PageContent, Paginator
 from ._redact import safe_url
 from ._retry import RetryPolicy, request
@@ -201,7 +202,7 @@ class _InstancePages:
 _STORAGE_RULE = BodyNextField("instances")
 
 
-class StorageClient:
+class StorageClient(PlatformClient):
     """Altinn 3 Storage, for a service owner, over an authenticated ``httpx.AsyncClient``.
 
     Example::
@@ -219,20 +220,6 @@ class StorageClient:
         platform: the platform base URL, if ``http`` has no ``base_url``.
         retry: the `RetryPolicy` (``RetryPolicy.NEVER`` for none).
     """
-
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        *,
-        platform: str | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._http = http
-        self._base = platform_base(http, platform, "StorageClient")
-        self._retry = retry or RetryPolicy()
-
-    def __repr__(self) -> str:
-        return f"StorageClient(platform={self._base!r})"
 
     async def _get(self, url: str) -> httpx.Response:
         response = await request(self._http, "GET", url, policy=self._retry)

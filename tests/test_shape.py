@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "_sessions": 1,
     "_files": 1,
     "_bulk": 1,
+    "_api": 1,
     # the auth flows
     "_auth": 2,
     "_maskinporten": 2,
