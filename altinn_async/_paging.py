@@ -486,6 +486,19 @@ def _objects(body: object, url: httpx.URL, what: str) -> list[dict[str, Any]]:
     return body
 
 
+def _object_with_items(
+    response: httpx.Response, url: httpx.URL, key: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A page that is a JSON object, and its list of objects under ``key``."""
+    body = _json(response, url)
+    if not isinstance(body, dict):
+        raise PaginationError(f"{url} answered {json_kind(body)}, not an object", position=str(url))
+    items = body.get(key)
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise PaginationError(f"{url} answered without an {key!r} list", position=str(url))
+    return body, items
+
+
 def _hal(body: object, url: httpx.URL) -> HalResource:
     try:
         return parse_hal(body)
@@ -667,16 +680,7 @@ class BodyNextField:
 
     def parse(self, response: httpx.Response, url: httpx.URL) -> PageContent[dict[str, Any]]:
         """The items list and the ``next`` URL."""
-        body = _json(response, url)
-        if not isinstance(body, dict):
-            raise PaginationError(
-                f"{url} answered {json_kind(body)}, not an object", position=str(url)
-            )
-        items = body.get(self.items_key)
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise PaginationError(
-                f"{url} answered without an {self.items_key!r} list", position=str(url)
-            )
+        body, items = _object_with_items(response, url, self.items_key)
         next_link = body.get(self.next_key)
         if next_link is not None and not isinstance(next_link, str):
             raise PaginationError(
@@ -742,16 +746,7 @@ class KeysetPaging:
 
     def parse(self, response: httpx.Response, url: httpx.URL) -> PageContent[dict[str, Any]]:
         """The items, and the URL with the page's token while ``hasNextPage`` is true."""
-        body = _json(response, url)
-        if not isinstance(body, dict):
-            raise PaginationError(
-                f"{url} answered {json_kind(body)}, not an object", position=str(url)
-            )
-        items = body.get(self.items_key)
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise PaginationError(
-                f"{url} answered without an {self.items_key!r} list", position=str(url)
-            )
+        body, items = _object_with_items(response, url, self.items_key)
         more = body.get(self.more_key)
         if not isinstance(more, bool):
             raise PaginationError(
