@@ -472,3 +472,50 @@ async def test_no_token_in_logs_reprs_errors_or_the_output(
         assert dialog.token not in text
         assert altinn_token not in text
         assert dialog.token.split(".")[2] not in text  # not even the signature
+
+
+async def test_the_correspondence_walk_passes_the_1000_cap_against_the_emulator(
+    world: World,
+) -> None:
+    now = emulator_now(world)
+    ids = world.emulator.generate_correspondences(
+        CUSTOMER, 2300, resource=RESOURCE, seed=21, start=now - 30 * DAY, end=now,
+        attachments_per=(0, 0), dialogs=False,
+    )  # fmt: skip
+    capped = await world.correspondence.list(RESOURCE)
+    assert capped.capped
+    assert len(capped) == 1000
+    walk = world.correspondence.walk(RESOURCE)
+    walked = [correspondence_id async for correspondence_id in walk]
+    assert len(walked) == len(set(walked)) == len(ids)
+    assert set(walked) == set(ids)
+    assert walk.position is None or walk.finished
+
+
+async def test_a_service_owner_searches_its_own_dialogs_with_a_raw_maskinporten_token() -> None:
+    emulator = Emulator()
+    key = signing_key()
+    scopes = ["digdir:dialogporten.serviceprovider", "digdir:dialogporten.serviceprovider.search"]
+    emulator.add_maskinporten_client(
+        "owner", org_number="405003309", scopes=scopes, jwks=[key.public_jwk]
+    )
+    emulator.add_organization(CUSTOMER)
+    own = set(emulator.generate_dialogs(CUSTOMER_URN, 12, seed=31, org="ttd"))
+    emulator.generate_dialogs(CUSTOMER_URN, 5, seed=32, org="digdir")
+    async with (
+        httpx.AsyncClient(transport=emulator.transport()) as token_http,
+        altinn.MaskinportenAuth(
+            client_id="owner",
+            key=key,
+            scopes=scopes,
+            environment=emulator.environment,
+            http_client=token_http,
+        ) as auth,
+        httpx.AsyncClient(
+            transport=emulator.transport(), auth=auth, base_url=emulator.environment.platform
+        ) as http,
+    ):
+        owner = altinn.Dialogporten(http, service_owner=True)
+        found = [d async for d in owner.search(party=CUSTOMER, limit=5)]
+        assert {d.id for d in found} == own
+        assert (await owner.dialog(found[0].id)).id == found[0].id
