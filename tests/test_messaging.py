@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 import altinn_async as altinn
+from altinn_async._harvest import Checkpoint
 from altinn_async.testing import Emulator
 
 from .helpers import signing_key
@@ -519,3 +520,28 @@ async def test_a_service_owner_searches_its_own_dialogs_with_a_raw_maskinporten_
         found = [d async for d in owner.search(party=CUSTOMER, limit=5)]
         assert {d.id for d in found} == own
         assert (await owner.dialog(found[0].id)).id == found[0].id
+
+
+async def test_an_idle_updates_feed_does_not_drift_back_run_after_run(world: World) -> None:
+    emulator = world.emulator
+    emulator.add_correspondence(CUSTOMER, resource=RESOURCE)
+    since = dt.datetime.now(dt.UTC)
+    await harvest(world, since)
+    searches: list[str] = []
+    for _ in range(3):  # nothing changes between the runs
+        before = emulator.requests["dialogporten.search"]
+        await harvest(world, since, resume=True)
+        assert emulator.requests["dialogporten.search"] - before == 1  # the feed, once
+        # The position the feed keeps, read back from the checkpoint.
+        searches.append(httpx.URL(feed_position(world, "updates")).params["updatedAfter"])
+    assert len(set(searches)) == 1, searches  # the same updatedAfter every time
+
+
+def feed_position(world: World, name: str) -> str:
+    checkpoint = Checkpoint(world.tmp / "mailbox.jsonl.checkpoint")
+    try:
+        position = checkpoint.sources()[name].position
+    finally:
+        checkpoint.close()
+    assert position is not None
+    return position

@@ -218,9 +218,12 @@ class DialogportenMailbox:
             return self._dialogporten.search(**common)
         after = self._updated_after
         if position is not None:
-            after = _cursor_time(position) or after
-            assert after is not None  # noqa: S101 - __init__ checked it
-            after = after - self._overlap
+            cursor = _cursor_time(position)
+            if cursor is not None:
+                after = cursor - self._overlap
+            else:
+                # A first page (no token yet): its updatedAfter is rewound already.
+                after = _updated_after(position) or after
         return self._dialogporten.search(updated_after=after, **common)
 
     def key(self, item: DialogSummary) -> str:
@@ -340,20 +343,24 @@ class DialogportenMailbox:
 
 
 def _cursor_time(position: str) -> datetime | None:
-    """The ``updatedAt`` of the continuation token in a page URL, or its ``updatedAfter``."""
-    params = httpx.URL(position).params
-    token = params.get("continuationToken") or ""
+    """The ``updatedAt`` in the continuation token of a page URL, if it has one."""
+    token = httpx.URL(position).params.get("continuationToken") or ""
     for part in token.split(","):
         key, _, value = part.partition("_")
         if key.lower() == "updatedat" and value:
             try:
                 return parse_time(value)
             except ValueError:
-                break
-    after = params.get("updatedAfter")
-    if after:
-        try:
-            return parse_time(after)
-        except ValueError:
-            return None
+                return None
     return None
+
+
+def _updated_after(position: str) -> datetime | None:
+    """The ``updatedAfter`` of a page URL."""
+    after = httpx.URL(position).params.get("updatedAfter")
+    if not after:
+        return None
+    try:
+        return parse_time(after)
+    except ValueError:
+        return None
