@@ -1,6 +1,6 @@
 """Test helpers: a local emulator of Maskinporten, ID-porten, Altinn authentication, Altinn
-Storage and Events and the legacy Altinn 2 REST API, and a throwaway certificate authority for
-enterprise certificates.
+Storage and Events, Dialogporten, Correspondence, Authorized Parties and the legacy Altinn 2 REST
+API, and a throwaway certificate authority for enterprise certificates.
 
 The emulator is a product to test your own code against: it enforces the rules the real services
 enforce and refuses what they refuse, with their error bodies. Use it in-process::

@@ -1,5 +1,5 @@
 """The `Emulator`: Maskinporten, ID-porten, Altinn authentication, Storage, Events, Altinn 2,
-Dialogporten and Authorized Parties in one ASGI app.
+Dialogporten, Correspondence and Authorized Parties in one ASGI app.
 
 A thin facade: it composes the service packages over the shared toolkit, and its ``add_*``
 methods delegate to the seeding of the service that owns the data. Everything it hands out of
@@ -92,7 +92,7 @@ def _public_origin(public_url: str, scheme: str) -> str:
 
 class Emulator:
     """A local Maskinporten, ID-porten, Altinn authentication, Altinn Storage and Events API,
-    Dialogporten and Authorized Parties that enforces the real rules.
+    Dialogporten, Correspondence and Authorized Parties that enforces the real rules.
 
     The emulator is an ASGI application. Use it in-process through `transport`, or on a real port
     with `serve` (in the background) or `server` (in the foreground), optionally HTTPS with client
