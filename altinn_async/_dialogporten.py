@@ -674,7 +674,7 @@ class _DialogList:
                 for index, item in enumerate(content.items)
             ]
         except ResponseFormatError as exc:
-            raise PaginationError(f"{url}: {exc}", position=str(url)) from exc
+            raise PaginationError(f"{safe_url(url)}: {exc}", position=str(url)) from exc
         return PageContent(
             items=items, next=content.next, continuation_token=content.continuation_token
         )

@@ -319,7 +319,7 @@ class Paginator(Generic[T]):
             next_url = url.join(link)
         except httpx.InvalidURL as exc:
             raise PaginationError(
-                f"{url} answered a next link that is not a URL", position=str(url)
+                f"{safe_url(url)} answered a next link that is not a URL", position=str(url)
             ) from exc
         if origin(next_url) != self._origin:
             raise PaginationError(
@@ -329,8 +329,8 @@ class Paginator(Generic[T]):
             )
         if next_url == url or str(next_url) in self._seen:
             raise PaginationError(
-                f"{url} answered a next link that was already fetched ({next_url}); stopping "
-                f"instead of looping",
+                f"{safe_url(url)} answered a next link that was already fetched "
+                f"({safe_url(next_url)}); stopping instead of looping",
                 position=str(url),
             )
         return next_url
@@ -447,7 +447,8 @@ def _absolute(http: httpx.AsyncClient, url: str | httpx.URL) -> httpx.URL:
     resolved = http.build_request("GET", url).url
     if not resolved.is_absolute_url:
         raise ConfigurationError(
-            f"{url} is not an absolute URL, and the client has no base_url to resolve it against"
+            f"{safe_url(url)} is not an absolute URL, and the client has no base_url to resolve "
+            "it against"
         )
     return resolved
 
@@ -465,7 +466,7 @@ def _json(response: httpx.Response, url: httpx.URL) -> object:
             # Altinn 2 treats an unauthenticated caller as a browser and answers a login page.
             hint = " (an HTML page: is the request authenticated?)"
         raise PaginationError(
-            f"{url} did not answer JSON but {content_type or 'no Content-Type'}{hint}",
+            f"{safe_url(url)} did not answer JSON but {content_type or 'no Content-Type'}{hint}",
             position=str(url),
         ) from exc
 
@@ -481,7 +482,7 @@ def _says_json(response: httpx.Response) -> bool:
 def _objects(body: object, url: httpx.URL, what: str) -> list[dict[str, Any]]:
     if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
         raise PaginationError(
-            f"{url} answered {what} that is not a list of objects", position=str(url)
+            f"{safe_url(url)} answered {what} that is not a list of objects", position=str(url)
         )
     return body
 
@@ -492,10 +493,14 @@ def _object_with_items(
     """A page that is a JSON object, and its list of objects under ``key``."""
     body = _json(response, url)
     if not isinstance(body, dict):
-        raise PaginationError(f"{url} answered {json_kind(body)}, not an object", position=str(url))
+        raise PaginationError(
+            f"{safe_url(url)} answered {json_kind(body)}, not an object", position=str(url)
+        )
     items = body.get(key)
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise PaginationError(f"{url} answered without an {key!r} list", position=str(url))
+        raise PaginationError(
+            f"{safe_url(url)} answered without an {key!r} list", position=str(url)
+        )
     return body, items
 
 
@@ -503,7 +508,7 @@ def _hal(body: object, url: httpx.URL) -> HalResource:
     try:
         return parse_hal(body)
     except HALError as exc:
-        raise PaginationError(f"{url}: {exc}", position=str(url)) from exc
+        raise PaginationError(f"{safe_url(url)}: {exc}", position=str(url)) from exc
 
 
 def _embedded_items(resource: HalResource, rel: str | None, url: httpx.URL) -> list[HalResource]:
@@ -512,7 +517,8 @@ def _embedded_items(resource: HalResource, rel: str | None, url: httpx.URL) -> l
         if len(resource.embedded) > 1:
             rels = ", ".join(sorted(resource.embedded))
             raise PaginationError(
-                f"{url} embeds several relations ({rels}); name the one to page", position=str(url)
+                f"{safe_url(url)} embeds several relations ({rels}); name the one to page",
+                position=str(url),
             )
         return [item for items in resource.embedded.values() for item in items]
     if rel in resource.embedded:
@@ -521,7 +527,7 @@ def _embedded_items(resource: HalResource, rel: str | None, url: httpx.URL) -> l
     # embedded means the rule names the wrong relation.
     if resource.embedded:
         rels = ", ".join(sorted(resource.embedded))
-        raise PaginationError(f"{url} embeds {rels} but not {rel!r}", position=str(url))
+        raise PaginationError(f"{safe_url(url)} embeds {rels} but not {rel!r}", position=str(url))
     return []
 
 
@@ -607,7 +613,9 @@ class ODataPaging:
         try:
             _skip(url)
         except ValueError as exc:
-            raise ConfigurationError(f"{url}: $skip must be a non-negative integer") from exc
+            raise ConfigurationError(
+                f"{safe_url(url)}: $skip must be a non-negative integer"
+            ) from exc
         return _set_query(url, "$top", str(self.page_size))
 
     def parse(self, response: httpx.Response, url: httpx.URL) -> PageContent[HalResource]:
@@ -617,7 +625,7 @@ class ODataPaging:
             try:
                 items = parse_hal_array(body)
             except HALError as exc:
-                raise PaginationError(f"{url}: {exc}", position=str(url)) from exc
+                raise PaginationError(f"{safe_url(url)}: {exc}", position=str(url)) from exc
         else:
             items = _embedded_items(_hal(body, url), self.rel, url)
         received = len(items)
@@ -626,7 +634,9 @@ class ODataPaging:
             try:
                 skip = _skip(url)
             except ValueError as exc:
-                raise PaginationError(f"{url}: $skip is not a number", position=str(url)) from exc
+                raise PaginationError(
+                    f"{safe_url(url)}: $skip is not a number", position=str(url)
+                ) from exc
             next_url = _set_query(url, "$skip", str(skip + received))
         return PageContent(items=items, next=next_url, warning=_limit_reached(response, url))
 
@@ -684,7 +694,7 @@ class BodyNextField:
         next_link = body.get(self.next_key)
         if next_link is not None and not isinstance(next_link, str):
             raise PaginationError(
-                f"{url} answered a {self.next_key!r} that is not a URL", position=str(url)
+                f"{safe_url(url)} answered a {self.next_key!r} that is not a URL", position=str(url)
             )
         return PageContent(items=items, next=next_link or None)
 
@@ -750,25 +760,27 @@ class KeysetPaging:
         more = body.get(self.more_key)
         if not isinstance(more, bool):
             raise PaginationError(
-                f"{url} answered without a true or false {self.more_key!r}", position=str(url)
+                f"{safe_url(url)} answered without a true or false {self.more_key!r}",
+                position=str(url),
             )
         token = body.get(self.token_parameter)
         if token is not None and not isinstance(token, str):
             raise PaginationError(
-                f"{url} answered a {self.token_parameter!r} that is not a string",
+                f"{safe_url(url)} answered a {self.token_parameter!r} that is not a string",
                 position=str(url),
             )
         next_url = None
         if more:
             if not token:
                 raise PaginationError(
-                    f"{url} says another page follows but sent no {self.token_parameter!r}",
+                    f"{safe_url(url)} says another page follows but sent no "
+                    f"{self.token_parameter!r}",
                     position=str(url),
                 )
             if not items:
                 # A token from an empty page is the one sent: asking again would loop.
                 raise PaginationError(
-                    f"{url} answered an empty page that says another page follows",
+                    f"{safe_url(url)} answered an empty page that says another page follows",
                     position=str(url),
                 )
             next_url = _set_query(url, self.token_parameter, token)

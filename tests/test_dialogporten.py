@@ -224,3 +224,15 @@ async def test_a_malformed_search_item_is_a_pagination_error_at_its_page() -> No
         with pytest.raises(altinn.PaginationError, match=r"\$\.items\[1\]\.id") as caught:
             [d async for d in pager]
     assert caught.value.position == str(script.requests[0].url)
+
+
+async def test_a_failing_page_of_a_persons_search_names_no_national_identity_number() -> None:
+    script = Script({"items": [{"id": 7}], "hasNextPage": False, "continuationToken": None})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(script), base_url=PLATFORM) as http:
+        pager = altinn.Dialogporten(http).search(party="24917298544")
+        with pytest.raises(altinn.PaginationError) as caught:
+            [d async for d in pager]
+    assert "24917298544" in str(script.requests[0].url)  # the query must carry it
+    assert "24917298544" not in str(caught.value)
+    assert "249172*****" in str(caught.value)
+    assert caught.value.position == str(script.requests[0].url)  # to resume from, as it was
