@@ -80,6 +80,7 @@ from ._sessions import (
 )
 from ._storage import DateFilter, InstancePage, InstancePager, StorageClient
 from ._tokens import AccessToken, Clock, TokenCache
+from ._validator import AltinnPrincipal, AltinnTokenValidator, SystemUserClaims
 from ._version import __version__
 from .exceptions import (
     AltinnError,
@@ -97,6 +98,7 @@ from .exceptions import (
     ForeignOriginError,
     HALError,
     IDTokenError,
+    InsufficientScopeError,
     InvalidScopeError,
     KeyLoadError,
     LimitReachedWarning,
@@ -109,6 +111,7 @@ from .exceptions import (
     StuckWindowError,
     TokenError,
     TokenRequestError,
+    TokenValidationError,
 )
 
 __all__ = [
@@ -122,6 +125,8 @@ __all__ = [
     "Altinn2Messages",
     "AltinnError",
     "AltinnExchangeAuth",
+    "AltinnPrincipal",
+    "AltinnTokenValidator",
     "ApiAction",
     "AttachmentUnavailableError",
     "AuthorizationError",
@@ -179,6 +184,7 @@ __all__ = [
     "IDTokenError",
     "InstancePage",
     "InstancePager",
+    "InsufficientScopeError",
     "InvalidScopeError",
     "JsonLinesSink",
     "KeyLoadError",
@@ -213,12 +219,14 @@ __all__ = [
     "StorageInstances",
     "StuckWindowError",
     "SystemUser",
+    "SystemUserClaims",
     "TokenAuth",
     "TokenCache",
     "TokenError",
     "TokenRequestError",
     "TokenSource",
     "TokenStore",
+    "TokenValidationError",
     "__version__",
     "aiohttp_transport",
     "continuation_token_for",

@@ -60,6 +60,7 @@ __all__ = [
     "ForeignOriginError",
     "HALError",
     "IDTokenError",
+    "InsufficientScopeError",
     "InvalidScopeError",
     "KeyLoadError",
     "LimitReachedWarning",
@@ -72,6 +73,7 @@ __all__ = [
     "StuckWindowError",
     "TokenError",
     "TokenRequestError",
+    "TokenValidationError",
 ]
 
 
@@ -421,6 +423,36 @@ class ExchangeError(TokenError):
         self.provider = provider
         self.status_code = status_code
         self.problem = problem
+
+
+class TokenValidationError(AltinnError):
+    """A token a service received is not valid: malformed, signed with an unknown key or an
+    algorithm not allowed, for another issuer or audience, expired or not yet valid.
+
+    The message says why without the token; answer it with 401 and
+    ``WWW-Authenticate: Bearer error="invalid_token"``.
+
+    Attributes:
+        reason: a short code: ``malformed``, ``algorithm``, ``header``, ``key``, ``signature``,
+            ``issuer``, ``audience``, ``expired``, ``not yet valid``, ``claims``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class InsufficientScopeError(TokenValidationError):
+    """A valid token without a scope it needs: answer 403 with ``WWW-Authenticate: Bearer
+    error="insufficient_scope"``.
+
+    Attributes:
+        missing: the scopes it lacks.
+    """
+
+    def __init__(self, message: str, *, missing: tuple[str, ...]) -> None:
+        super().__init__(message, reason="scope")
+        self.missing = missing
 
 
 class LoginRequiredError(TokenError):

@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "_exchange": 2,
     "_altinn2_auth": 2,
     "_loopback": 2,
+    "_validator": 2,
     # the API clients
     "_paging": 3,
     "_storage": 3,

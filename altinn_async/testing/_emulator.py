@@ -1845,6 +1845,13 @@ class Emulator:
         with self._shared.lock:
             self._shared.faults.clear()
 
+    def rotate_altinn_signing_key(self) -> None:
+        """Rotate Altinn's token-signing certificate, as Altinn does: tokens are signed with a
+        new certificate (a new ``kid``) from now on, and the JWKS publishes it first and the
+        old one after it, so tokens signed before stay valid until they expire. A validator
+        that cached the old set meets an unknown ``kid`` and must fetch the keys again."""
+        self._authentication.tokens.key.rotate()
+
     def expire_tokens(self) -> None:
         """Make every Altinn token issued so far (exchanged or refreshed) expire now.
 

@@ -230,4 +230,4 @@ class TokenExchange:
     @route("GET", rf"{API}/openid/\.well-known/openid-configuration/jwks", "authentication.jwks")
     async def jwks(self, request: Request) -> Response:
         """``GET /openid/.well-known/openid-configuration/jwks``."""
-        return json_response({"keys": [self._altinn.key.jwk()]})
+        return json_response({"keys": self._altinn.key.jwks()})

@@ -197,6 +197,7 @@ class AltinnSigningCertificate(SigningKey):
         self._clock = clock
         self._certificate: x509.Certificate | None = None
         self._x5t = ""
+        self._retired: list[tuple[RSAKey, str, x509.Certificate]] = []
 
     def _generate(self) -> tuple[RSAKey, str]:
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -227,18 +228,55 @@ class AltinnSigningCertificate(SigningKey):
         self._ensure()
         certificate = self._certificate
         assert certificate is not None  # noqa: S101 - set by _generate
-        public = certificate.public_key()
-        assert isinstance(public, rsa.RSAPublicKey)  # noqa: S101 - we generated it
-        numbers = public.public_numbers()
-        der = certificate.public_bytes(serialization.Encoding.DER)
-        return {
-            "kty": "RSA",
-            "use": "sig",
-            "kid": self._kid,
-            "e": b64std(_int_bytes(numbers.e)),
-            "n": b64std(_int_bytes(numbers.n)),
-            "x5c": [b64std(der)],
-        }
+        return _certificate_jwk(certificate, self._kid)
+
+    def jwks(self) -> list[dict[str, Any]]:
+        """The published keys: the one signing now, then the ones it replaced (tokens they
+        signed stay valid until they expire)."""
+        current = self.jwk()
+        with self._lock:
+            retired = list(self._retired)
+        return [current, *(_certificate_jwk(cert, kid) for _, kid, cert in reversed(retired))]
+
+    def rotate(self) -> None:
+        """Sign with a new certificate from now on; the old one stays published and valid."""
+        self._ensure()
+        with self._lock:
+            assert self._key is not None  # noqa: S101 - just ensured
+            assert self._certificate is not None  # noqa: S101 - set with the key
+            self._retired.append((self._key, self._kid, self._certificate))
+            self._key, self._certificate = None, None
+
+    def verify(self, token: str) -> dict[str, Any] | None:
+        """The claims of ``token`` if the current certificate or one it replaced signed it."""
+        claims = super().verify(token)
+        with self._lock:
+            retired = list(self._retired)
+        if claims is not None or not retired:
+            return claims
+        try:
+            obj, header, claims = parse_jwt(token, self._registry)
+        except MalformedJWTError:
+            return None
+        for key, kid, _ in retired:
+            if header.get("kid") == kid and signature_valid(obj, key, self._registry):
+                return claims
+        return None
+
+
+def _certificate_jwk(certificate: x509.Certificate, kid: str) -> dict[str, Any]:
+    public = certificate.public_key()
+    assert isinstance(public, rsa.RSAPublicKey)  # noqa: S101 - we generated it
+    numbers = public.public_numbers()
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    return {
+        "kty": "RSA",
+        "use": "sig",
+        "kid": kid,
+        "e": b64std(_int_bytes(numbers.e)),
+        "n": b64std(_int_bytes(numbers.n)),
+        "x5c": [b64std(der)],
+    }
 
 
 class IssuedTokens:
