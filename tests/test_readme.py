@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +53,7 @@ def test_the_readme_has_the_examples_this_test_knows() -> None:
         "Altinn 2 (legacy)",
         "Bulk harvests",
         "Altinn 3 messaging: Dialogporten, Correspondence, Authorized Parties",
+        "FastAPI backends",
         "The emulator: `altinn_async.testing`",
     ]
 
@@ -209,6 +211,45 @@ def test_messaging_example(
     assert capsys.readouterr().out.strip().splitlines()[-1] == "0 dialogs, 0 attachments"
     assert playground.emulator.requests["correspondence.markasread"] == 0
     assert all(client.is_closed for client in opened)
+
+
+def test_fastapi_example(playground: Playground, free_port: Any) -> None:
+    import uvicorn  # noqa: PLC0415 - the emulator extra's
+
+    namespace = run(block("FastAPI backends"))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(namespace["app"], host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    async def call() -> tuple[httpx.Response, httpx.Response]:
+        key = altinn.SigningKey.from_pem_file("client.pem", kid="my-key-id")
+        async with (
+            altinn.AltinnExchangeAuth(
+                altinn.MaskinportenAuth(
+                    client_id="my-client-id", key=key, environment=altinn.TEST,
+                    scopes=["altinn:serviceowner/instances.read"],
+                )
+            ) as auth,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+        ):  # fmt: skip
+            bearer = (await auth.get_token()).access_token
+            good = await http.get("/whoami", headers={"Authorization": f"Bearer {bearer}"})
+            bad = await http.get("/whoami")
+            return good, bad
+
+    try:
+        good, bad = anyio.run(call)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert good.json() == {"org": "ttd", "org_number": "405003309"}
+    assert bad.status_code == 401
 
 
 def test_emulator_example(opened: list[httpx.AsyncClient]) -> None:
