@@ -33,8 +33,10 @@ __all__ = ["AltinnClients", "RequireToken"]
 
 
 def _challenge(error: str, description: str, *, scope: Sequence[str] = ()) -> dict[str, str]:
-    # RFC 6750 §3: the description is for a developer, quoted; no token in it, ever.
-    value = f'Bearer error="{error}", error_description="{description.replace(chr(34), "")}"'
+    # RFC 6750 §3: the description is for a developer, quoted, printable ASCII only (a claim
+    # a forger wrote may be in it); no token in it, ever.
+    text = "".join(c for c in description if " " <= c <= "~" and c not in '"\\')[:200]
+    value = f'Bearer error="{error}", error_description="{text}"'
     if scope:
         value += f', scope="{" ".join(scope)}"'
     return {"WWW-Authenticate": value}

@@ -156,3 +156,17 @@ def test_a_client_dependency_needs_its_client_added_first() -> None:
     clients.add("x", object)
     with pytest.raises(altinn.ConfigurationError):
         clients.add("x", object)
+
+
+async def test_a_forged_claim_cannot_write_into_the_challenge_header(served: Served) -> None:
+    # A token signed by Altinn but for another issuer, whose iss a forger chose: the refusal
+    # quotes it, and must not let it break the header (CR LF) or the quoting.
+    tokens = served.emulator._authentication.tokens
+    forged = tokens.issue({"iss": 'evil"\r\nSet-Cookie: x=1', "scope": READ}, time.time())
+    async with httpx.AsyncClient(base_url=served.app_url) as http:
+        refused = await http.get("/read", headers={"Authorization": f"Bearer {forged}"})
+    assert refused.status_code == 401
+    assert "set-cookie" not in refused.headers
+    challenge = refused.headers["WWW-Authenticate"]
+    assert "\r" not in challenge
+    assert challenge.count('"') == 4  # error="..." and error_description="..." only
