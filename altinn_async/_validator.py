@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+import anyio
 import attrs
 import httpx
 from joserfc import jws
@@ -17,9 +18,10 @@ from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import KeySet
 
 from ._environment import Environment, check_url
+from ._http import describe_transport_error
 from ._jwks import JWKSCache
 from ._redact import mask_pid
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, send
 from ._tokens import Clock
 from .exceptions import (
     ConfigurationError,
@@ -252,6 +254,7 @@ class AltinnTokenValidator:
         self._http = http_client or httpx.AsyncClient(timeout=10.0)
         self._min_interval = min_refetch_interval
         self._keys: JWKSCache | None = None
+        self._discovery: anyio.Lock | None = None
 
     def __repr__(self) -> str:
         return f"AltinnTokenValidator(issuer={self._issuer!r}, kind={self._kind!r})"
@@ -273,23 +276,40 @@ class AltinnTokenValidator:
         await self.aclose()
 
     async def _cache(self) -> JWKSCache:
-        if self._keys is None:
-            jwks_uri = self._jwks_uri or await self._discover()
-            self._keys = JWKSCache(
-                jwks_uri,
-                clock=self._clock,
-                min_refetch_interval=self._min_interval,
-                retry=self._retry,
-                error=DiscoveryError,
-            )
+        if self._keys is not None:
+            return self._keys
+        if self._discovery is None:
+            self._discovery = anyio.Lock()
+        async with self._discovery:  # requests arriving at once discover once
+            # Read again after the wait (a method: the check above does not hold any more).
+            return self._cached() or await self._new_cache()
+
+    def _cached(self) -> JWKSCache | None:
+        return self._keys
+
+    async def _new_cache(self) -> JWKSCache:
+        jwks_uri = self._jwks_uri or await self._discover()
+        self._keys = JWKSCache(
+            jwks_uri,
+            clock=self._clock,
+            min_refetch_interval=self._min_interval,
+            retry=self._retry,
+            error=DiscoveryError,
+        )
         return self._keys
 
     async def _discover(self) -> str:
         assert self._metadata_uri is not None  # noqa: S101 - one of the two is set
+        uri = self._metadata_uri
+
+        async def build() -> httpx.Request:
+            return self._http.build_request("GET", uri, headers={"Accept": "application/json"})
+
         try:
-            response = await self._http.get(self._metadata_uri)
+            # Without the client's own auth: a backend's client may carry its credentials.
+            response = await send(self._http, build, policy=self._retry, use_client_auth=False)
         except httpx.TransportError as exc:
-            raise DiscoveryError(f"could not fetch {self._metadata_uri}: {exc!r}") from exc
+            raise DiscoveryError(f"could not fetch {uri}: {describe_transport_error(exc)}") from exc
         try:
             document = response.json() if response.status_code == 200 else None
         except ValueError:

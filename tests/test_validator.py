@@ -279,3 +279,15 @@ def test_the_principal_masks_a_pid_and_reads_numbers_as_altinn_writes_them() -> 
     assert principal.system_user == altinn.SystemUserClaims(("a1",), "310000001", "s1")
     assert "24917298544" not in repr(principal)
     assert "249172*****" in repr(principal)
+
+
+async def test_a_cold_burst_discovers_and_fetches_the_keys_once(world: World) -> None:
+    validator = world.validator()
+    token = await world.altinn_token()
+    before = world.emulator.requests["authentication.openid_configuration"]
+
+    async with anyio.create_task_group() as group:
+        for _ in range(50):
+            group.start_soon(validator.validate, token)
+    assert world.emulator.requests["authentication.openid_configuration"] - before == 1
+    assert world.emulator.requests["authentication.jwks"] == 1

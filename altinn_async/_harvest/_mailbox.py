@@ -20,7 +20,7 @@ from ..exceptions import (
     ConfigurationError,
     ForeignOriginError,
 )
-from ._sources import PageSource
+from ._sources import PageSource, unique_name
 
 __all__ = ["DialogportenMailbox"]
 
@@ -29,16 +29,6 @@ SWEEP_ORDER = "createdAt_asc,id_asc"
 total and stable however the mailbox grows."""
 UPDATES_ORDER = "updatedAt_asc,id_asc"
 DEFAULT_OVERLAP = timedelta(minutes=10)
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    stem, dot, extension = name.rpartition(".")
-    candidate, number = name, 1
-    while candidate in taken:
-        number += 1
-        candidate = f"{stem} ({number}).{extension}" if dot else f"{name} ({number})"
-    taken.add(candidate)
-    return candidate
 
 
 class DialogportenMailbox:
@@ -284,7 +274,7 @@ class DialogportenMailbox:
                 if not self._download or folder is None:
                     entry["status"] = "skipped"
                     continue
-                name = _unique(
+                name = unique_name(
                     safe_filename(attachment.file_name or attachment.id, default="attachment"),
                     taken,
                 )
@@ -324,7 +314,7 @@ class DialogportenMailbox:
             if not self._download or folder is None or not url.usable:
                 entry["status"] = "skipped"
                 continue
-            name = _unique(
+            name = unique_name(
                 safe_filename(attachment.name or attachment.id, default="attachment"), taken
             )
             try:

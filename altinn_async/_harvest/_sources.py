@@ -184,7 +184,8 @@ def as_json(item: object) -> Mapping[str, Any]:
     )
 
 
-def _unique(name: str, taken: set[str]) -> str:
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (2)``, ``name (3)``, ... when it is taken; then taken."""
     stem, dot, extension = name.rpartition(".")
     candidate, number = name, 1
     while candidate in taken:
@@ -321,7 +322,9 @@ class StorageInstances:
             name = safe_filename(
                 str(element.get("filename") or element.get("id") or ""), default="data"
             )
-            path = await self._storage.download_to(element, folder, filename=_unique(name, taken))
+            path = await self._storage.download_to(
+                element, folder, filename=unique_name(name, taken)
+            )
             written.append(path)
         return written
 
@@ -415,7 +418,7 @@ class Altinn2Messages:
                 str(link.attributes.get("fileName") or link.name or ""), default="attachment"
             )
             written.append(
-                await self._altinn2.download(link, folder, filename=_unique(name, taken))
+                await self._altinn2.download(link, folder, filename=unique_name(name, taken))
             )
         return written
 
