@@ -69,6 +69,7 @@ from ._paging import (
     merge,
 )
 from ._parties import AuthorizedPartiesClient, AuthorizedParty, flatten
+from ._pending import MemoryPendingLoginStore, PendingLoginStore
 from ._retry import RetryPolicy
 from ._sessions import (
     ANY_REVISION,
@@ -198,6 +199,7 @@ __all__ = [
     "LoginSession",
     "MaskinportenAuth",
     "MaskinportenError",
+    "MemoryPendingLoginStore",
     "MemoryTokenStore",
     "NetworkError",
     "NextHeader",
@@ -209,6 +211,7 @@ __all__ = [
     "PaginatorSource",
     "PagingRule",
     "PasswordLogin",
+    "PendingLoginStore",
     "ResponseFormatError",
     "RetryPolicy",
     "Signer",

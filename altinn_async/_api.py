@@ -20,6 +20,9 @@ class PlatformClient:
         platform: the platform URL (``https://platform.tt02.altinn.no``), if ``http`` has no
             ``base_url``.
         retry: the `RetryPolicy` (``RetryPolicy.NEVER`` for none).
+        auth: the auth for this client's requests instead of ``http``'s own: a person's
+            `AltinnExchangeAuth` on the app's shared client, say (the client is cheap to make
+            per request; ``http`` and its connections are shared).
 
     Raises:
         ConfigurationError: there is no platform URL.
@@ -31,8 +34,10 @@ class PlatformClient:
         *,
         platform: str | None = None,
         retry: RetryPolicy | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self._http = http
+        self._auth = auth
         self._base = platform_base(http, platform, type(self).__name__)
         self._retry = retry or RetryPolicy()
 

@@ -676,7 +676,9 @@ class CorrespondenceClient(PlatformClient):
         *,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        response = await request(self._http, method, url, policy=self._retry, headers=headers)
+        response = await request(
+            self._http, method, url, policy=self._retry, auth=self._auth, headers=headers
+        )
         if response.status_code != 200:
             raise _refine(await api_error(response))
         return response
@@ -983,6 +985,7 @@ class CorrespondenceClient(PlatformClient):
                 url,
                 destination,
                 policy=self._retry,
+                auth=self._auth,
                 expected_md5=expected or None,
             )
         except APIError as exc:

@@ -699,6 +699,7 @@ class DialogPager(Paginator[DialogSummary]):
         resume_from: str | httpx.URL | None = None,
         max_items: int | None = None,
         retry: RetryPolicy | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         super().__init__(
             http,
@@ -707,6 +708,7 @@ class DialogPager(Paginator[DialogSummary]):
             resume_from=resume_from,
             max_items=max_items,
             retry=retry,
+            auth=auth,
         )
         start = httpx.URL(cast("str", self.position))
         self._token: str | None = start.params.get("continuationToken")
@@ -798,6 +800,7 @@ class Dialogporten(PlatformClient):
         retry: the `RetryPolicy` (``RetryPolicy.NEVER`` for none).
         service_owner: use the service-owner API (``/serviceowner/dialogs``).
         languages: the languages to choose texts in, best first.
+        auth: the auth for this client's requests instead of ``http``'s own.
     """
 
     def __init__(
@@ -808,8 +811,9 @@ class Dialogporten(PlatformClient):
         retry: RetryPolicy | None = None,
         service_owner: bool = False,
         languages: Iterable[str] | str | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
-        super().__init__(http, platform=platform, retry=retry)
+        super().__init__(http, platform=platform, retry=retry, auth=auth)
         self._base += "/dialogporten/api/v1"
         self._side = "serviceowner" if service_owner else "enduser"
         self._languages = _languages(languages)
@@ -829,7 +833,7 @@ class Dialogporten(PlatformClient):
 
     async def _get(self, path: str, params: Query | None = None) -> httpx.Response:
         url = httpx.URL(f"{self._base}/{path}", params=params or None)
-        response = await request(self._http, "GET", url, policy=self._retry)
+        response = await request(self._http, "GET", url, policy=self._retry, auth=self._auth)
         if response.status_code != 200:
             raise await api_error(response)
         return response
@@ -926,6 +930,7 @@ class Dialogporten(PlatformClient):
                 resume_from=resume_from,
                 max_items=max_items,
                 retry=self._retry,
+                auth=self._auth,
             )
         parties = [_party_value(p) for p in ([party] if isinstance(party, str) else party)]
         resources = [
@@ -988,6 +993,7 @@ class Dialogporten(PlatformClient):
             preference=self._languages,
             max_items=max_items,
             retry=self._retry,
+            auth=self._auth,
         )
 
     async def dialog(self, dialog_id: str) -> Dialog:
@@ -1082,7 +1088,7 @@ class Dialogporten(PlatformClient):
         directory = Path(folder)
         await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
         destination = directory / name
-        await download_to(self._http, target, destination, policy=self._retry)
+        await download_to(self._http, target, destination, policy=self._retry, auth=self._auth)
         return destination
 
     async def limits(self) -> dict[str, Any]:

@@ -370,6 +370,7 @@ class EventPager(Paginator[CloudEvent]):
         headers: Mapping[str, str] | None = None,
         alternative_subject: str | None = None,
         retry: RetryPolicy | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         super().__init__(
             http,
@@ -379,6 +380,7 @@ class EventPager(Paginator[CloudEvent]):
             max_items=max_items,
             headers=headers,
             retry=retry,
+            auth=auth,
         )
         start = httpx.URL(cast("str", self.position))
         if resume_from is not None:
@@ -725,6 +727,7 @@ class EventsClient(PlatformClient):
             headers=headers,
             alternative_subject=alternative_subject,
             retry=self._retry,
+            auth=self._auth,
         )
 
 

@@ -90,6 +90,7 @@ async def download_to(
     headers: dict[str, str] | None = None,
     expected_size: int | None = None,
     expected_md5: str | None = None,
+    auth: httpx.Auth | None = None,
 ) -> int:
     """Stream ``url`` to ``destination`` without holding it in memory; return its size.
 
@@ -104,6 +105,7 @@ async def download_to(
     Args:
         expected_md5: the MD5 the metadata gives, as hex (32 characters, any case) or base64
             (24 characters, as ``Content-MD5`` has it).
+        auth: the auth for the request instead of the client's.
 
     Raises:
         APIError: the server answered an error status.
@@ -120,7 +122,7 @@ async def download_to(
     retry = 0
     while True:
         try:
-            response = await send(http, build, policy=policy, stream=True)
+            response = await send(http, build, policy=policy, stream=True, auth=auth)
         except httpx.TransportError as exc:
             raise network_error(exc) from exc
         try:

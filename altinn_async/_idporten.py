@@ -268,6 +268,16 @@ class IDPortenClient(Closing):
         return self._environment
 
     @property
+    def redirect_uri(self) -> str:
+        """The registered redirect URI the provider sends the browser back to."""
+        return self._redirect_uri
+
+    @property
+    def pushed_login_available(self) -> bool:
+        """Whether the provider takes pushed authorization requests (`start_pushed_login`)."""
+        return self._server.pushed_authorization_request_endpoint is not None
+
+    @property
     def store(self) -> TokenStore:
         """Where the sessions are kept."""
         return self._store
@@ -808,6 +818,11 @@ class IDPortenSession(TokenAuth):
         ends here even if the revocation fails.
         """
         await self._client._revoke(self)  # noqa: SLF001
+
+    async def end(self) -> None:
+        """End the session here, without telling ID-porten (`revoke` tells it): the stored
+        session and every token derived from it are gone."""
+        await self._client._forget(self)  # noqa: SLF001
 
     async def logout_url(
         self, *, post_logout_redirect_uri: str | None = None, state: str | None = None

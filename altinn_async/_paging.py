@@ -149,6 +149,7 @@ class Paginator(Generic[T]):
         headers: extra headers for every page request, such as
             ``{"Accept": "application/hal+json"}``.
         retry: the `RetryPolicy` for page requests (`RetryPolicy` defaults if omitted).
+        auth: the auth for page requests instead of the client's.
 
     Raises:
         ConfigurationError: ``url`` is not absolute and the client has no ``base_url``,
@@ -165,6 +166,7 @@ class Paginator(Generic[T]):
         max_items: int | None = None,
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         if max_items is not None and max_items < 0:
             raise ConfigurationError("max_items must not be negative")
@@ -182,6 +184,7 @@ class Paginator(Generic[T]):
                     f"({first.scheme}://{first.host})"
                 )
         self._http = http
+        self._auth = auth
         self._rule = rule
         self._retry = retry or RetryPolicy()
         self._handed_out = 0
@@ -270,7 +273,12 @@ class Paginator(Generic[T]):
         retry = 0
         while True:
             response = await request(
-                self._http, "GET", url, headers=self._page_headers(url), policy=self._retry
+                self._http,
+                "GET",
+                url,
+                headers=self._page_headers(url),
+                policy=self._retry,
+                auth=self._auth,
             )
             if response.status_code != 200:
                 raise await api_error(response)

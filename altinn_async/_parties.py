@@ -371,7 +371,7 @@ class AuthorizedPartiesClient(PlatformClient):
             resources=resources,
         )
         url = httpx.URL(f"{self._base}{_PATH}/enduser/authorizedparties", params=query)
-        response = await request(self._http, "GET", url, policy=self._retry)
+        response = await request(self._http, "GET", url, policy=self._retry, auth=self._auth)
         return await _parties(response, url)
 
     async def of(
@@ -447,16 +447,19 @@ class AuthorizedPartiesClient(PlatformClient):
         async def build() -> httpx.Request:
             return self._http.build_request("POST", url, json=body)
 
-        response = await _send(self._http, build, self._retry)
+        response = await _send(self._http, build, self._retry, self._auth)
         return await _parties(response, url)
 
 
 async def _send(
-    http: httpx.AsyncClient, build: Callable[[], Awaitable[httpx.Request]], policy: RetryPolicy
+    http: httpx.AsyncClient,
+    build: Callable[[], Awaitable[httpx.Request]],
+    policy: RetryPolicy,
+    auth: httpx.Auth | None,
 ) -> httpx.Response:
     try:
         # A query that reads: sending it twice is harmless.
-        return await send(http, build, policy=policy, idempotent=True)
+        return await send(http, build, policy=policy, idempotent=True, auth=auth)
     except httpx.TransportError as exc:
         raise network_error(exc) from exc
 

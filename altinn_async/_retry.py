@@ -205,6 +205,7 @@ async def send(
     idempotent: bool | None = None,
     stream: bool = False,
     use_client_auth: bool = True,
+    auth: httpx.Auth | None = None,
 ) -> httpx.Response:
     """Send a request built anew for every try, retrying as ``policy`` says.
 
@@ -220,10 +221,13 @@ async def send(
         use_client_auth: send with the client's auth; token endpoints pass ``False``, so a
             client that carries an auth flow of this library cannot deadlock fetching its own
             token, nor send another flow's credentials to the token endpoint.
+        auth: the auth for this request instead of the client's (a person's auth on an app's
+            shared client).
 
     Raises:
         httpx.TransportError: the last try failed on the network.
     """
+    chosen = auth if auth is not None else httpx.USE_CLIENT_DEFAULT if use_client_auth else None
     retry = 0
     pacer = _PACER.get()
     while True:
@@ -233,10 +237,7 @@ async def send(
         safe = request.method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         outcome: httpx.Response | httpx.TransportError
         try:
-            if use_client_auth:
-                outcome = await http.send(request, stream=stream)
-            else:
-                outcome = await http.send(request, stream=stream, auth=None)
+            outcome = await http.send(request, stream=stream, auth=chosen)
         except httpx.TransportError as exc:
             outcome = exc
         wait = policy.delay(retry, outcome, idempotent=safe)
@@ -280,6 +281,7 @@ async def request(
     headers: dict[str, str] | None = None,
     idempotent: bool | None = None,
     stream: bool = False,
+    auth: httpx.Auth | None = None,
 ) -> httpx.Response:
     """An API request with retries; a network failure becomes `NetworkError`.
 
@@ -291,6 +293,8 @@ async def request(
         return http.build_request(method, url, params=params, headers=headers)
 
     try:
-        return await send(http, build, policy=policy, idempotent=idempotent, stream=stream)
+        return await send(
+            http, build, policy=policy, idempotent=idempotent, stream=stream, auth=auth
+        )
     except httpx.TransportError as exc:
         raise network_error(exc) from exc

@@ -141,6 +141,7 @@ class InstancePager(Paginator[Instance]):
         resume_from: a saved `position` to start from instead.
         max_items: stop after this many instances.
         retry: the `RetryPolicy` for page requests.
+        auth: the auth for page requests instead of the client's.
     """
 
     def __init__(
@@ -151,6 +152,7 @@ class InstancePager(Paginator[Instance]):
         resume_from: str | httpx.URL | None = None,
         max_items: int | None = None,
         retry: RetryPolicy | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         super().__init__(
             http,
@@ -159,6 +161,7 @@ class InstancePager(Paginator[Instance]):
             resume_from=resume_from,
             max_items=max_items,
             retry=retry,
+            auth=auth,
         )
 
     def pages(self) -> AsyncIterator[InstancePage]:
@@ -222,7 +225,7 @@ class StorageClient(PlatformClient):
     """
 
     async def _get(self, url: str) -> httpx.Response:
-        response = await request(self._http, "GET", url, policy=self._retry)
+        response = await request(self._http, "GET", url, policy=self._retry, auth=self._auth)
         if response.status_code != 200:
             raise await api_error(response)
         return response
@@ -296,6 +299,7 @@ class StorageClient(PlatformClient):
                 resume_from=resume_from,
                 max_items=max_items,
                 retry=self._retry,
+                auth=self._auth,
             )
         query = _filter_pairs(
             dates={
@@ -327,7 +331,9 @@ class StorageClient(PlatformClient):
             values = [value] if isinstance(value, str) else list(value)
             query.extend((name, v) for v in values)
         url = httpx.URL(f"{self._base}{_INSTANCES}", params=query)
-        return InstancePager(self._http, url, max_items=max_items, retry=self._retry)
+        return InstancePager(
+            self._http, url, max_items=max_items, retry=self._retry, auth=self._auth
+        )
 
     def windows(
         self,
@@ -440,6 +446,7 @@ class StorageClient(PlatformClient):
             _data_url(self._base, data_element),
             destination,
             policy=self._retry,
+            auth=self._auth,
             expected_size=size if isinstance(size, int) and not isinstance(size, bool) else None,
         )
         return destination
@@ -451,7 +458,12 @@ class StorageClient(PlatformClient):
         middle raises `NetworkError` (the bytes already handed out cannot be taken back).
         """
         response = await request(
-            self._http, "GET", _data_url(self._base, data_element), policy=self._retry, stream=True
+            self._http,
+            "GET",
+            _data_url(self._base, data_element),
+            policy=self._retry,
+            auth=self._auth,
+            stream=True,
         )
         try:
             if response.status_code != 200:
@@ -482,7 +494,9 @@ class StorageClient(PlatformClient):
         """
         instance_id = instance if isinstance(instance, str) else str(instance.get("id", ""))
         url = f"{self._base}{_INSTANCES}/{_instance_path(instance_id)}/complete"
-        response = await request(self._http, "POST", url, policy=self._retry, idempotent=idempotent)
+        response = await request(
+            self._http, "POST", url, policy=self._retry, auth=self._auth, idempotent=idempotent
+        )
         if response.status_code != 200:
             raise await api_error(response)
         return _object(response, "the completed instance")

@@ -89,6 +89,15 @@ def _system_user(claims: Mapping[str, Any]) -> SystemUserClaims | None:
     )
 
 
+# ID-porten's levels of assurance as Altinn's authentication levels (and the older names).
+_ACR_LEVELS = {
+    "idporten-loa-substantial": 3,
+    "idporten-loa-high": 4,
+    "Level3": 3,
+    "Level4": 4,
+}
+
+
 def _pid_repr(value: str | None) -> str:
     return repr(None if value is None else mask_pid(value))
 
@@ -107,7 +116,9 @@ class AltinnPrincipal:
             number on the wire), else the Maskinporten ``consumer``.
         consumer_org: the Maskinporten ``consumer`` organisation (``0192:`` parsed).
         supplier_org: the ``supplier`` organisation, when a supplier acted for the consumer.
-        authentication_level: ``urn:altinn:authlevel``.
+        authentication_level: ``urn:altinn:authlevel``, or read from an ID-porten ``acr``
+            (``idporten-loa-substantial`` is 3, ``idporten-loa-high`` 4).
+        acr: ID-porten's level of assurance, as it wrote it.
         authentication_method: ``urn:altinn:authenticatemethod``.
         user_id: ``urn:altinn:userid``.
         party_id: ``urn:altinn:partyid``.
@@ -127,6 +138,7 @@ class AltinnPrincipal:
     consumer_org: str | None = None
     supplier_org: str | None = None
     authentication_level: int | None = None
+    acr: str | None = None
     authentication_method: str | None = None
     user_id: str | None = None
     party_id: str | None = None
@@ -143,6 +155,9 @@ class AltinnPrincipal:
         level = claims.get("urn:altinn:authlevel")
         if isinstance(level, str) and level.isdigit():
             level = int(level)
+        acr = _text(claims, "acr")
+        if level is None and acr is not None:
+            level = _ACR_LEVELS.get(acr)
         consumer = _org_number(claims.get("consumer"))
         return cls(
             issuer=str(claims.get("iss", "")),
@@ -154,6 +169,7 @@ class AltinnPrincipal:
             consumer_org=consumer,
             supplier_org=_org_number(claims.get("supplier")),
             authentication_level=level if isinstance(level, int) else None,
+            acr=acr,
             authentication_method=_text(claims, "urn:altinn:authenticatemethod"),
             user_id=_text(claims, "urn:altinn:userid"),
             party_id=_text(claims, "urn:altinn:partyid"),

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import socket
+import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jws, jwt
@@ -143,3 +147,31 @@ def unverified_header(compact: str) -> dict[str, Any]:
 
 def json_body(response: httpx.Response) -> Any:
     return json.loads(response.content)
+
+
+@contextlib.contextmanager
+def uvicorn_serving(make_app: Callable[[str], Any]) -> Iterator[str]:
+    """Serve ``make_app(url)`` (an ASGI app for its own URL) with uvicorn on 127.0.0.1, a free
+    port, in a thread; yield the URL.
+
+    The app's lifespan runs: it starts before the URL is yielded and stops when the block ends.
+    """
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        config = uvicorn.Config(make_app(url), log_level="error", lifespan="on")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not server.started:
+            server.should_exit = True
+            thread.join(timeout=10)
+            raise RuntimeError("uvicorn did not start the app")
+        try:
+            yield url
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)

@@ -4,7 +4,6 @@
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at runtime, and
 # these routes' dependencies are local names.
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -12,14 +11,13 @@ from typing import Annotated, Any
 import attrs
 import httpx
 import pytest
-import uvicorn
 from fastapi import Depends, FastAPI
 
 import altinn_async as altinn
 from altinn_async.fastapi import AltinnClients, RequireToken
 from altinn_async.testing import Emulator
 
-from .helpers import signing_key
+from .helpers import signing_key, uvicorn_serving
 
 CLIENT = "backend-caller"
 READ = "altinn:serviceowner/instances.read"
@@ -72,28 +70,14 @@ def backend(environment: altinn.Environment, opened: list[str], closed: list[str
 
 
 @pytest.fixture
-def served(free_port: Any) -> Iterator[Served]:
+def served() -> Iterator[Served]:
     emulator = Emulator()
     with emulator.serve() as url:
         environment = emulator.environment_for(url)
         opened: list[str] = []
         closed: list[str] = []
-        port = free_port()
-        config = uvicorn.Config(
-            backend(environment, opened, closed), host="127.0.0.1", port=port, log_level="error"
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert server.started
-        try:
-            yield Served(emulator, environment, f"http://127.0.0.1:{port}", opened, closed)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+        with uvicorn_serving(lambda _: backend(environment, opened, closed)) as app_url:
+            yield Served(emulator, environment, app_url, opened, closed)
         assert closed == ["counted"]  # closed once, when the app stopped
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,8 @@ import pytest
 
 import altinn_async as altinn
 from altinn_async.testing import DEFAULT_PID, Emulator
+
+from .helpers import uvicorn_serving
 
 README = Path(__file__).parent.parent / "README.md"
 MAILBOX = 14
@@ -93,7 +94,8 @@ def playground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Play
     for _ in range(3):
         emulator.add_instance("ttd", "app", party_id=person.party_id)
     emulator.add_idporten_client(
-        "my-web-client", redirect_uris=["https://app.example/callback"],
+        "my-web-client",
+        redirect_uris=["https://app.example/callback", "https://app.example/auth/callback"],
         client_secret="my-client-secret", scopes=["openid", "altinn:instances.read"],
         post_logout_redirect_uris=["https://app.example/logged-out"],
     )  # fmt: skip
@@ -106,6 +108,7 @@ def playground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Play
     monkeypatch.setenv("ALTINN_USER", "ola")
     monkeypatch.setenv("ALTINN_PASSWORD", "Passord1")
     monkeypatch.setenv("ALTINN_API_KEY", "the-api-key")
+    monkeypatch.setenv("SESSION_SECRET", "a-session-secret-of-at-least-32-bytes")
     monkeypatch.chdir(tmp_path)
     with emulator.serve() as url:
         monkeypatch.setattr(altinn, "TEST", emulator.environment_for(url))
@@ -213,21 +216,11 @@ def test_messaging_example(
     assert all(client.is_closed for client in opened)
 
 
-def test_fastapi_example(playground: Playground, free_port: Any) -> None:
-    import uvicorn  # noqa: PLC0415 - the emulator extra's
-
+def test_fastapi_example(playground: Playground) -> None:
     namespace = run(block("FastAPI backends"))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(namespace["app"], host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
+    party = playground.emulator.person(DEFAULT_PID).party_id
 
-    async def call() -> tuple[httpx.Response, httpx.Response]:
+    async def call(base: str) -> tuple[httpx.Response, httpx.Response, httpx.Response]:
         key = altinn.SigningKey.from_pem_file("client.pem", kid="my-key-id")
         async with (
             altinn.AltinnExchangeAuth(
@@ -236,20 +229,32 @@ def test_fastapi_example(playground: Playground, free_port: Any) -> None:
                     scopes=["altinn:serviceowner/instances.read"],
                 )
             ) as auth,
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+            httpx.AsyncClient(base_url=base) as http,
         ):  # fmt: skip
             bearer = (await auth.get_token()).access_token
             good = await http.get("/whoami", headers={"Authorization": f"Bearer {bearer}"})
             bad = await http.get("/whoami")
-            return good, bad
+            # A person logs in (the emulator plays the browser; the cookies are Secure, so
+            # they are carried by hand over this plain-http loopback).
+            start = await http.get("/auth/login", params={"next": "/my-instances"})
+            callback = await playground.emulator.idporten_login(start.headers["location"])
+            query = httpx.URL(callback).query.decode()
+            done = await http.get(
+                f"/auth/callback?{query}",
+                headers={"cookie": start.headers["set-cookie"].split(";")[0]},
+            )
+            session = done.headers["set-cookie"].split(";")[0]
+            mine = await http.get(
+                "/my-instances", params={"party_id": party}, headers={"cookie": session}
+            )
+            return good, bad, mine
 
-    try:
-        good, bad = anyio.run(call)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with uvicorn_serving(lambda _: namespace["app"]) as url:
+        good, bad, mine = anyio.run(call, url)
     assert good.json() == {"org": "ttd", "org_number": "405003309"}
     assert bad.status_code == 401
+    assert len(mine.json()) == 3
+    assert all(i.startswith(f"{party}/") for i in mine.json())
 
 
 def test_emulator_example(opened: list[httpx.AsyncClient]) -> None:

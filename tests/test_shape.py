@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "_oauth": 1,
     "_jwks": 1,
     "_sessions": 1,
+    "_pending": 1,
     "_files": 1,
     "_bulk": 1,
     "_api": 1,

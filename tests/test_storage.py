@@ -1,4 +1,5 @@
-"""StorageClient paging rules against scripted pages: the loop guard, origins, bad pages."""
+"""StorageClient paging rules against scripted pages: the loop guard, origins, bad pages; and a
+client given its own auth on a shared ``httpx.AsyncClient``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ from typing import Any
 import httpx
 import pytest
 
-from altinn_async import ConfigurationError, PaginationError, StorageClient
+from altinn_async import (
+    AltinnExchangeAuth,
+    APIError,
+    ConfigurationError,
+    EventsClient,
+    MaskinportenAuth,
+    PaginationError,
+    StorageClient,
+)
+from altinn_async.testing import Emulator
+
+from .helpers import signing_key
 
 BASE = "https://platform.example"
 LIST = f"{BASE}/storage/api/v1/instances"
@@ -121,3 +133,41 @@ async def test_instance_ids_are_checked_before_any_request() -> None:
                 await storage.get_instance(bad)
             with pytest.raises(ConfigurationError, match="partyId"):
                 await storage.complete(bad)
+
+
+async def test_a_client_given_auth_uses_it_on_a_shared_client_for_every_request() -> None:
+    """``StorageClient(http, auth=...)``: a person's auth on an app's one client (regression:
+    pages, single reads and downloads all went out with the shared client's auth only)."""
+    emulator = Emulator(events_delay=0)
+    key = signing_key()
+    scopes = ["altinn:serviceowner/instances.read", "altinn:serviceowner"]
+    emulator.add_maskinporten_client(
+        "c", org_number="405003309", scopes=scopes, jwks=[key.public_jwk]
+    )
+    emulator.add_instances("ttd", "app", 3)
+    environment = emulator.environment
+    async with (
+        httpx.AsyncClient(transport=emulator.transport()) as token_http,
+        AltinnExchangeAuth(
+            MaskinportenAuth(
+                client_id="c", key=key, scopes=scopes, environment=environment,
+                http_client=token_http,
+            )
+        ) as auth,
+        httpx.AsyncClient(transport=emulator.transport(), base_url=environment.platform) as http,
+    ):  # fmt: skip
+        with pytest.raises(APIError) as refused:
+            [i async for i in StorageClient(http).instances(app_id="ttd/app")]
+        assert refused.value.status_code == 401
+        storage = StorageClient(http, auth=auth)
+        instances = [i async for i in storage.instances(app_id="ttd/app")]
+        assert len(instances) == 3
+        one = await storage.get_instance(instances[0]["id"])
+        (element,) = await storage.data_elements(one["id"])
+        assert await storage.download(element)
+        assert b"".join([chunk async for chunk in storage.stream(element)])
+        events = [
+            e async for e in EventsClient(http, auth=auth).app_events("ttd", "app", after="0")
+        ]
+        assert events
+        assert http.auth is None  # the shared client was not changed

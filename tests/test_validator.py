@@ -18,7 +18,7 @@ from joserfc import jws
 from joserfc.jwk import RSAKey
 
 import altinn_async as altinn
-from altinn_async.testing import Emulator
+from altinn_async.testing import DEFAULT_PID, Emulator
 
 from .helpers import Clock, signing_key
 
@@ -241,6 +241,41 @@ async def test_maskinporten_access_tokens_against_maskinporten(world: World) -> 
         assert principal.consumer_org == ORG_NUMBER
         assert principal.client_id == CLIENT
         # An Altinn token is not a Maskinporten token.
+        with pytest.raises(altinn.TokenValidationError):
+            await validator.validate(await world.altinn_token())
+
+
+async def test_idporten_access_tokens_against_idporten(world: World) -> None:
+    world.emulator.add_idporten_client(
+        "web", redirect_uris=["https://app.example/cb"], client_secret="s",
+        scopes=["openid", "altinn:instances.read"],
+    )  # fmt: skip
+    async with altinn.IDPortenClient(
+        client_id="web",
+        client_secret="s",
+        redirect_uri="https://app.example/cb",
+        scopes=["openid", "altinn:instances.read"],
+        environment=world.environment,
+        acr_values="idporten-loa-high",
+        http_client=world.http,
+        clock=world.clock,
+    ) as idporten:
+        login = idporten.start_login()
+        callback = await world.emulator.idporten_login(login.url)
+        await idporten.complete_login(callback, login)
+        token = (await idporten.session().get_token()).access_token
+    async with altinn.AltinnTokenValidator(
+        world.environment, kind="idporten", http_client=world.http, clock=world.clock
+    ) as validator:
+        principal = await validator.validate(token, scopes=["altinn:instances.read"])
+        assert principal.kind == "idporten"
+        assert principal.pid == DEFAULT_PID
+        assert DEFAULT_PID not in repr(principal)
+        assert (principal.acr, principal.authentication_level) == ("idporten-loa-high", 4)
+        assert principal.client_id == "web"
+        with pytest.raises(altinn.InsufficientScopeError):
+            await validator.validate(token, scopes=["altinn:instances.write"])
+        # An Altinn token is not an ID-porten token.
         with pytest.raises(altinn.TokenValidationError):
             await validator.validate(await world.altinn_token())
 
