@@ -55,6 +55,10 @@ class JWKSCache:
         self._refetched_at = float("-inf")  # the last fetch for a kid not in the set
         self._lock: anyio.Lock | None = None
 
+    def fresh(self, kid: str | None) -> KeySet | None:
+        """The keys, if they are fresh and hold ``kid`` (no I/O, no lock); else ``None``."""
+        return self._keys if self._usable(kid) else None
+
     async def key_set(self, client: httpx.AsyncClient, *, kid: str | None) -> KeySet:
         """Keys to verify a token with header ``kid``.
 

@@ -3,7 +3,7 @@ tokens) against their issuer's published keys, with typed claims."""
 
 from __future__ import annotations
 
-import base64
+import functools
 import json
 import re
 import time
@@ -14,7 +14,7 @@ import anyio
 import attrs
 import httpx
 from joserfc import jws
-from joserfc.errors import BadSignatureError, JoseError
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from ._environment import Environment, check_url
@@ -37,6 +37,9 @@ DEFAULT_ALGORITHMS = ("RS256",)
 _SYMMETRIC = re.compile(r"HS\d+|none", re.IGNORECASE)
 _KID = re.compile(r"[A-Za-z0-9._~+/=-]{1,256}")
 _KEY_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
+# Extensions no Altinn token uses: a critical one must be understood, and b64=false would
+# change what the signature covers (RFC 7515 §4.1.11, RFC 7797).
+_EXTENSION_HEADERS = frozenset({"crit", "b64"})
 _ISO6523 = re.compile(r"(?:0192:)?([0-9]{9})")
 Kind = Literal["altinn", "maskinporten", "idporten"]
 
@@ -58,9 +61,11 @@ class SystemUserClaims:
 
 
 def _org_number(value: object) -> str | None:
-    if isinstance(value, Mapping):
+    if value is None:
+        return None
+    if type(value) is dict or (type(value) is not str and isinstance(value, Mapping)):
         value = value.get("ID")
-    if isinstance(value, int) and not isinstance(value, bool):
+    if type(value) is int:
         value = f"{value:09d}"
     if not isinstance(value, str):
         return None
@@ -70,13 +75,20 @@ def _org_number(value: object) -> str | None:
 
 def _text(claims: Mapping[str, Any], key: str) -> str | None:
     value = claims.get(key)
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    kind = type(value)
+    if kind is str:
+        return value or None
+    if value is None or kind is bool:
+        return None
+    if isinstance(value, int | float):
         return str(int(value))
     return value if isinstance(value, str) and value else None
 
 
 def _system_user(claims: Mapping[str, Any]) -> SystemUserClaims | None:
     details = claims.get("authorization_details")
+    if details is None:
+        return None
     entry = details[0] if isinstance(details, list) and details else details
     if not isinstance(entry, Mapping) or entry.get("type") != "urn:altinn:systemuser":
         return None
@@ -102,9 +114,11 @@ def _pid_repr(value: str | None) -> str:
     return repr(None if value is None else mask_pid(value))
 
 
-@attrs.frozen
 class AltinnPrincipal:
     """Who a validated token speaks for, in typed claims.
+
+    Each attribute is read from the claims when it is first asked for (a service that looks at
+    two claims pays for two), then kept; the principal is read-only.
 
     Attributes:
         issuer: ``iss``.
@@ -127,58 +141,121 @@ class AltinnPrincipal:
         client_id: the Maskinporten or ID-porten client.
         system_user: the system user, if the token names one.
         claims: every claim, as validated (not in the repr).
+
+    Args:
+        claims: the validated claims.
+        kind: the issuer that signed them.
     """
 
-    issuer: str
+    _REPR = (
+        "issuer", "kind", "scopes", "expires_at", "org", "org_number", "consumer_org",
+        "supplier_org", "authentication_level", "acr", "authentication_method", "user_id",
+        "party_id", "party_uuid", "pid", "client_id", "system_user",
+    )  # fmt: skip
+
+    def __init__(self, claims: Mapping[str, Any], *, kind: str) -> None:
+        object.__setattr__(self, "claims", claims if type(claims) is dict else dict(claims))
+        object.__setattr__(self, "kind", kind)
+
+    claims: Mapping[str, Any]
     kind: str
-    scopes: frozenset[str]
-    expires_at: float
-    org: str | None = None
-    org_number: str | None = None
-    consumer_org: str | None = None
-    supplier_org: str | None = None
-    authentication_level: int | None = None
-    acr: str | None = None
-    authentication_method: str | None = None
-    user_id: str | None = None
-    party_id: str | None = None
-    party_uuid: str | None = None
-    pid: str | None = attrs.field(default=None, repr=_pid_repr)
-    client_id: str | None = None
-    system_user: SystemUserClaims | None = None
-    claims: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any], *, kind: str) -> AltinnPrincipal:
-        """The principal of validated claims."""
-        scope = claims.get("scope")
-        level = claims.get("urn:altinn:authlevel")
+        """The principal of validated claims (the same as ``AltinnPrincipal(claims, kind=)``)."""
+        return cls(claims, kind=kind)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"an AltinnPrincipal is read-only (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"an AltinnPrincipal is read-only (cannot delete {name!r})")
+
+    def __repr__(self) -> str:
+        shown = []
+        for name in self._REPR:
+            value = getattr(self, name)
+            shown.append(f"{name}={_pid_repr(value) if name == 'pid' else repr(value)}")
+        return f"AltinnPrincipal({', '.join(shown)})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AltinnPrincipal):
+            return NotImplemented
+        return (self.kind, self.claims) == (other.kind, other.claims)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.issuer, self.expires_at, self.scopes))
+
+    @functools.cached_property
+    def issuer(self) -> str:
+        return str(self.claims.get("iss", ""))
+
+    @functools.cached_property
+    def scopes(self) -> frozenset[str]:
+        scope = self.claims.get("scope")
+        return frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+
+    @functools.cached_property
+    def expires_at(self) -> float:
+        exp = self.claims.get("exp", 0)
+        return float(exp) if isinstance(exp, int | float) else 0.0
+
+    @functools.cached_property
+    def org(self) -> str | None:
+        return _text(self.claims, "urn:altinn:org")
+
+    @functools.cached_property
+    def org_number(self) -> str | None:
+        return _org_number(self.claims.get("urn:altinn:orgNumber")) or self.consumer_org
+
+    @functools.cached_property
+    def consumer_org(self) -> str | None:
+        return _org_number(self.claims.get("consumer"))
+
+    @functools.cached_property
+    def supplier_org(self) -> str | None:
+        return _org_number(self.claims.get("supplier"))
+
+    @functools.cached_property
+    def authentication_level(self) -> int | None:
+        level = self.claims.get("urn:altinn:authlevel")
         if isinstance(level, str) and level.isdigit():
             level = int(level)
-        acr = _text(claims, "acr")
-        if level is None and acr is not None:
-            level = _ACR_LEVELS.get(acr)
-        consumer = _org_number(claims.get("consumer"))
-        return cls(
-            issuer=str(claims.get("iss", "")),
-            kind=kind,
-            scopes=frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
-            expires_at=float(claims.get("exp", 0)),
-            org=_text(claims, "urn:altinn:org"),
-            org_number=_org_number(claims.get("urn:altinn:orgNumber")) or consumer,
-            consumer_org=consumer,
-            supplier_org=_org_number(claims.get("supplier")),
-            authentication_level=level if isinstance(level, int) else None,
-            acr=acr,
-            authentication_method=_text(claims, "urn:altinn:authenticatemethod"),
-            user_id=_text(claims, "urn:altinn:userid"),
-            party_id=_text(claims, "urn:altinn:partyid"),
-            party_uuid=_text(claims, "urn:altinn:party:uuid"),
-            pid=_text(claims, "pid"),
-            client_id=_text(claims, "client_id"),
-            system_user=_system_user(claims),
-            claims=dict(claims),
-        )
+        if level is None and self.acr is not None:
+            level = _ACR_LEVELS.get(self.acr)
+        return level if type(level) is int else None
+
+    @functools.cached_property
+    def acr(self) -> str | None:
+        return _text(self.claims, "acr")
+
+    @functools.cached_property
+    def authentication_method(self) -> str | None:
+        return _text(self.claims, "urn:altinn:authenticatemethod")
+
+    @functools.cached_property
+    def user_id(self) -> str | None:
+        return _text(self.claims, "urn:altinn:userid")
+
+    @functools.cached_property
+    def party_id(self) -> str | None:
+        return _text(self.claims, "urn:altinn:partyid")
+
+    @functools.cached_property
+    def party_uuid(self) -> str | None:
+        return _text(self.claims, "urn:altinn:party:uuid")
+
+    @functools.cached_property
+    def pid(self) -> str | None:
+        return _text(self.claims, "pid")
+
+    @functools.cached_property
+    def client_id(self) -> str | None:
+        return _text(self.claims, "client_id")
+
+    @functools.cached_property
+    def system_user(self) -> SystemUserClaims | None:
+        return _system_user(self.claims)
 
     def has_scopes(self, *scopes: str) -> bool:
         """Whether the token carries every one of ``scopes``."""
@@ -187,11 +264,6 @@ class AltinnPrincipal:
 
 def _invalid(message: str, reason: str) -> TokenValidationError:
     return TokenValidationError(message, reason=reason)
-
-
-def _segment(part: str) -> Any:
-    padded = part + "=" * (-len(part) % 4)
-    return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
 
 
 class AltinnTokenValidator:
@@ -263,6 +335,9 @@ class AltinnTokenValidator:
         self._audience = audience
         self._scopes = tuple(scopes)
         self._algorithms = allowed
+        self._registry = jws.JWSRegistry(algorithms=list(allowed))
+        # Room to read (and then refuse by name) a header that brings its own key.
+        self._registry.max_header_length = 8192
         self._leeway = leeway
         self._clock = clock
         self._retry = retry or RetryPolicy()
@@ -356,29 +431,35 @@ class AltinnTokenValidator:
             DiscoveryError: the issuer's metadata or keys cannot be had (answer 503: the
                 token may be fine).
         """
-        header = self._header(token)
+        compact, header = self._parse(token)
         kid = header.get("kid")
-        cache = await self._cache()
-        keys = await cache.key_set(self._http, kid=kid)
-        claims = self._verified(token, keys, header)
+        # The fast path takes no lock and awaits nothing: the keys are there and fresh.
+        keys = None if self._keys is None else self._keys.fresh(kid)
+        if keys is None:
+            cache = await self._cache()
+            keys = await cache.key_set(self._http, kid=kid)
+        claims = self._verified(compact, keys, kid)
         self._check_claims(claims, audience)
-        principal = AltinnPrincipal.from_claims(claims, kind=self._kind)
-        missing = tuple(s for s in (*self._scopes, *scopes) if s not in principal.scopes)
+        principal = AltinnPrincipal(claims, kind=self._kind)
+        wanted = (*self._scopes, *scopes)
+        missing = tuple(s for s in wanted if s not in principal.scopes) if wanted else ()
         if missing:
             raise InsufficientScopeError(
                 f"the token lacks the scope {', '.join(missing)}", missing=missing
             )
         return principal
 
-    def _header(self, token: str) -> dict[str, Any]:
+    def _parse(self, token: str) -> tuple[jws.CompactSignature, dict[str, Any]]:
+        """The token parsed once (joserfc's own parser), and its header checked."""
         if token.count(".") != 2:
             raise _invalid(
                 "the token is not a compact JWS (three dot-separated parts)", "malformed"
             )
         try:
-            header = _segment(token.split(".", 1)[0])
-        except (ValueError, UnicodeDecodeError):
+            compact = jws.extract_compact(token.encode("ascii"), registry=self._registry)
+        except (JoseError, ValueError, UnicodeError):
             raise _invalid("the token's header is not base64url JSON", "malformed") from None
+        header = compact.headers()
         if not isinstance(header, dict):
             raise _invalid("the token's header is not a JSON object", "malformed")
         alg = header.get("alg")
@@ -394,21 +475,23 @@ class AltinnTokenValidator:
                 "issuer's published keys are trusted",
                 "header",
             )
+        if _EXTENSION_HEADERS & header.keys():
+            raise _invalid("the token's header asks for extensions (crit, b64)", "header")
         kid = header.get("kid")
         if kid is not None and (not isinstance(kid, str) or not _KID.fullmatch(kid)):
             raise _invalid("the token's kid is not a key id", "header")
-        return header
+        return compact, header
 
-    def _verified(self, token: str, keys: KeySet, header: Mapping[str, Any]) -> dict[str, Any]:
-        kid = header.get("kid")
+    def _verified(
+        self, compact: jws.CompactSignature, keys: KeySet, kid: str | None
+    ) -> dict[str, Any]:
         candidates = [key for key in keys.keys if kid is None or key.kid == kid]
         if not candidates:
             raise _invalid("the token is signed with a key the issuer does not publish", "key")
         for key in candidates:
             try:
-                compact = jws.deserialize_compact(token, key, algorithms=list(self._algorithms))
-            except BadSignatureError:
-                continue
+                if not jws.validate_compact(compact, key, registry=self._registry):
+                    continue
             except (JoseError, ValueError):
                 raise _invalid("the token is not a valid JWS", "malformed") from None
             try:

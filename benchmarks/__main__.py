@@ -15,13 +15,21 @@ import time
 import traceback
 from pathlib import Path
 
-from . import aiohttp_transport, auth, concurrency, harvest_baseline, memory, paging
+from . import aiohttp_transport, auth, concurrency, harvest_baseline, memory, paging, validation
 from ._context import Benchmark, Context
 from ._report import FAIL, Figure, write_results
 
 BENCHMARKS: dict[str, Benchmark] = {
     module.NAME: module
-    for module in (auth, concurrency, aiohttp_transport, harvest_baseline, paging, memory)
+    for module in (
+        auth,
+        concurrency,
+        aiohttp_transport,
+        harvest_baseline,
+        paging,
+        memory,
+        validation,
+    )
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

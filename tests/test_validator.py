@@ -152,6 +152,8 @@ async def test_tampered_tokens_and_forged_headers_are_refused(world: World) -> N
         ),
         "garbage": "not.a.token",
         "two parts": f"{head}.{body}",
+        # An unencoded payload (RFC 7797) would change what the signature covers.
+        "extension": f"{encode({**header, 'crit': ['b64'], 'b64': False})}.{body}.{signature}",
     }
     reasons = {}
     for name, forged in cases.items():
@@ -170,6 +172,7 @@ async def test_tampered_tokens_and_forged_headers_are_refused(world: World) -> N
         "attacker's key": "signature",
         "garbage": "malformed",
         "two parts": "malformed",
+        "extension": "header",
     }
     # The keys, and one refetch for the unknown kid; none for what is refused before.
     assert world.emulator.requests["authentication.jwks"] == 2
@@ -314,6 +317,15 @@ def test_the_principal_masks_a_pid_and_reads_numbers_as_altinn_writes_them() -> 
     assert principal.system_user == altinn.SystemUserClaims(("a1",), "310000001", "s1")
     assert "24917298544" not in repr(principal)
     assert "249172*****" in repr(principal)
+    assert principal.pid == "24917298544"  # the value itself, for the service to use
+    # Read-only, and equal by what it was made of.
+    with pytest.raises(AttributeError):
+        principal.org_number = "999999999"
+    assert principal.org_number == "405003309"
+    same = altinn.AltinnPrincipal(dict(principal.claims), kind="altinn")
+    assert same == principal
+    assert hash(same) == hash(principal)
+    assert same != altinn.AltinnPrincipal(dict(principal.claims), kind="idporten")
 
 
 async def test_a_cold_burst_discovers_and_fetches_the_keys_once(world: World) -> None:
