@@ -242,9 +242,19 @@ def emulated(base_url: str, *, instances: int = 5) -> Iterator[Example]:
         yield Example(app, emulator, emulator_url, environment)
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535; 0 picks a free one)")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8000, help="the service's port (8000)")
+    parser.add_argument("--port", type=_port, default=8000, help="the service's port (8000)")
     args = parser.parse_args(argv)
     listener = socket.socket()
     try:

@@ -129,3 +129,16 @@ def test_the_readme_command_serves_and_a_busy_port_is_a_message() -> None:
     assert result.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_port_that_is_no_port_is_a_usage_error() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "service.py"), "--port", "99999"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "is not a port" in result.stderr
+    assert "Traceback" not in result.stderr
