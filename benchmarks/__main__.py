@@ -15,7 +15,16 @@ import time
 import traceback
 from pathlib import Path
 
-from . import aiohttp_transport, auth, concurrency, harvest_baseline, memory, paging, validation
+from . import (
+    aiohttp_transport,
+    auth,
+    concurrency,
+    harvest_baseline,
+    memory,
+    paging,
+    signing,
+    validation,
+)
 from ._context import Benchmark, Context
 from ._report import FAIL, Figure, write_results
 
@@ -23,12 +32,13 @@ BENCHMARKS: dict[str, Benchmark] = {
     module.NAME: module
     for module in (
         auth,
+        signing,
+        validation,
         concurrency,
         aiohttp_transport,
         harvest_baseline,
         paging,
         memory,
-        validation,
     )
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"

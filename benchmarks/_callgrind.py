@@ -32,7 +32,9 @@ def available() -> bool:
 
 def _total(source: str, n: int, directory: Path) -> int:
     script = directory / "workload.py"
-    script.write_text(source + f"\n\nwork({n})\n", encoding="utf-8")
+    # No collection in the middle: where one falls depends on what was allocated before.
+    tail = f"\n\nimport gc\n\ngc.collect()\ngc.disable()\nwork({n})\n"
+    script.write_text(source + tail, encoding="utf-8")
     out = directory / f"callgrind.{n}.out"
     environment = {
         **os.environ,
@@ -64,6 +66,10 @@ def _total(source: str, n: int, directory: Path) -> int:
 
 def per_operation(source: str, *, small: int = 50, large: int = 250) -> float:
     """Instructions per operation of the workload ``source`` (see the module's docstring).
+
+    The start-up is not quite the same from run to run (OpenSSL's blinding, random ids: some
+    100 000 instructions of 2 billion here), so choose ``large - small`` to make that small
+    beside ``(large - small)`` operations: thousands for a path of microseconds.
 
     Raises:
         RuntimeError: valgrind is missing, or failed.
