@@ -1,17 +1,25 @@
 """The benchmarks' raw HTTP/1.1 client (`benchmarks._raw`): bodies by length, chunked and to the
-end of the connection, keep-alive reuse within its pool, a non-200 raised. It runs on asyncio
-alone."""
+end of the connection, keep-alive reuse within its pool, a non-200 raised; and its harvest sends
+the requests the library's harvest engine sends. It runs on asyncio alone."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import pytest
 
+import altinn_async as altinn
+from altinn_async.testing import Emulator
 from benchmarks._raw import RawClient, RawError, RawStatusError
+from benchmarks.harvest_baseline import engine_harvest
+from benchmarks.limits import raw_harvest
+
+from .helpers import signing_key
 
 ASYNCIO_ONLY = pytest.mark.parametrize("anyio_backend", ["asyncio"])  # asyncio streams
 
@@ -136,3 +144,30 @@ async def test_what_it_cannot_read_raises(server: Server) -> None:
         assert await raw.get(f"{server.url}/length") == b"hello"  # on a new connection
     with pytest.raises(ValueError, match="plain http"):
         RawClient("https://127.0.0.1:1", concurrency=1)
+
+
+@ASYNCIO_ONLY
+async def test_the_raw_harvest_sends_the_engines_requests(tmp_path: Path) -> None:
+    emulator = Emulator()
+    key = signing_key()
+    scopes = ["altinn:serviceowner/instances.read"]
+    emulator.add_maskinporten_client(
+        "bench", org_number="405003309", scopes=scopes, jwks=[key.public_jwk]
+    )
+    emulator.add_instances("ttd", "app", 230)  # three pages of 100
+    with emulator.serve() as url:
+        environment = emulator.environment_for(url)
+        async with altinn.AltinnExchangeAuth(
+            altinn.MaskinportenAuth(
+                client_id="bench", key=key, scopes=scopes, environment=environment
+            )
+        ) as auth:
+            token = (await auth.get_token()).access_token
+        sent: dict[str, Counter[str]] = {}
+        for name, harvester in (("engine", engine_harvest), ("raw", raw_harvest)):
+            before = Counter(emulator.requests)
+            stats = await harvester(environment.platform, token, "ttd", 4, tmp_path / name)
+            sent[name] = Counter(emulator.requests) - before
+            assert (stats.elements, stats.requests) == (230, stats.pages + 230)
+    assert sent["raw"] == sent["engine"]
+    assert sent["raw"]["storage.data"] == 230
