@@ -58,7 +58,7 @@ def bench(session: nox.Session) -> None:
     ``nox -s bench -- concurrency aiohttp`` runs some of them. httpx-aiohttp is installed for the
     transport evaluation alone: the library does not depend on it.
     """
-    session.install("-e", ".[test]", "httpx-aiohttp")
+    session.install("-e", ".[test]", "httpx-aiohttp", "matplotlib")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

@@ -20,10 +20,12 @@ Modules, one per benchmark:
 - `benchmarks.aiohttp_transport`: httpx-aiohttp's transport against httpx's own.
 - `benchmarks.harvest_baseline`: `bare_harvest`, the hand-written harvest loop the library's
   engine is to be compared with (``HARVESTERS``).
+- `benchmarks.limits`: httpx, its aiohttp transport and the harvest engine against a raw-socket
+  client, the physical limit; the plot ``benchmarks/concurrency.png``.
 
 Shared parts: `benchmarks._served` (a seeded emulator in a child process on a free loopback
 port, with a fixed Altinn token or the library's auth chain), `benchmarks._serve` (that child),
-`benchmarks._workload` (the download workload), `benchmarks._measure` (samples, interleaving,
-medians), `benchmarks._report` (figures, the machine, ``results.json``) and
-`benchmarks._context` (what the runner gives each benchmark).
+`benchmarks._workload` (the download workload), `benchmarks._raw` (the raw HTTP/1.1 client),
+`benchmarks._measure` (samples, interleaving, medians), `benchmarks._report` (figures, the
+machine, ``results.json``) and `benchmarks._context` (what the runner gives each benchmark).
 """
