@@ -20,6 +20,10 @@ Modules, one per benchmark:
 - `benchmarks.aiohttp_transport`: httpx-aiohttp's transport against httpx's own.
 - `benchmarks.harvest_baseline`: `bare_harvest`, the hand-written harvest loop the library's
   engine is to be compared with (``HARVESTERS``).
+- `benchmarks.stampede`: token requests under 1, 100 and 1000 concurrent requests, cold and
+  just past expiry, ours (exactly one per cache key per lifetime) against authlib and
+  pymaskinporten, each peer in a virtual environment of its own under ``benchmarks/.venvs/``
+  (made on first use) through ``benchmarks/peers/stampede_driver.py``.
 
 Shared parts: `benchmarks._served` (a seeded emulator in a child process on a free loopback
 port, with a fixed Altinn token or the library's auth chain), `benchmarks._serve` (that child),
