@@ -22,6 +22,10 @@ Modules, one per benchmark:
   engine is to be compared with (``HARVESTERS``).
 - `benchmarks.limits`: httpx, its aiohttp transport and the harvest engine against a raw-socket
   client, the physical limit; the plot ``benchmarks/concurrency.png``.
+- `benchmarks.stampede`: token requests under 1, 100 and 1000 concurrent requests, cold and
+  just past expiry, ours (exactly one per cache key per lifetime) against authlib and
+  pymaskinporten, each peer in a virtual environment of its own under ``benchmarks/.venvs/``
+  (made on first use) through ``benchmarks/peers/stampede_driver.py``.
 
 Shared parts: `benchmarks._served` (a seeded emulator in a child process on a free loopback
 port, with a fixed Altinn token or the library's auth chain), `benchmarks._serve` (that child),

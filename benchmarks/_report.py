@@ -23,6 +23,7 @@ __all__ = [
     "adoption",
     "at_least",
     "at_most",
+    "exactly",
     "info",
     "machine",
     "skipped",
@@ -104,6 +105,22 @@ def at_least(
     """A ratio that passes when it is at least ``limit``."""
     verdict = PASS if value >= limit else FAIL
     return Figure(benchmark, name, value, "ratio", f"≥ {limit:.2f}", verdict, medians, note)
+
+
+def exactly(
+    benchmark: str,
+    name: str,
+    value: float,
+    *,
+    target: float,
+    medians: dict[str, float] | None = None,
+    note: str = "",
+    unit: str = "count",
+) -> Figure:
+    """A count that passes when it is exactly ``target``: one more fails, and so does one less
+    (a count of none where one was due is no pass)."""
+    verdict = PASS if value == target else FAIL
+    return Figure(benchmark, name, value, unit, f"= {target:g}", verdict, medians or {}, note)
 
 
 def adoption(

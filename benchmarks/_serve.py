@@ -8,13 +8,16 @@ JSON line on stdout::
 
     {"url": "http://127.0.0.1:41234", "issuer": "...", "token_endpoint": "...",
      "platform": "http://127.0.0.1:41234/platform", "client_id": "...", "kid": "...", "pem": "...",
-     "scopes": [...], "org": "ttd", "instances": 2000, "apps": 1, "latency": 0.0}
+     "scopes": [...], "org": "ttd", "instances": 2000, "apps": 1, "latency": 0.0,
+     "maskinporten_token_lifetime": 120, "altinn_token_lifetime": 21600}
 
 Then it reads commands, one a line, from its standard input and answers each with a JSON line:
 
 - ``latency SECONDS``: every Storage read waits that long before it is answered, from now on (0:
   none), as if the server were far away; the server is idle meanwhile. Answers
   ``{"ok": "latency", "latency": SECONDS}``.
+- ``requests``: the requests served so far per endpoint name (``Emulator.requests``, refused ones
+  included), as ``{"ok": "requests", "requests": {"maskinporten.token": 3, ...}}``.
 
 It stops when its standard input closes (the parent is gone, however it went), on SIGTERM or on
 Ctrl-C.
@@ -38,6 +41,7 @@ from altinn_async.testing import Emulator
 CLIENT_ID = "altinn-async-bench"
 ORG_NUMBERS = {"ttd": "405003309", "digdir": "991825827"}  # the emulator's own service owners
 SCOPES = ("altinn:serviceowner/instances.read",)
+ALTINN_TOKEN_LIFETIME = 6 * 3600
 STORAGE_READS = ("storage.instances", "storage.instance", "storage.dataelements", "storage.data")
 _STARTUP_TIMEOUT = 15.0
 _STOP_TIMEOUT = 5.0
@@ -61,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="seconds every Storage read waits before it is answered (a far-away server)",
     )
+    parser.add_argument(
+        "--maskinporten-token-lifetime",
+        type=int,
+        default=120,
+        help="expires_in of Maskinporten tokens, in seconds (Maskinporten's own default: 120)",
+    )
+    parser.add_argument(
+        "--altinn-token-lifetime",
+        type=int,
+        default=ALTINN_TOKEN_LIFETIME,
+        help="lifetime of exchanged Altinn tokens, in seconds (default: 6 hours, longer than "
+        "any run, so that no benchmark measures a refresh by accident)",
+    )
     return parser
 
 
@@ -82,6 +99,8 @@ def _answer(line: str, emulator: Emulator) -> dict[str, object]:
             return {"error": f"latency {argument!r}: must be 0 or more"}
         _set_latency(emulator, seconds)
         return {"ok": "latency", "latency": seconds}
+    if command == "requests" and not argument:
+        return {"ok": "requests", "requests": dict(emulator.requests)}
     return {"error": f"unknown command {command!r}"}
 
 
@@ -93,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.instances < 0 or args.apps < 1 or args.latency < 0:
         raise SystemExit("--instances must be 0 or more, --apps at least 1, --latency not < 0")
+    if args.maskinporten_token_lifetime < 1 or args.altinn_token_lifetime < 1:
+        raise SystemExit("token lifetimes must be at least 1 second")
     signal.signal(signal.SIGTERM, _terminate)
     pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM,
@@ -100,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         serialization.NoEncryption(),
     )
     key = altinn.SigningKey.from_pem(pem, kid=f"{CLIENT_ID}-key")
-    # Tokens outlive any run, so no benchmark measures a refresh by accident.
-    emulator = Emulator(altinn_token_lifetime=6 * 3600)
+    emulator = Emulator(
+        maskinporten_token_lifetime=args.maskinporten_token_lifetime,
+        altinn_token_lifetime=args.altinn_token_lifetime,
+    )
     emulator.add_maskinporten_client(
         CLIENT_ID, org_number=ORG_NUMBERS[args.org], scopes=SCOPES, jwks=[key.public_jwk]
     )
@@ -129,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             "instances": args.instances,
             "apps": args.apps,
             "latency": args.latency,
+            "maskinporten_token_lifetime": args.maskinporten_token_lifetime,
+            "altinn_token_lifetime": args.altinn_token_lifetime,
         }
         print(json.dumps(ready), flush=True)
         try:

@@ -13,6 +13,7 @@ Example::
         async with emulator.client(concurrency=10) as http:  # a fixed Authorization header
             page = (await http.get(emulator.instances_url())).json()
         emulator.set_latency(0.025)  # every Storage read now waits 25 ms on the server
+        emulator.requests()["maskinporten.token"]  # token requests it served so far
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +37,7 @@ import httpx
 
 import altinn_async as altinn
 
-__all__ = ["KEEPALIVE_EXPIRY", "STORAGE_API", "Served", "limits", "served"]
+__all__ = ["KEEPALIVE_EXPIRY", "STORAGE_API", "Child", "Served", "limits", "served"]
 
 STORAGE_API = "/storage/api/v1"
 """The Storage API's path under the platform URL."""
@@ -60,16 +62,21 @@ def limits(concurrency: int) -> httpx.Limits:
     )
 
 
-class _Child:
-    """The child process and the lines it prints (read by a thread, so reads can time out)."""
+class Child:
+    """A child process that answers in JSON lines on its standard output, and the lines it
+    prints (read by a thread, so reads can time out).
 
-    def __init__(self, process: subprocess.Popen[str]) -> None:
+    Args:
+        process: the child, started with ``stdin`` and ``stdout`` pipes in text mode.
+        name: what it is, for errors (``the served emulator``).
+    """
+
+    def __init__(self, process: subprocess.Popen[str], name: str = "the served emulator") -> None:
         assert process.stdout is not None
         self.process = process
+        self.name = name
         self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(
-            target=self._read, args=(process.stdout,), name="served emulator", daemon=True
-        ).start()
+        threading.Thread(target=self._read, args=(process.stdout,), name=name, daemon=True).start()
 
     def _read(self, stream: IO[str]) -> None:
         for line in stream:
@@ -77,31 +84,35 @@ class _Child:
         self._lines.put(None)
 
     def answer(self, timeout: float, what: str) -> dict[str, Any]:
-        """The next JSON line the child prints."""
+        """The next JSON line the child prints (other lines are skipped).
+
+        Raises:
+            RuntimeError: none came within ``timeout`` seconds, or the child exited.
+        """
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise RuntimeError(f"the served emulator did not {what} within {timeout:.0f} s")
+                raise RuntimeError(f"{self.name} did not {what} within {timeout:.0f} s")
             try:
                 line = self._lines.get(timeout=left)
             except queue.Empty:
                 continue
             if line is None:
                 status = self.process.wait()
-                raise RuntimeError(f"the served emulator exited (status {status}) before {what}")
+                raise RuntimeError(f"{self.name} exited (status {status}) before {what}")
             if line.startswith("{"):
                 answer: dict[str, Any] = json.loads(line)
                 return answer
 
-    def command(self, line: str) -> dict[str, Any]:
-        """Send one command line and return the answer."""
+    def command(self, line: str, timeout: float = _COMMAND_TIMEOUT) -> dict[str, Any]:
+        """Send one command line and return the answer (within ``timeout`` seconds)."""
         assert self.process.stdin is not None
         self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
-        answer = self.answer(_COMMAND_TIMEOUT, f"answer {line!r}")
+        answer = self.answer(timeout, f"answer {line!r}")
         if "error" in answer:
-            raise RuntimeError(f"the served emulator refused {line!r}: {answer['error']}")
+            raise RuntimeError(f"{self.name} refused {line!r}: {answer['error']}")
         return answer
 
     def stop(self) -> None:
@@ -134,10 +145,14 @@ class Served:
         apps: how many apps they are spread over (``{org}/app-1`` …).
         client_id: the seeded Maskinporten client.
         key: its signing key.
+        pem: the same key as PKCS #8 PEM text, for clients that are not this library.
         scopes: the scopes it may ask for.
-        token: an Altinn token for ``org``, valid for hours: a fixed ``Authorization`` header
-            measures httpx alone, with no auth flow in the way.
+        token: an Altinn token for ``org``, valid for hours (unless ``altinn_token_lifetime``
+            was set shorter): a fixed ``Authorization`` header measures httpx alone, with no
+            auth flow in the way.
         pid: the child's process id.
+        maskinporten_token_lifetime: ``expires_in`` of the Maskinporten tokens it issues.
+        altinn_token_lifetime: the lifetime of the Altinn tokens it exchanges.
     """
 
     url: str
@@ -147,10 +162,13 @@ class Served:
     apps: int
     client_id: str
     key: altinn.SigningKey = field(repr=False)
+    pem: str = field(repr=False)
     scopes: tuple[str, ...]
     token: str = field(repr=False)
     pid: int
-    _child: _Child = field(repr=False, compare=False)
+    maskinporten_token_lifetime: int
+    altinn_token_lifetime: int
+    _child: Child = field(repr=False, compare=False)
 
     @property
     def platform(self) -> str:
@@ -194,6 +212,13 @@ class Served:
         it were far away. The server is idle while a request waits, as it would be."""
         self._child.command(f"latency {seconds!r}")
 
+    def requests(self) -> Counter[str]:
+        """The requests the emulator has served so far, per endpoint name (the emulator's
+        ``requests``: ``maskinporten.token``, ``authentication.exchange``, ``storage.instances``
+        …), refused ones included."""
+        counts = self._child.command("requests")["requests"]
+        return Counter({str(name): int(count) for name, count in counts.items()})
+
 
 async def _fetch_token(emulator: Served) -> str:
     async with emulator.exchange_auth() as auth:
@@ -203,7 +228,13 @@ async def _fetch_token(emulator: Served) -> str:
 
 @contextlib.contextmanager
 def served(
-    *, instances: int, apps: int = 1, org: str = "ttd", generated: bool = False
+    *,
+    instances: int,
+    apps: int = 1,
+    org: str = "ttd",
+    generated: bool = False,
+    maskinporten_token_lifetime: int = 120,
+    altinn_token_lifetime: int = 6 * 3600,
 ) -> Iterator[Served]:
     """Serve a seeded emulator in a child process while the block runs. Call it outside an
     event loop: it runs one itself to fetch the token.
@@ -213,6 +244,9 @@ def served(
         apps: apps to spread them over.
         org: the service owner (``ttd`` or ``digdir``).
         generated: make the instances lazily (for sets of millions).
+        maskinporten_token_lifetime: ``expires_in`` of its Maskinporten tokens, in seconds.
+        altinn_token_lifetime: the lifetime of its exchanged Altinn tokens, in seconds (hours
+            by default, so that no benchmark measures a refresh by accident).
 
     Raises:
         RuntimeError: the child did not start, or exited early.
@@ -221,10 +255,12 @@ def served(
     command += ["--instances", str(instances), "--apps", str(apps), "--org", org]
     if generated:
         command.append("--generated")
+    command += ["--maskinporten-token-lifetime", str(maskinporten_token_lifetime)]
+    command += ["--altinn-token-lifetime", str(altinn_token_lifetime)]
     process = subprocess.Popen(  # noqa: S603 - our own module, by the running interpreter
         command, cwd=_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    child = _Child(process)
+    child = Child(process)
     try:
         ready = child.answer(_STARTUP_TIMEOUT, "it was ready")
         emulator = Served(
@@ -241,9 +277,12 @@ def served(
             apps=int(ready["apps"]),
             client_id=str(ready["client_id"]),
             key=altinn.SigningKey.from_pem(str(ready["pem"]).encode(), kid=str(ready["kid"])),
+            pem=str(ready["pem"]),
             scopes=tuple(ready["scopes"]),
             token="",
             pid=process.pid,
+            maskinporten_token_lifetime=int(ready["maskinporten_token_lifetime"]),
+            altinn_token_lifetime=int(ready["altinn_token_lifetime"]),
             _child=child,
         )
         token = anyio.run(_fetch_token, emulator)
