@@ -56,7 +56,9 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: ratios measured within one run, printed and checked against their targets.
 
     ``nox -s bench -- concurrency aiohttp`` runs some of them. httpx-aiohttp is installed for the
-    transport evaluation alone: the library does not depend on it.
+    transport evaluation alone (the library does not depend on it), matplotlib for the plot;
+    valgrind (Debian's package) for the instruction counts, skipped without it. The results
+    go into ``benchmarks/README.md`` and ``benchmarks/results.json``.
     """
     session.install("-e", ".[test]", "httpx-aiohttp", "matplotlib")
     session.run("python", "-m", "benchmarks", *session.posargs)

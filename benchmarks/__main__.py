@@ -20,13 +20,15 @@ from . import (
     auth,
     concurrency,
     harvest_baseline,
+    limits,
     memory,
     paging,
     signing,
+    stampede,
     validation,
 )
 from ._context import Benchmark, Context
-from ._report import FAIL, Figure, write_results
+from ._report import FAIL, Figure, write_readme, write_results
 
 BENCHMARKS: dict[str, Benchmark] = {
     module.NAME: module
@@ -34,14 +36,17 @@ BENCHMARKS: dict[str, Benchmark] = {
         auth,
         signing,
         validation,
+        stampede,
         concurrency,
         aiohttp_transport,
         harvest_baseline,
+        limits,
         paging,
         memory,
     )
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
+README = Path(__file__).resolve().parent / "README.md"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,7 +87,9 @@ def _run(names: list[str], output: Path) -> int:
             figures.extend(found)
             print(f"   ({time.perf_counter() - began:.0f} s)", flush=True)
     elapsed = time.time() - started
-    write_results(output, figures, selected=names, started=started, elapsed=elapsed)
+    document = write_results(output, figures, selected=names, started=started, elapsed=elapsed)
+    if output == RESULTS:  # the committed results: their table goes into the README too
+        write_readme(README, document)
     failures = [f for f in figures if f.verdict == FAIL]
     print(
         f"{len(figures)} figures, {len(failures)} failed, in {elapsed:.0f} s; written to {output}"

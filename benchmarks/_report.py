@@ -26,7 +26,9 @@ __all__ = [
     "exactly",
     "info",
     "machine",
+    "markdown",
     "skipped",
+    "write_readme",
     "write_results",
 ]
 
@@ -200,14 +202,108 @@ def machine() -> dict[str, Any]:
 
 def write_results(
     path: Path, figures: list[Figure], *, selected: list[str], started: float, elapsed: float
-) -> None:
-    """Write ``results.json``: the machine, what ran, and every figure."""
+) -> dict[str, Any]:
+    """Write ``results.json``: the machine, what ran, and every figure; return the document.
+
+    A run of some benchmarks replaces their figures and keeps the others' from the runs before
+    (each benchmark says when it was measured), so the file always holds the latest of each.
+    """
+    when = datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(timespec="seconds")
+    previous: dict[str, Any] = {}
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            previous = {}
+    kept = [f for f in previous.get("figures", []) if f.get("benchmark") not in selected]
+    measured = {
+        name: at
+        for name, at in previous.get("measured", {}).items()
+        if name not in selected and any(f.get("benchmark") == name for f in kept)
+    }
+    measured.update(dict.fromkeys(selected, when))
     document = {
-        "started": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(),
+        "started": when,
         "elapsed_seconds": round(elapsed, 1),
         "benchmarks": selected,
         "command": [Path(sys.executable).name, "-m", "benchmarks", *sys.argv[1:]],
         "machine": machine(),
-        "figures": [asdict(figure) for figure in figures],
+        "measured": measured,
+        "figures": kept + [asdict(figure) for figure in figures],
     }
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return document
+
+
+START = "<!-- results: written by python -m benchmarks; do not edit by hand -->"
+END = "<!-- end of results -->"
+
+
+def _value(figure: dict[str, Any]) -> str:
+    value = figure.get("value")
+    if value is None:
+        return "-"
+    unit = figure.get("unit", "")
+    if unit == "ratio":
+        return f"{value:.2f}x"
+    if unit == "count":
+        return f"{value:g}"
+    return f"{value:.3g} {unit}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(document: dict[str, Any]) -> str:
+    """The results as Markdown: the machine, then one table row per figure."""
+    box = document.get("machine", {})
+    packages = ", ".join(f"{k} {v}" for k, v in box.get("packages", {}).items() if v)
+    load = ", ".join(f"{x:.1f}" for x in box.get("load_average", []))
+    about = (
+        f"Measured on {box.get('cpu_model', '?')}, {box.get('usable_cores', '?')} usable cores "
+        f"of {box.get('cores', '?')}, {box.get('python', '?')}, {box.get('platform', '?')}; "
+        f"{packages}. Load average at the end of the last run: {load}."
+    )
+    lines = [
+        about,
+        "",
+        "| benchmark | figure | value | target | verdict | measured | raw medians (information) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    measured = document.get("measured", {})
+    for figure in document.get("figures", []):
+        medians = "; ".join(f"{k} {v:g}" for k, v in figure.get("medians", {}).items())
+        note = figure.get("note", "")
+        detail = f"{medians}" + (f" ({note})" if note else "") if medians else note
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(str(part))
+                for part in (
+                    figure["benchmark"],
+                    f"`{figure['name']}`",
+                    _value(figure),
+                    figure.get("target", "-"),
+                    figure.get("verdict", ""),
+                    measured.get(figure["benchmark"], "")[:10],
+                    detail,
+                )
+            )
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def write_readme(path: Path, document: dict[str, Any]) -> None:
+    """Put the results table between the markers of ``benchmarks/README.md`` (at its end if
+    it has none)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{START}\n\n{markdown(document)}\n\n{END}"
+    if START in text and END in text:
+        head, _, rest = text.partition(START)
+        _, _, tail = rest.partition(END)
+        text = head + block + tail
+    else:
+        text = (text.rstrip() + "\n\n" if text else "") + block + "\n"
+    path.write_text(text, encoding="utf-8")
