@@ -127,6 +127,10 @@ class TokenAuth(Closing, httpx.Auth, abc.ABC):
         """The cache key of the token this flow's tokens are made from, if any."""
         return None
 
+    def _shares_tokens(self) -> bool:
+        """Whether this flow's tokens may go to the cache's shared backend (`SharedTokens`)."""
+        return True
+
     async def get_token(self) -> AccessToken:
         """Return a valid token: cached if fresh, else fetched once for all waiting callers.
 
@@ -134,7 +138,10 @@ class TokenAuth(Closing, httpx.Auth, abc.ABC):
             TokenError: no token could be had (its subclasses say why).
         """
         return await self._context.cache.get(
-            self.cache_key, self._fetch, derived_from=self._derived_from()
+            self.cache_key,
+            self._fetch,
+            derived_from=self._derived_from(),
+            shared=self._shares_tokens(),
         )
 
     async def invalidate(self, token: AccessToken) -> None:
