@@ -10,6 +10,8 @@ from typing import Protocol, runtime_checkable
 import anyio
 import attrs
 
+from .exceptions import ConfigurationError
+
 __all__ = ["AccessToken", "Clock", "SharedTokens", "TokenCache"]
 
 logger = logging.getLogger("altinn_async")
@@ -142,7 +144,9 @@ class TokenCache:
         if not 0.0 <= refresh_fraction < 1.0:
             raise ValueError("refresh_fraction must be in [0, 1)")
         if shared is not None and not isinstance(shared, SharedTokens):
-            raise TypeError("shared must implement altinn_async.SharedTokens")
+            raise ConfigurationError(
+                "shared must implement altinn_async.SharedTokens (load, save, try_lock, unlock)"
+            )
         self._clock = clock
         self._fraction = refresh_fraction
         self._max_margin = max_refresh_margin

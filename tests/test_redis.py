@@ -120,6 +120,8 @@ async def test_a_key_must_be_32_bytes_and_no_repr_shows_it(client: redis.asyncio
     for bad in (b"short", "x" * 32):
         with pytest.raises(altinn.ConfigurationError, match="32 bytes"):
             RedisTokenStore(client, encryption_key=bad)  # type: ignore[arg-type]
+    with pytest.raises(altinn.ConfigurationError, match="SharedTokens"):
+        altinn.TokenCache(shared=object())  # type: ignore[arg-type]
     with pytest.raises(altinn.ConfigurationError, match=r"redis\.asyncio\.Redis"):
         RedisTokenBackend(object(), encryption_key=KEY)  # type: ignore[arg-type]
     made = [
