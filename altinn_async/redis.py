@@ -306,7 +306,8 @@ class RedisTokenBackend:
     auth flows (``MaskinportenAuth(..., cache=cache)``). A token is kept under a digest of its
     cache key (which names the environment and the client) until it expires; the right to fetch
     one is a lock with a lease of ``lock_ttl`` seconds, so a process that dies while fetching
-    blocks the others for at most that long.
+    blocks the others for at most that long. Redis expires a token by this machine's clock
+    (``time.time``), whatever clock the cache is given.
 
     Args:
         redis: the client (``redis.asyncio.Redis``); not closed here.
