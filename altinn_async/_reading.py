@@ -19,13 +19,48 @@ __all__ = ["JsonReader"]
 
 
 class JsonReader:
-    """Typed reads of one JSON object, each failure a `ResponseFormatError` naming its path."""
+    """Typed reads of one JSON object, each failure a `ResponseFormatError` naming its path.
+
+    A reader of a member (`child`, `objects`) knows its place by its parent and its key, and
+    writes its path out only when it is asked for it: reading a page makes a reader for every
+    object in it, and an error in few.
+    """
+
+    __slots__ = ("_index", "_key", "_parent", "_path", "document")
 
     def __init__(self, document: object, path: str = "$") -> None:
-        if not isinstance(document, Mapping):
-            raise ResponseFormatError(f"{path} is {json_kind(document)}, not an object", path=path)
-        self.document: Mapping[str, Any] = document
-        self.path = path
+        self._path: str | None = path
+        self._parent: JsonReader | None = None
+        self._key = ""
+        self._index: int | None = None
+        self.document: Mapping[str, Any] = self._object(document)
+
+    @classmethod
+    def _member(
+        cls, document: object, parent: JsonReader, key: str, index: int | None = None
+    ) -> JsonReader:
+        reader = object.__new__(cls)
+        reader._path = None
+        reader._parent, reader._key, reader._index = parent, key, index
+        reader.document = reader._object(document)
+        return reader
+
+    def _object(self, document: object) -> Mapping[str, Any]:
+        if type(document) is dict or isinstance(document, Mapping):
+            return document
+        path = self.path
+        raise ResponseFormatError(f"{path} is {json_kind(document)}, not an object", path=path)
+
+    @property
+    def path(self) -> str:
+        """Where the object is in the answer: ``$.content.attachments[2]``."""
+        path = self._path
+        if path is None:
+            parent = self._parent
+            assert parent is not None  # noqa: S101 - a member's reader has its parent
+            index = "" if self._index is None else f"[{self._index}]"
+            path = self._path = f"{parent.path}.{self._key}{index}"
+        return path
 
     def _fail(self, key: str, value: object, wanted: str) -> ResponseFormatError:
         path = f"{self.path}.{key}"
@@ -96,14 +131,12 @@ class JsonReader:
         return tuple(values)
 
     def objects(self, key: str) -> list[JsonReader]:
-        return [
-            JsonReader(value, f"{self.path}.{key}[{index}]")
-            for index, value in enumerate(self._array(key))
-        ]
+        member = JsonReader._member
+        return [member(value, self, key, index) for index, value in enumerate(self._array(key))]
 
     def child(self, key: str) -> JsonReader | None:
         value = self.document.get(key)
-        return None if value is None else JsonReader(value, f"{self.path}.{key}")
+        return None if value is None else JsonReader._member(value, self, key)
 
     def mapping(self, key: str) -> Mapping[str, Any]:
         value = self.document.get(key)

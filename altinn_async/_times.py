@@ -30,7 +30,7 @@ def parse_time(text: str) -> datetime:
     match = _RFC3339.fullmatch(text)
     if match is None:
         raise ValueError(f"{text!r} is not an RFC 3339 date-time")
-    year, month, day, hour, minute, second = (int(match[group]) for group in range(1, 7))
+    year, month, day, hour, minute, second = map(int, match.group(1, 2, 3, 4, 5, 6))
     microsecond = int((match[7] or "")[:6].ljust(6, "0"))
     if second == 60:
         second, microsecond = 59, 999_999

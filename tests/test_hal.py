@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from altinn_async import AltinnError, HALError, HalResource, Link, parse_hal
+from altinn_async import _hal as hal
 from altinn_async._hal import parse_hal_array
 
 API = "https://www.altinn.no/api"
@@ -294,6 +295,147 @@ def test_equal_documents_parse_equal() -> None:
     assert parse_hal(json.loads(json.dumps(MESSAGE))) == parse_hal(MESSAGE)
 
 
+def test_a_parsed_resource_equals_one_built_by_hand() -> None:
+    by_hand = HalResource(
+        properties={"Type": "MainForm", "Name": "Skattemelding"},
+        links={
+            "self": (Link(href="/forms/1"),),
+            "formdata": (Link(href="/forms/1/formdata", mime_type="application/xml"),),
+        },
+    )
+    parsed = parse_hal(
+        {
+            "Type": "MainForm",
+            "Name": "Skattemelding",
+            "_links": {
+                "self": {"href": "/forms/1"},
+                "formdata": {"href": "/forms/1/formdata", "mime-type": "application/xml"},
+            },
+        }
+    )
+    assert parsed == by_hand
+    assert repr(parsed) == repr(by_hand)
+    assert parsed != HalResource(properties={"Type": "MainForm", "Name": "Skattemelding"})
+    assert by_hand["Name"] == "Skattemelding"
+    assert by_hand.get("DataFormatId", "-") == "-"
+    assert "Type" in by_hand
+    assert by_hand.document == {}
+
+
+def test_a_resource_is_read_only() -> None:
+    resource = parse_hal(FORM)
+    with pytest.raises(AttributeError):
+        resource.links = {}  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        resource.extra = 1  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        hash(resource)
+
+
+def test_the_hal_members_are_not_properties_whatever_is_read_first() -> None:
+    for read_properties_first in (False, True):
+        message = parse_hal(MESSAGES).embedded_list("messages")[0]
+        if read_properties_first:
+            assert "_links" not in message.properties
+        assert "_links" not in message
+        assert message.get("_links") is None
+        with pytest.raises(KeyError):
+            message["_links"]
+        assert message["MessageId"] == "a385107"
+        assert message.get("Status") == "Ulest"
+        assert "Subject" in message
+
+
+# --- parts built when they are read -------------------------------------------------------------
+
+
+def page_of_messages(count: int) -> dict[str, Any]:
+    """A message list like Altinn 2's, ``count`` messages each with three links."""
+    messages = [
+        {
+            "MessageId": f"a{index}",
+            "_links": {
+                "self": {"href": f"{API}/my/messages/a{index}"},
+                "print": {"href": f"{API}/my/messages/a{index}/print", "mime-type": "x/y"},
+                "metadata": {"href": f"{API}/metadata/correspondence/1/1"},
+            },
+        }
+        for index in range(count)
+    ]
+    return {"_links": {"self": {"href": f"{API}/my/messages"}}, "_embedded": {"messages": messages}}
+
+
+def test_links_nobody_reads_are_never_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: the parser made every Link of a page (3 per message here) whether or not
+    # they were read; reading the messages' ids must make none.
+    made: list[Link] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Link:
+        made.append(Link(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(hal, "Link", counted)
+    page = parse_hal(page_of_messages(50))
+    messages = page.embedded_list("messages")
+    assert [message["MessageId"] for message in messages] == [f"a{i}" for i in range(50)]
+    assert made == []
+    assert messages[7].self_url == f"{API}/my/messages/a7"
+    assert len(made) == 3  # that message's links, and no other's
+    assert page.link("self") is not None
+    assert len(made) == 4
+
+
+def test_a_part_broken_after_parsing_is_a_hal_error_with_its_path_when_read() -> None:
+    # The document is checked when it is parsed and the parts are built from it when read: a
+    # part changed into something malformed in between is a HALError then, never a bare error.
+    document = page_of_messages(5)
+    page = parse_hal(document)
+    items = document["_embedded"]["messages"]
+    items[3]["_links"]["self"] = {"href": 5}
+    items[4]["_embedded"] = {"forms": [{"Name": "ok"}, "not an object"]}
+    document["_links"] = []
+    messages = page.embedded_list("messages")  # the embedded part is still good
+    with pytest.raises(HALError, match="is a number") as info:
+        messages[3].links  # noqa: B018
+    assert info.value.path == "$._embedded.messages[3]._links.self.href"
+    with pytest.raises(HALError) as info:
+        messages[3].link_arrays  # noqa: B018
+    assert info.value.path == "$._embedded.messages[3]._links.self.href"
+    with pytest.raises(HALError, match="not a string") as info:
+        messages[4].embedded_list("forms")
+    assert info.value.path == "$._embedded.messages[4]._embedded.forms[1]"
+    with pytest.raises(HALError, match="_links must be a JSON object") as info:
+        page.link("self")
+    assert info.value.path == "$._links"
+    assert messages[2].self_url == f"{API}/my/messages/a2"  # what is still good reads
+
+
+def test_a_part_broken_after_parsing_an_array_names_the_item() -> None:
+    document: list[Any] = [{"Name": "A"}, {"Name": "B", "_links": {"self": {"href": "/b"}}}]
+    first, second = parse_hal_array(document)
+    document[1]["_links"]["self"]["templated"] = "yes"
+    with pytest.raises(HALError) as info:
+        second.link("self")
+    assert info.value.path == "$[1]._links.self.templated"
+    assert first["Name"] == "A"
+
+
+def test_deep_embedding_built_on_reading_says_where_it_is() -> None:
+    document: dict[str, Any] = {"Level": 0}
+    for level in range(1, 30):
+        document = {"Level": level, "_embedded": {"inner": [{"Skip": True}, document]}}
+    resource = parse_hal(document)
+    path = "$"
+    while resource.embedded:
+        resource = resource.embedded_list("inner")[1]
+        path += "._embedded.inner[1]"
+    assert resource["Level"] == 0
+    resource.document["_links"] = {"self": {}}  # type: ignore[index]
+    with pytest.raises(HALError) as info:
+        resource.links  # noqa: B018
+    assert info.value.path == path + "._links.self.href"
+
+
 # --- templates ----------------------------------------------------------------------------------
 
 
@@ -565,3 +707,47 @@ def hal_or_error(parse: Callable[[object], R], document: object) -> R | HALError
         return parse(document)
     except HALError as exc:
         return exc
+
+
+def read_whole(resource: HalResource) -> int:
+    """Read every part of ``resource`` and of everything embedded in it; how many resources."""
+    count = 1
+    assert isinstance(resource.properties, dict)
+    assert all(isinstance(link, Link) for links in resource.links.values() for link in links)
+    assert resource.link_arrays <= set(resource.links)
+    for items in resource.embedded.values():
+        count += sum(read_whole(item) for item in items)
+    return count
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON | HAL | VALID_HAL)
+def test_the_quick_check_and_the_careful_one_agree_on_any_json(document: object) -> None:
+    # parse_hal trusts the quick check (hal._sound) when it says yes, and lets the careful one
+    # (hal._check, the rules the parts are built by) find the fault when it says no: on JSON
+    # they must agree, or a malformed document would parse and fail later, when read.
+    try:
+        hal._check(document, 0)
+    except hal._Malformed:
+        careful = False
+    else:
+        careful = True
+    assert hal._sound(document, 0) is careful
+    if careful:
+        assert read_whole(parse_hal(document)) >= 1
+
+
+def test_the_quick_check_leaves_what_is_not_plain_json_to_the_careful_one() -> None:
+    class Text(str):
+        __slots__ = ()
+
+    class Object(dict[str, Any]):
+        pass
+
+    for document in (
+        {"_links": {"self": {"href": Text("/a")}}},
+        Object(_links={"self": Object(href="/a")}),
+        {"_embedded": {"items": [Object(Name="x")]}},
+    ):
+        assert not hal._sound(document, 0)
+        assert read_whole(parse_hal(document)) >= 1
