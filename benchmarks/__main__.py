@@ -23,6 +23,7 @@ from . import (
     limits,
     memory,
     paging,
+    parsing,
     signing,
     stampede,
     validation,
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         harvest_baseline,
         limits,
         paging,
+        parsing,
         memory,
     )
 }
