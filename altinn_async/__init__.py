@@ -80,7 +80,7 @@ from ._sessions import (
     TokenStore,
 )
 from ._storage import DateFilter, InstancePage, InstancePager, StorageClient
-from ._tokens import AccessToken, Clock, TokenCache
+from ._tokens import AccessToken, Clock, SharedTokens, TokenCache
 from ._validator import AltinnPrincipal, AltinnTokenValidator, SystemUserClaims
 from ._version import __version__
 from .exceptions import (
@@ -95,6 +95,7 @@ from .exceptions import (
     CloudEventError,
     ConfigurationError,
     DiscoveryError,
+    EncryptedValueError,
     ExchangeError,
     ForeignOriginError,
     HALError,
@@ -162,6 +163,7 @@ __all__ = [
     "Dialogporten",
     "DialogportenMailbox",
     "DiscoveryError",
+    "EncryptedValueError",
     "Environment",
     "EventFeed",
     "EventPage",
@@ -214,6 +216,7 @@ __all__ = [
     "PendingLoginStore",
     "ResponseFormatError",
     "RetryPolicy",
+    "SharedTokens",
     "Signer",
     "SigningKey",
     "Sink",

@@ -132,6 +132,10 @@ class TokenAuth(Closing, httpx.Auth, abc.ABC):
         """The cache key of the token this flow's tokens are made from, if any."""
         return None
 
+    def _shares_tokens(self) -> bool:
+        """Whether this flow's tokens may go to the cache's shared backend (`SharedTokens`)."""
+        return True
+
     async def get_token(self) -> AccessToken:
         """Return a valid token: cached if fresh, else fetched once for all waiting callers.
 
@@ -141,7 +145,10 @@ class TokenAuth(Closing, httpx.Auth, abc.ABC):
         # The per-request path: one addition for the cache-hit metric, no span.
         self._lookups.lookups += 1
         return await self._context.cache.get(
-            self.cache_key, self._traced_fetch, derived_from=self._derived_from()
+            self.cache_key,
+            self._traced_fetch,
+            derived_from=self._derived_from(),
+            shared=self._shares_tokens(),
         )
 
     async def _traced_fetch(self) -> AccessToken:

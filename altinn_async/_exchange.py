@@ -142,6 +142,11 @@ class AltinnExchangeAuth(TokenAuth):
     def _derived_from(self) -> Hashable | None:
         return self._upstream_key
 
+    def _shares_tokens(self) -> bool:
+        # An exchange of a person's session stays in the process, as the session's tokens do.
+        upstream = self._upstream
+        return not isinstance(upstream, TokenAuth) or upstream._shares_tokens()  # noqa: SLF001
+
     @property
     def exchange_provider(self) -> str:
         # An Altinn token can itself be exchanged again only as "altinnstudio"; say what it is.

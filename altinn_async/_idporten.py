@@ -812,6 +812,11 @@ class IDPortenSession(TokenAuth):
     def exchange_provider(self) -> str:
         return "id-porten"
 
+    def _shares_tokens(self) -> bool:
+        # The TokenStore is what processes share for a person: its revisions and leases keep a
+        # logout or a new login under the key from being answered with another process's copy.
+        return False
+
     async def _fetch(self) -> AccessToken:
         return await self._client._session_token(self)  # noqa: SLF001
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from typing import Protocol, runtime_checkable
 
 import anyio
 import attrs
 
-__all__ = ["AccessToken", "Clock", "TokenCache"]
+from .exceptions import ConfigurationError
+
+__all__ = ["AccessToken", "Clock", "SharedTokens", "TokenCache"]
 
 logger = logging.getLogger("altinn_async")
 
@@ -48,6 +51,38 @@ class AccessToken:
         return self.expires_at - now
 
 
+@runtime_checkable
+class SharedTokens(Protocol):
+    """Where the token caches of several processes share their tokens (`RedisTokenBackend`).
+
+    A `TokenCache` given one asks it on a local miss: it reads the shared token, and when there
+    is none fresh, one process at a time (the holder of ``try_lock``) fetches and saves a new one
+    while the others serve a still-usable token or wait for the holder's. A lock is a lease: it
+    frees itself when its holder dies. Keys are the cache's keys (tuples of strings, perhaps
+    holding a session key): an implementation stores a digest of them, never the key itself.
+    """
+
+    async def load(self, key: Hashable) -> AccessToken | None:
+        """The token saved under ``key`` and not yet expired, or ``None``."""
+        ...
+
+    async def save(self, key: Hashable, token: AccessToken) -> None:
+        """Keep ``token`` under ``key`` until it expires."""
+        ...
+
+    async def try_lock(self, key: Hashable) -> str | None:
+        """Take the right to fetch ``key``'s token if no one holds it: the holder's id, or None."""
+        ...
+
+    async def unlock(self, key: Hashable, holder: str) -> None:
+        """Give the right back, if ``holder`` still has it (an expired lease is someone else's)."""
+        ...
+
+
+_SHARED_POLL = 0.01
+_SHARED_POLL_MAX = 0.2
+
+
 @attrs.define
 class _Flight:
     done: anyio.Event = attrs.field(factory=anyio.Event)
@@ -76,10 +111,26 @@ class TokenCache:
     Expired tokens are swept out as the cache grows, so a backend with many short sessions does
     not keep them all.
 
+    With ``shared`` (`SharedTokens`, such as `altinn_async.redis.RedisTokenBackend`), several
+    processes fetch one token per key between them: a local miss reads the shared token, and
+    when none is fresh one process fetches while the others keep serving a still-usable token or
+    wait for the new one. The in-process single flight stays: a process asks the backend once
+    per key however many of its coroutines are waiting. What holds across processes:
+
+    - a token refused with a 401 (`invalidate`) is not taken from the backend again by the
+      process that saw the refusal, which fetches and saves a new one; other processes keep the
+      refused one until they see their own 401;
+    - after `discard` (a logout, a new login under a session key) this process does not take
+      the key's shared token, nor those derived from it, until it has saved one of its own;
+    - tokens asked for with ``shared=False`` stay in this process: an ID-porten session's
+      tokens (the `TokenStore` is what processes share for a person) and the Altinn tokens
+      exchanged from them, so a logout in one process is never answered from another's copy.
+
     Args:
         clock: the time source (seconds since the epoch).
         refresh_fraction: the part of a token's lifetime to refresh ahead of expiry.
         max_refresh_margin: the most seconds ahead of expiry to refresh.
+        shared: where to share tokens with other processes, or ``None`` for this process only.
     """
 
     def __init__(
@@ -88,9 +139,14 @@ class TokenCache:
         clock: Clock = time.time,
         refresh_fraction: float = 0.2,
         max_refresh_margin: float = 120.0,
+        shared: SharedTokens | None = None,
     ) -> None:
         if not 0.0 <= refresh_fraction < 1.0:
             raise ValueError("refresh_fraction must be in [0, 1)")
+        if shared is not None and not isinstance(shared, SharedTokens):
+            raise ConfigurationError(
+                "shared must implement altinn_async.SharedTokens (load, save, try_lock, unlock)"
+            )
         self._clock = clock
         self._fraction = refresh_fraction
         self._max_margin = max_refresh_margin
@@ -100,9 +156,17 @@ class TokenCache:
         self._derived: dict[Hashable, set[Hashable]] = {}
         self._epochs: dict[Hashable, int] = {}
         self._sweep_at = _SWEEP_SIZE
+        self._shared = shared
+        # Kept only with a shared backend: what this process must not take from it again.
+        self._refused: dict[Hashable, AccessToken] = {}
+        self._distrusted: set[Hashable] = set()
 
     def __repr__(self) -> str:
-        return f"TokenCache({len(self._tokens)} tokens, {len(self._flights)} fetches under way)"
+        shared = f", shared={self._shared!r}" if self._shared is not None else ""
+        return (
+            f"TokenCache({len(self._tokens)} tokens, {len(self._flights)} fetches under way"
+            f"{shared})"
+        )
 
     def __len__(self) -> int:
         return len(self._tokens)
@@ -111,6 +175,11 @@ class TokenCache:
     def clock(self) -> Clock:
         """The cache's time source."""
         return self._clock
+
+    @property
+    def shared(self) -> SharedTokens | None:
+        """Where tokens are shared with other processes, if anywhere."""
+        return self._shared
 
     def refresh_margin(self, token: AccessToken) -> float:
         """Seconds before expiry at which ``token`` stops being fresh."""
@@ -147,6 +216,8 @@ class TokenCache:
         if self._tokens.get(key) == token:
             del self._tokens[key]
             self._retry_at.pop(key, None)
+            if self._shared is not None:
+                self._refused[key] = token
             return True
         return False
 
@@ -162,6 +233,8 @@ class TokenCache:
             self._tokens.pop(current, None)
             self._retry_at.pop(current, None)
             self._epochs[current] = self._epochs.get(current, 0) + 1
+            if self._shared is not None:
+                self._distrusted.add(current)
             pending.extend(self._derived.pop(current, ()))
 
     def clear(self) -> None:
@@ -175,6 +248,7 @@ class TokenCache:
         fetch: Callable[[], Awaitable[AccessToken]],
         *,
         derived_from: Hashable | None = None,
+        shared: bool = True,
     ) -> AccessToken:
         """Return a token for ``key``, calling ``fetch`` when none is fresh.
 
@@ -183,6 +257,8 @@ class TokenCache:
             fetch: gets a new one.
             derived_from: the key of the token this one is made from, so that `discard` of that
                 key drops this one too.
+            shared: whether the token may go through the cache's shared backend (if it has
+                one); ``False`` keeps it in this process.
 
         Raises:
             Exception: whatever ``fetch`` raised, when no usable token was left to serve.
@@ -208,7 +284,10 @@ class TokenCache:
                 if flight.error is not None:
                     raise flight.error
                 continue  # the fetching coroutine was cancelled: try again, perhaps as the fetcher
-            result = await self._fetch(key, fetch, token if usable else None, epoch, derived_from)
+            via = self._shared if shared else None
+            result = await self._fetch(
+                key, fetch, token if usable else None, epoch, derived_from, shared=via
+            )
             if self._epochs.get(key, 0) == epoch:
                 return result
 
@@ -219,7 +298,11 @@ class TokenCache:
         still_usable: AccessToken | None,
         epoch: int,
         derived_from: Hashable | None,
+        *,
+        shared: SharedTokens | None,
     ) -> AccessToken:
+        if shared is not None:
+            fetch = self._through_shared(shared, key, fetch, still_usable)
         flight = _Flight()
         self._flights[key] = flight
         if derived_from is not None:
@@ -244,13 +327,66 @@ class TokenCache:
             raise
         else:
             if self._epochs.get(key, 0) == epoch:
-                self._store(key, new)
+                if new is not still_usable:
+                    self._store(key, new)
+                if shared is not None and not self.fresh(new):
+                    # Another process is fetching: serve this one, and look again shortly.
+                    self._retry_at[key] = self._clock() + _SHARED_POLL
             flight.result = new
             return new
         finally:
             if self._flights.get(key) is flight:
                 del self._flights[key]
             flight.done.set()
+
+    def _through_shared(
+        self,
+        shared: SharedTokens,
+        key: Hashable,
+        fetch: Callable[[], Awaitable[AccessToken]],
+        still_usable: AccessToken | None,
+    ) -> Callable[[], Awaitable[AccessToken]]:
+        """``fetch`` made to go through the shared backend: one fetch for all processes."""
+
+        async def take() -> AccessToken | None:
+            # The shared token, if this process may use it; None if it is due for a refresh.
+            nonlocal still_usable
+            if key in self._distrusted:
+                return None
+            token = await shared.load(key)
+            if token is None or token == self._refused.get(key) or not self.usable(token):
+                return None
+            if self.fresh(token):
+                return token
+            if still_usable is None:
+                still_usable = token  # served while another process refreshes
+            return None
+
+        async def fetch_once() -> AccessToken:
+            pause = _SHARED_POLL
+            while True:
+                if (token := await take()) is not None:
+                    return token
+                holder = await shared.try_lock(key)
+                if holder is not None:
+                    try:
+                        # Read again: the last holder may have saved just before its unlock.
+                        if (token := await take()) is not None:
+                            return token
+                        new = await fetch()
+                        await shared.save(key, new)
+                        self._distrusted.discard(key)
+                        self._refused.pop(key, None)
+                        return new
+                    finally:
+                        with anyio.CancelScope(shield=True):
+                            await shared.unlock(key, holder)
+                if still_usable is not None and self.usable(still_usable):
+                    return still_usable
+                await anyio.sleep(pause)  # the holder is another process: nothing to wait on
+                pause = min(pause * 2, _SHARED_POLL_MAX)
+
+        return fetch_once
 
     def _store(self, key: Hashable, token: AccessToken) -> None:
         self._tokens[key] = token

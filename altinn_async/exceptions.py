@@ -56,6 +56,7 @@ __all__ = [
     "CloudEventError",
     "ConfigurationError",
     "DiscoveryError",
+    "EncryptedValueError",
     "ExchangeError",
     "ForeignOriginError",
     "HALError",
@@ -83,6 +84,14 @@ class AltinnError(Exception):
 
 class ConfigurationError(AltinnError, ValueError):
     """The library was given input it cannot use (found before any request is sent)."""
+
+
+class EncryptedValueError(ConfigurationError):
+    """A value stored encrypted (`altinn_async.redis`) could not be decrypted.
+
+    The ``encryption_key`` is not the one it was stored with, or the value was changed or copied
+    from another key. The message never holds the value.
+    """
 
 
 class InvalidScopeError(ConfigurationError):

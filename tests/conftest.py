@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import inspect
 import ipaddress
+import os
+import shutil
 import socket
-from collections.abc import Callable
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -95,3 +99,62 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: Any) 
     # parametrizes them over anyio_backend.
     if inspect.iscoroutinefunction(obj) and name.startswith("test"):
         pytest.mark.anyio(obj)
+
+
+# --- a real Redis server ----------------------------------------------------------------------
+
+REDIS_INSTALL = "apt-get install redis-server"
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a ``redis-server`` started for this test session on a loopback port.
+
+    Without ``redis-server`` the tests that need it are skipped, saying how to install it, or
+    fail under ``CI`` (where a missing server is a broken setup, not a choice).
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = f"redis-server is not installed: run `{REDIS_INSTALL}`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    folder = tmp_path_factory.mktemp("redis")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    command = [
+        binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--dir", str(folder),
+    ]  # fmt: skip
+    with (folder / "redis.log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    try:
+        deadline = time.monotonic() + 20
+        while not _redis_answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not start: {(folder / 'redis.log').read_text()}")
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The URL of the session's Redis server, emptied for this test."""
+    port = int(redis_server.rsplit(":", 1)[1].split("/", 1)[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"FLUSHALL\r\n")
+        assert sock.recv(16).startswith(b"+OK")
+    return redis_server

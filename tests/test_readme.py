@@ -18,6 +18,7 @@ import anyio
 import attrs
 import httpx
 import pytest
+import redis
 
 import altinn_async as altinn
 from altinn_async.testing import DEFAULT_PID, Emulator
@@ -51,6 +52,7 @@ def test_the_readme_has_the_examples_this_test_knows() -> None:
     assert [heading for heading, _ in BLOCKS] == [
         "Maskinporten, then an Altinn token",
         "ID-porten: a person logs in, Altinn is called as them",
+        "Several processes: Redis",
         "Altinn 2 (legacy)",
         "Bulk harvests",
         "Altinn 3 messaging: Dialogporten, Correspondence, Authorized Parties",
@@ -175,6 +177,33 @@ def test_idporten_web_backend_example(
     assert len(instances) == 3
     assert "post_logout_redirect_uri=https%3A%2F%2Fapp.example%2Flogged-out" in bye
     assert playground.emulator.requests["authentication.exchange"] == 1  # one exchange, 2 calls
+    assert all(client.is_closed for client in opened)
+
+
+def test_redis_example(
+    playground: Playground,
+    opened: list[httpx.AsyncClient],
+    capsys: pytest.CaptureFixture[str],
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("REDIS_ENCRYPTION_KEY", "ab" * 32)
+    for _ in range(2):  # a second process: its tokens come from Redis
+        run(block("Several processes: Redis"))
+    printed = capsys.readouterr().out.splitlines()
+    stores = (
+        "RedisTokenStore(namespace='altinn_async') RedisPendingLoginStore(namespace='altinn_async')"
+    )
+    assert printed[3] == printed[7] == stores  # no secret in a repr
+    assert printed[:3] == printed[4:7]
+    assert len(printed) == 8
+    assert all(len(line.split("/")) == 2 for line in printed[:3])  # party id / instance guid
+    assert playground.emulator.requests["maskinporten.token"] == 1
+    assert playground.emulator.requests["authentication.exchange"] == 1
+    assert playground.emulator.requests["storage.instances"] == 2
+    with redis.Redis.from_url(redis_url) as server:
+        assert len(server.keys("altinn_async:token:*")) == 2  # the two tokens, encrypted
     assert all(client.is_closed for client in opened)
 
 

@@ -21,14 +21,18 @@ import anyio
 import attrs
 import httpx
 import pytest
+import redis.asyncio
 
 import altinn_async as altinn
+from altinn_async.redis import RedisTokenStore
 from altinn_async.testing import DEFAULT_PID, Emulator
 
 from .helpers import Clock
 
 REDIRECT = "https://app.example/callback"
 SCOPES = ["openid", "altinn:instances.read"]
+REDIS_KEY = bytes(range(32))
+ASYNCIO_ONLY = "redis.asyncio runs on asyncio only"
 
 
 @attrs.define
@@ -77,13 +81,32 @@ async def two_workers(served: Served) -> AsyncIterator[tuple[httpx.AsyncClient, 
         yield first, second
 
 
-@pytest.mark.parametrize("kind", ["memory", "file"])
+async def _make_store(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[altinn.TokenStore]:
+    if kind == "memory":
+        yield altinn.MemoryTokenStore()
+    elif kind == "file":
+        yield altinn.FileTokenStore(tmp_path / "store.json")
+    else:
+        if request.getfixturevalue("anyio_backend") != "asyncio":
+            pytest.skip(ASYNCIO_ONLY)
+        client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+        try:
+            yield RedisTokenStore(client, encryption_key=REDIS_KEY)
+        finally:
+            await client.aclose()
+
+
+@pytest.fixture(params=["memory", "file", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[altinn.TokenStore]:
+    async for made in _make_store(request.param, request, tmp_path):
+        yield made
+
+
 async def test_two_workers_refreshing_at_once_refresh_once_and_nobody_is_logged_out(
-    served: Served, two_workers: tuple[httpx.AsyncClient, ...], kind: str, tmp_path: Path
+    served: Served, two_workers: tuple[httpx.AsyncClient, ...], store: altinn.TokenStore
 ) -> None:
-    store: altinn.TokenStore = (
-        altinn.MemoryTokenStore() if kind == "memory" else altinn.FileTokenStore(tmp_path / "s")
-    )
     one, two = (served.client(http, store) for http in two_workers)
     await served.login(one)
     served.clock.advance(200)  # the 120 s access token expired
@@ -158,13 +181,6 @@ def _session(token: str) -> altinn.LoginSession:
         id_token="id-token",
         claims=altinn.IDTokenClaims(sub="s"),
     )
-
-
-@pytest.fixture(params=["memory", "file"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> altinn.TokenStore:
-    if request.param == "memory":
-        return altinn.MemoryTokenStore()
-    return altinn.FileTokenStore(tmp_path / "store.json")
 
 
 async def test_save_and_delete_compare_and_swap(store: altinn.TokenStore) -> None:
