@@ -7,10 +7,11 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Generator, Hashable, Iterable
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import httpx
 
+from . import _telemetry as telemetry
 from ._context import Closing, TokenContext
 from ._environment import Environment
 from ._jwt import unverified_claims
@@ -71,6 +72,8 @@ class TokenAuth(Closing, httpx.Auth, abc.ABC):
 
     requires_request_body = False
     requires_response_body = False
+    _flow: ClassVar[str] = "token"
+    """The flow's kind in telemetry (``maskinporten``, ``exchange``, ``idporten``)."""
 
     def __init__(
         self,
@@ -88,6 +91,8 @@ class TokenAuth(Closing, httpx.Auth, abc.ABC):
         self._context = context
         self._owns_context = owns_context
         self._origins = origins
+        self._lookups = telemetry.token_lookups(self._flow)
+        self._flow_attributes = {telemetry.FLOW: self._flow}
 
     @property
     def environment(self) -> Environment:
@@ -137,17 +142,27 @@ class TokenAuth(Closing, httpx.Auth, abc.ABC):
         Raises:
             TokenError: no token could be had (its subclasses say why).
         """
+        # The per-request path: one addition for the cache-hit metric, no span.
+        self._lookups.lookups += 1
         return await self._context.cache.get(
             self.cache_key,
-            self._fetch,
+            self._traced_fetch,
             derived_from=self._derived_from(),
             shared=self._shares_tokens(),
         )
 
+    async def _traced_fetch(self) -> AccessToken:
+        # Runs when the cache has no fresh token: a miss, and the fetch's span.
+        self._lookups.misses += 1
+        with telemetry.span("altinn.token.fetch", self._flow_attributes):
+            return await self._fetch()
+
     async def invalidate(self, token: AccessToken) -> None:
         """Drop ``token`` from the cache (it was refused); the next call fetches a new one."""
         if self._context.cache.invalidate(self.cache_key, token):
-            logger.info("dropped a refused token (%s)", self._describe())
+            logger.info(
+                "dropped a refused token (%s)", self._describe(), extra={"altinn_flow": self._flow}
+            )
 
     def _describe(self) -> str:
         return type(self).__name__

@@ -8,6 +8,7 @@ from collections.abc import Hashable, Iterable
 
 import httpx
 
+from . import _telemetry as telemetry
 from ._auth import TokenAuth, TokenSource, origin_policy
 from ._context import TokenContext
 from ._environment import Environment
@@ -64,6 +65,8 @@ class AltinnExchangeAuth(TokenAuth):
         foreign_origins: ``"refuse"`` (the default) or ``"omit"``: what a request to any other
             origin gets.
     """
+
+    _flow = "exchange"
 
     def __init__(
         self,
@@ -170,7 +173,10 @@ class AltinnExchangeAuth(TokenAuth):
             refused = exc
         # The upstream token was refused (revoked, or expired early by clock skew): drop it and
         # try once more with a new one.
-        logger.info("the exchange refused the upstream token; fetching a new one and retrying")
+        logger.info(
+            "the exchange refused the upstream token; fetching a new one and retrying",
+            extra={"altinn_flow": self._flow, "altinn_provider": self._provider},
+        )
         await self._upstream.invalidate(upstream_token)
         try:
             renewed = await self._upstream.get_token()
@@ -192,22 +198,33 @@ class AltinnExchangeAuth(TokenAuth):
                 provider=self._provider,
             )
 
-        outcome = await get_with_token(
-            self._context,
-            endpoint,
-            upstream_token.access_token,
-            # The raw JWT as text/plain; the JSON-string form is parsed too.
-            accept="text/plain, application/json;q=0.5",
-            params={"test": "true"} if self._test else None,
-            failure=unreachable,
-        )
-        if outcome.status_code != 200:
-            raise _exchange_error(outcome, endpoint, self._provider)
-        token = _parse_exchanged(outcome, endpoint, self._provider, self._context.clock())
+        attributes = {"altinn.exchange.provider": self._provider}
+        with telemetry.span("altinn.token.exchange", attributes) as span:
+            outcome = await get_with_token(
+                self._context,
+                endpoint,
+                upstream_token.access_token,
+                # The raw JWT as text/plain; the JSON-string form is parsed too.
+                accept="text/plain, application/json;q=0.5",
+                params={"test": "true"} if self._test else None,
+                failure=unreachable,
+            )
+            span.set_attribute("http.response.status_code", outcome.status_code)
+            if outcome.status_code != 200:
+                raise _exchange_error(outcome, endpoint, self._provider)
+            token = _parse_exchanged(outcome, endpoint, self._provider, self._context.clock())
+        expires_in = token.expires_in(self._context.clock())
         logger.info(
             "exchanged a %s token for an Altinn token (expires in %.0f s)",
             self._provider,
-            token.expires_in(self._context.clock()),
+            expires_in,
+            extra={
+                "altinn_flow": self._flow,
+                "altinn_provider": self._provider,
+                "altinn_endpoint": telemetry.url_attribute(httpx.URL(endpoint)),
+                "altinn_status": outcome.status_code,
+                "altinn_expires_in": round(expires_in),
+            },
         )
         return token
 

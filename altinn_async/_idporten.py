@@ -426,7 +426,12 @@ class IDPortenClient(Closing):
         session = await self._session_from(response, nonce=login.nonce, acr=login.acr_values)
         await self._store.save(session_key, session)
         self._context.cache.discard(handle.cache_key)
-        logger.info("logged in (%s, acr=%s)", handle.describe(), session.claims.acr)
+        logger.info(
+            "logged in (%s, acr=%s)",
+            handle.describe(),
+            session.claims.acr,
+            extra={**handle.log_extra(), "altinn_acr": session.claims.acr},
+        )
         return session
 
     async def login_in_browser(
@@ -538,9 +543,13 @@ class IDPortenClient(Closing):
                 raise LoginRequiredError(
                     f"{handle.describe()} was logged out during a refresh: log in again"
                 )
-            logger.info("a refresh of %s lost to a newer session", handle.describe())
+            logger.info(
+                "a refresh of %s lost to a newer session",
+                handle.describe(),
+                extra=handle.log_extra(),
+            )
             return self._access_token(latest)
-        logger.info("refreshed the access token (%s)", handle.describe())
+        logger.info("refreshed the access token (%s)", handle.describe(), extra=handle.log_extra())
         return self._access_token(renewed)
 
     async def _session_from(
@@ -734,7 +743,7 @@ class IDPortenClient(Closing):
     async def _forget(self, handle: IDPortenSession) -> None:
         await self._store.delete(handle.key)
         self._context.cache.discard(handle.cache_key)
-        logger.info("ended %s", handle.describe())
+        logger.info("ended %s", handle.describe(), extra=handle.log_extra())
 
 
 class IDPortenSession(TokenAuth):
@@ -748,6 +757,8 @@ class IDPortenSession(TokenAuth):
 
     It closes nothing: the `IDPortenClient` owns the connections.
     """
+
+    _flow = "idporten"
 
     def __init__(self, client: IDPortenClient, key: str) -> None:
         super().__init__(
@@ -784,6 +795,14 @@ class IDPortenSession(TokenAuth):
 
     def _describe(self) -> str:
         return self.describe()
+
+    def log_extra(self) -> dict[str, str]:
+        """This session's fields for a structured log record (its label, not its key)."""
+        return {
+            "altinn_flow": self._flow,
+            "altinn_session": self.label,
+            "altinn_client_id": self._client.client_id,
+        }
 
     @property
     def cache_key(self) -> Hashable:

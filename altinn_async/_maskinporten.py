@@ -129,6 +129,8 @@ class MaskinportenAuth(TokenAuth):
             origin gets.
     """
 
+    _flow = "maskinporten"
+
     def __init__(
         self,
         *,
@@ -269,8 +271,12 @@ class MaskinportenAuth(TokenAuth):
         return {"grant_type": JWT_BEARER, "assertion": await self.create_grant()}, {}
 
     async def _fetch(self) -> AccessToken:
+        extra = {"altinn_flow": self._flow, "altinn_client_id": self._client_id}
         logger.debug(
-            "requesting a Maskinporten token (%s, scopes=%s)", self._describe(), self._scopes
+            "requesting a Maskinporten token (%s, scopes=%s)",
+            self._describe(),
+            self._scopes,
+            extra={**extra, "altinn_scopes": " ".join(self._scopes)},
         )
         response = await self._endpoint.token(
             self.environment.maskinporten.token_endpoint,
@@ -284,6 +290,11 @@ class MaskinportenAuth(TokenAuth):
             self._describe(),
             " ".join(token.scopes) or " ".join(self._scopes),
             token.lifetime,
+            extra={
+                **extra,
+                "altinn_scopes": " ".join(token.scopes) or " ".join(self._scopes),
+                "altinn_expires_in": round(token.lifetime),
+            },
         )
         return token
 

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 import httpx
 
+from . import _telemetry as telemetry
 from ._context import TokenContext
 from ._http import describe_transport_error
 from ._retry import send
@@ -250,22 +251,29 @@ class TokenEndpoint:
                 "POST", url, data=data, headers={"Accept": "application/json", **headers}
             )
 
-        try:
-            response = await send(
-                client,
-                build,
-                policy=self._context.retry,
-                idempotent=idempotent,
-                use_client_auth=False,
-            )
-        except httpx.TransportError as exc:
-            raise TokenRequestError(
-                f"could not reach {self._server} for the {what} at {url}: "
-                f"{describe_transport_error(exc)}",
-                endpoint=url,
-            ) from exc
-        if response.status_code not in expect:
-            raise self._error_factory(response, parse_oauth_error(response), what)
+        name = "altinn.oauth." + what.replace(" ", "_")
+        attributes = {"altinn.oauth.server": self._server, "altinn.oauth.operation": what}
+        with telemetry.span(name, attributes) as span:
+            try:
+                response = await send(
+                    client,
+                    build,
+                    policy=self._context.retry,
+                    idempotent=idempotent,
+                    use_client_auth=False,
+                )
+            except httpx.TransportError as exc:
+                raise TokenRequestError(
+                    f"could not reach {self._server} for the {what} at {url}: "
+                    f"{describe_transport_error(exc)}",
+                    endpoint=url,
+                ) from exc
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code not in expect:
+                error = parse_oauth_error(response)
+                if error is not None:
+                    span.set_attribute("altinn.oauth.error", error.error)
+                raise self._error_factory(response, error, what)
         return response, sent_at
 
     async def token(

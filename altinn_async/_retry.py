@@ -14,7 +14,9 @@ from typing import Any, ClassVar
 import anyio
 import attrs
 import httpx
+from opentelemetry.trace import SpanKind
 
+from . import _telemetry as telemetry
 from ._http import network_error, retry_after, safe_url
 from .exceptions import ConfigurationError
 
@@ -197,6 +199,30 @@ def pacing(pacer: Pacer) -> Iterator[Pacer]:
 RequestFactory = Callable[[], Awaitable[httpx.Request]]
 
 
+async def _try(
+    http: httpx.AsyncClient,
+    request: httpx.Request,
+    retry: int,
+    *,
+    stream: bool,
+    auth: httpx.Auth | httpx._client.UseClientDefault | None,
+) -> httpx.Response | httpx.TransportError:
+    """Send ``request`` once, in a client span that is current while the auth flow runs (so a
+    token fetch is its child); a network failure is returned, not raised."""
+    with telemetry.span(telemetry.http_span_name(request), kind=SpanKind.CLIENT) as span:
+        if span.is_recording():
+            span.set_attributes(telemetry.http_attributes(request, retry))
+        try:
+            response = await http.send(request, stream=stream, auth=auth)
+        except httpx.TransportError as exc:
+            telemetry.mark_error(span, telemetry.error_type(exc))
+            return exc
+        span.set_attribute("http.response.status_code", response.status_code)
+        if response.status_code >= 400:
+            telemetry.mark_error(span, str(response.status_code))
+        return response
+
+
 async def send(
     http: httpx.AsyncClient,
     build: RequestFactory,
@@ -235,11 +261,7 @@ async def send(
         if pacer is not None:
             await pacer.wait()
         safe = request.method in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        outcome: httpx.Response | httpx.TransportError
-        try:
-            outcome = await http.send(request, stream=stream, auth=chosen)
-        except httpx.TransportError as exc:
-            outcome = exc
+        outcome = await _try(http, request, retry, stream=stream, auth=chosen)
         wait = policy.delay(retry, outcome, idempotent=safe)
         if pacer is not None and isinstance(outcome, httpx.Response):
             told = retry_after(outcome) if outcome.status_code in (429, 503) else None
@@ -249,13 +271,24 @@ async def send(
             if isinstance(outcome, httpx.TransportError):
                 raise outcome
             return outcome
+        extra: dict[str, object] = {
+            "altinn_method": request.method,
+            "altinn_url": telemetry.url_attribute(request.url),
+            "altinn_retry_in": round(wait, 3),
+            "altinn_attempt": retry + 2,
+        }
         if isinstance(outcome, httpx.Response):
             with contextlib.suppress(httpx.TransportError):
                 await outcome.aread()  # a retried answer's body does not matter
             await outcome.aclose()
             what = f"HTTP {outcome.status_code}"
+            extra["altinn_status"] = outcome.status_code
+            if outcome.status_code == 429:
+                telemetry.rate_limited_wait(request, wait)
         else:
             what = type(outcome).__name__
+            extra["altinn_error"] = what
+        telemetry.retried(request.method, outcome)
         logger.info(
             "%s %s failed (%s); retrying in %.2f s (try %d of %d)",
             request.method,
@@ -264,6 +297,7 @@ async def send(
             wait,
             retry + 2,
             policy.attempts,
+            extra=extra,
         )
         if pacer is not None:
             pacer.retries += 1

@@ -319,6 +319,7 @@ class TokenCache:
                     "early token refresh failed (%s); using the current token for %.0f s more",
                     type(exc).__name__,
                     still_usable.expires_in(self._clock()),
+                    extra={"altinn_error": type(exc).__name__},
                 )
                 flight.result = still_usable
                 return still_usable

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "_origins": 0,
     "_times": 0,
     "_reading": 0,
+    "_telemetry": 0,
     # the token endpoint, the token cache, retries, sessions and downloads
     "_retry": 1,
     "_tokens": 1,

@@ -33,6 +33,7 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .. import _telemetry as telemetry
 from .._files import deferred_sync, sweep_partials, sync_files
 from .._retry import Pacer, pacing
 from ..exceptions import AltinnError, CheckpointError, ConfigurationError
@@ -170,6 +171,14 @@ class _Run:
     pages: int = 0  # pages whose tickets were committed, since the last commit
     items: int = 0  # items written, since the last commit
     changed: bool = False
+    attributes: dict[str, str] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        # The source's kind (storage.instances, events.app, ...): never its filters.
+        kind = self.source.describe().get("kind")
+        self.attributes = {
+            "altinn.harvest.source": kind if isinstance(kind, str) else type(self.source).__name__
+        }
 
 
 @attrs.frozen
@@ -406,7 +415,11 @@ class Harvest:
         checkpoint.start_run()
         outcome = "failed"
         try:
-            with pacing(self._pacer), deferred_sync() as downloaded:
+            with (
+                telemetry.span("altinn.harvest.run", {"altinn.harvest.sources": len(self._runs)}),
+                pacing(self._pacer),
+                deferred_sync() as downloaded,
+            ):
                 self._downloaded = downloaded
                 await self._run_all()
             outcome = "complete" if self._complete() else "stopped"
@@ -509,8 +522,14 @@ class Harvest:
         assert checkpoint is not None  # noqa: S101 - run() checked it
         source = run.source
         async with send:
-            pages = source.open(run.position).pages()
-            async for page in pages:
+            pages = aiter(source.open(run.position).pages())
+            while True:
+                with telemetry.span("altinn.harvest.page", run.attributes) as span:
+                    try:
+                        page = await anext(pages)
+                    except StopAsyncIteration:
+                        return
+                    span.set_attribute("altinn.harvest.page.items", len(page.items))
                 self._stats.pages += 1
                 last = page.next is None
                 after = page.url if last and source.feed else page.next
@@ -567,6 +586,7 @@ class Harvest:
                     work.ticket.pending -= 1
                     work.ticket.source.items += 1
                 self._stats.items += 1
+                telemetry.harvest_items(1, work.ticket.source.attributes)
                 self._stats.files += len(files)
                 for path in files:
                     self._stats.bytes += path.stat().st_size
