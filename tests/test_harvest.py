@@ -196,8 +196,11 @@ def test_limit_reached_is_a_one_line_warning(
 
 
 def test_kill_9_in_the_middle_then_resume_is_exactly_once(box: Box) -> None:
-    # Slow pages, so that the harvest is killed in the middle of the list, between checkpoints.
-    box.emulator.inject_fault("altinn2.messages", status=0, delay=0.3, times=100)
+    # Slow pages, so that the harvest is killed in the middle of the list, between checkpoints:
+    # three pages 0.7 s apart against a commit every second, so the first commit holds one or
+    # two pages and never all three (at 0.3 s a page, a quick parse had listed all 130 by the
+    # first commit, and the kill came after the end).
+    box.emulator.inject_fault("altinn2.messages", status=0, delay=0.7, times=100)
     command = [sys.executable, "-m", "altinn_async", *box.args()]
     harvest = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
