@@ -1,0 +1,220 @@
+"""Harvest shards as jobs of 4 real arq worker processes on a real Redis, against the served
+emulator: the merged output is exactly the set one process lists, also when a worker is killed
+with SIGKILL in the middle of a shard (another worker runs the shard again after its lease).
+
+arq runs on asyncio (and ``redis.asyncio`` with it), so these tests do too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import anyio
+import attrs
+import httpx
+import pytest
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+
+import altinn_async as altinn
+from altinn_async.queue import (
+    HarvestPlan,
+    enqueue_harvest,
+    load_plan,
+    merge_harvest,
+    plan_harvest,
+    shard_state,
+    wait_for_harvest,
+)
+from altinn_async.testing import Emulator
+
+from .helpers import private_pem, signing_key
+
+# As in shard_worker.py (which reads its settings from the environment when imported).
+CLIENT = "shard-harvester"
+KID = "shard-kid"
+READ = "altinn:serviceowner/instances.read"
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 4
+JOB_TIMEOUT = 6.0  # arq's lease on a shard is this + 10 s
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # arq and redis.asyncio are built on asyncio: they do not run on trio
+
+
+@attrs.define
+class Served:
+    emulator: Emulator
+    url: str
+    ids: list[str]
+    tmp: Path
+    key_file: Path
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    emulator = Emulator()
+    key = signing_key(KID)
+    emulator.add_maskinporten_client(
+        CLIENT, org_number="405003309", scopes=[READ], jwks=[key.public_jwk]
+    )
+    # Created over the last 90 days, at random.
+    seeded = emulator.add_instances("ttd", "app", 240, seed=1)
+    seeded += emulator.add_instances("ttd", "other", 160, seed=2)
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(private_pem())
+    with emulator.serve() as url:
+        yield Served(emulator, url, [i["id"] for i in seeded], tmp_path, key_file)
+
+
+@pytest.fixture
+async def pool(redis_url: str) -> AsyncIterator[ArqRedis]:
+    made = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        yield made
+    finally:
+        await made.aclose()
+
+
+@pytest.fixture
+def workers(served: Served, redis_url: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+    environment = {
+        **os.environ,
+        "SHARD_EMULATOR": served.url,
+        "SHARD_KEY": str(served.key_file),
+        "SHARD_REDIS": redis_url,
+        "SHARD_FILES": str(served.tmp / "data"),
+        "SHARD_JOB_TIMEOUT": str(JOB_TIMEOUT),
+    }
+    processes = []
+    for number in range(WORKERS):
+        with (served.tmp / f"worker-{number}.log").open("wb") as log:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "arq", "tests.shard_worker.WorkerSettings"],
+                    cwd=ROOT,
+                    env=environment,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def single_process_ids(served: Served) -> list[str]:
+    environment = served.emulator.environment_for(served.url)
+    key = altinn.SigningKey.from_pem(served.key_file.read_bytes(), kid=KID)
+    auth = altinn.AltinnExchangeAuth(
+        altinn.MaskinportenAuth(client_id=CLIENT, scopes=[READ], key=key, environment=environment)
+    )
+    async with auth, httpx.AsyncClient(auth=auth, base_url=environment.platform) as http:
+        storage = altinn.StorageClient(http)
+        return [instance["id"] async for instance in storage.instances(org="ttd", size=50)]
+
+
+def _plan(windows: int) -> HarvestPlan:
+    now = dt.datetime.now(dt.UTC)
+    return plan_harvest(
+        "ttd",
+        app_ids=["ttd/app", "ttd/other"],
+        start=now - dt.timedelta(days=91),
+        end=now,
+        windows=windows,
+        size=10,
+        download=True,
+    )
+
+
+def _written(path: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in path.read_text().splitlines()]
+
+
+def _log(served: Served) -> str:
+    return "\n".join(p.read_text() for p in sorted(served.tmp.glob("worker-*.log")))
+
+
+async def test_4_workers_harvest_12_shards_into_exactly_the_single_process_set(
+    served: Served, pool: ArqRedis, workers: list[subprocess.Popen[bytes]]
+) -> None:
+    expected = await single_process_ids(served)
+    assert sorted(expected) == sorted(served.ids)
+    plan = _plan(6)
+    assert len(plan.shards) == 12
+    run = await enqueue_harvest(pool, plan)
+    assert (await load_plan(pool, run)) == plan
+    with anyio.fail_after(60):
+        results = await wait_for_harvest(pool, run, poll=0.1)
+    out = served.tmp / "out.jsonl"
+    assert await merge_harvest(pool, run, out) == len(expected)
+    written = _written(out)
+    assert len(written) == len(set(written))  # no duplicate: a check, not the mechanism
+    assert sorted(written) == sorted(expected)
+    assert [r["shard"] for r in results] == list(range(1, 13))
+    assert sum(r["items"] for r in results) == len(expected)
+    assert all(r["attempt"] == 1 and r["written"] == r["items"] for r in results)
+    owners = {(await shard_state(pool, shard))["worker"] for shard in plan.shards}
+    assert len(owners) > 1, _log(served)  # the shards ran on several workers
+    files = [p for p in (served.tmp / "data").rglob("*") if p.is_file()]
+    assert len(files) == len(expected)  # one data element each
+
+
+async def test_a_worker_killed_mid_shard_its_shard_reruns_elsewhere_and_the_set_is_exact(
+    served: Served, pool: ArqRedis, workers: list[subprocess.Popen[bytes]]
+) -> None:
+    # Slow downloads: a shard of ~50 instances takes over a second, so the kill lands inside one.
+    served.emulator.inject_fault("storage.data", status=0, delay=0.05, times=10**6)
+    expected = await single_process_ids(served)
+    plan = _plan(4)
+    assert len(plan.shards) == 8
+    run = await enqueue_harvest(pool, plan)
+    pids = {process.pid: process for process in workers}
+    victim = None
+    with anyio.fail_after(30):
+        # A shard with pages committed but not finished, and the worker running it.
+        while victim is None:
+            for shard in plan.shards:
+                state = await shard_state(pool, shard)
+                if state.get("finished") == "0" and int(state.get("pages", 0)) >= 1:
+                    pid = int(state["worker"].rsplit(":", 1)[1])
+                    assert pid in pids
+                    victim, killed_at, shard_number = pids[pid], int(state["items"]), shard.number
+                    os.kill(pid, signal.SIGKILL)
+                    break
+            else:
+                await anyio.sleep(0.02)
+    assert victim.wait(timeout=10) == -signal.SIGKILL
+    with anyio.fail_after(60):
+        results = await wait_for_harvest(pool, run, poll=0.1)
+    out = served.tmp / "out.jsonl"
+    assert await merge_harvest(pool, run, out) == len(expected)
+    written = _written(out)
+    assert len(written) == len(set(written))
+    assert sorted(written) == sorted(expected)
+    rerun = results[shard_number - 1]
+    assert rerun["attempt"] == 2, _log(served)  # arq ran it again after the dead worker's lease
+    # The second attempt went on from the checkpoint: it wrote only what the first had not.
+    assert 0 < rerun["written"] <= rerun["items"] - killed_at
+    finisher = (await shard_state(pool, plan.shards[shard_number - 1]))["worker"]
+    assert int(finisher.rsplit(":", 1)[1]) != victim.pid  # another worker finished it
+    assert all(r["attempt"] == 1 for r in results if r["shard"] != shard_number)
+    assert sum(r["items"] for r in results) == len(expected)
