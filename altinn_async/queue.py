@@ -65,6 +65,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.jobs import Job
 from arq.worker import func
 
+from ._files import deferred_sync, sweep_partials, sync_files
 from ._harvest import StorageInstances, item_filename
 from ._storage import StorageClient, split_time
 from .exceptions import AltinnError, ConfigurationError
@@ -323,6 +324,11 @@ def worker_settings(
     }
 
 
+def _sweep(folder: Path) -> None:
+    if folder.is_dir():
+        sweep_partials(folder)
+
+
 async def _done(value: Awaitable[T] | T) -> T:
     """A ``redis.asyncio`` command's answer (its types allow the synchronous client's too)."""
     if inspect.isawaitable(value):
@@ -371,14 +377,21 @@ async def harvest_shard(ctx: dict[str, Any], spec: Mapping[str, Any]) -> dict[st
         async def work(key: str, item: dict[str, Any], records: dict[str, str]) -> None:
             async with limiter:
                 folder = None if files is None else files / item_filename(key)
+                if folder is not None:
+                    # What a killed attempt's download of this item left (the item is this
+                    # shard's alone, and this attempt owns the shard).
+                    await anyio.to_thread.run_sync(_sweep, folder)
                 await source.fetch(item, folder)
                 records[key] = json.dumps(
                     source.record(item), ensure_ascii=False, separators=(",", ":")
                 )
 
-        async with anyio.create_task_group() as group:
-            for key, item in todo:
-                group.start_soon(work, key, item, records)
+        with deferred_sync() as downloaded:
+            async with anyio.create_task_group() as group:
+                for key, item in todo:
+                    group.start_soon(work, key, item, records)
+        # The files are durable before the checkpoint says their items are done.
+        await anyio.to_thread.run_sync(sync_files, downloaded)
         pairs = [value for key, _ in todo for value in (key, records[key])]
         last = page.next is None
         added = await commit(

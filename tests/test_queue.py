@@ -218,3 +218,8 @@ async def test_a_worker_killed_mid_shard_its_shard_reruns_elsewhere_and_the_set_
     assert int(finisher.rsplit(":", 1)[1]) != victim.pid  # another worker finished it
     assert all(r["attempt"] == 1 for r in results if r["shard"] != shard_number)
     assert sum(r["items"] for r in results) == len(expected)
+    files = [p for p in (served.tmp / "data").rglob("*") if p.is_file()]
+    assert not [p for p in files if p.name.startswith(".")]  # no half-written download left
+    assert len(files) == len(expected)
+    for path in files:
+        assert path.read_bytes().endswith(b"</Skjema>\n"), path  # each one complete
