@@ -13,8 +13,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import anyio
 import attrs
@@ -26,7 +27,10 @@ from arq.connections import ArqRedis, RedisSettings
 import altinn_async as altinn
 from altinn_async.queue import (
     HarvestPlan,
+    Shard,
+    ShardTakenOverError,
     enqueue_harvest,
+    harvest_shard,
     load_plan,
     merge_harvest,
     plan_harvest,
@@ -223,3 +227,88 @@ async def test_a_worker_killed_mid_shard_its_shard_reruns_elsewhere_and_the_set_
     assert len(files) == len(expected)
     for path in files:
         assert path.read_bytes().endswith(b"</Skjema>\n"), path  # each one complete
+
+
+# --- one shard in this process: the checkpoint's rules --------------------------------------
+
+
+@pytest.fixture
+async def storage() -> AsyncIterator[tuple[Emulator, altinn.StorageClient]]:
+    emulator = Emulator()
+    key = signing_key(KID)
+    emulator.add_maskinporten_client(
+        CLIENT, org_number="405003309", scopes=[READ], jwks=[key.public_jwk]
+    )
+    emulator.add_instances("ttd", "app", 45, seed=3)
+    environment = emulator.environment
+    async with (
+        httpx.AsyncClient(transport=emulator.transport()) as token_http,
+        altinn.AltinnExchangeAuth(
+            altinn.MaskinportenAuth(
+                client_id=CLIENT, key=key, scopes=[READ], environment=environment,
+                http_client=token_http,
+            )
+        ) as auth,
+        httpx.AsyncClient(
+            transport=emulator.transport(), base_url=environment.platform, auth=auth
+        ) as http,
+    ):  # fmt: skip
+        yield emulator, altinn.StorageClient(http)
+
+
+async def test_an_attempt_taken_over_writes_nothing_more_and_a_finished_shard_reruns_as_a_no_op(
+    storage: tuple[Emulator, altinn.StorageClient], pool: ArqRedis, tmp_path: Path
+) -> None:
+    emulator, client = storage
+    expected = [i["id"] async for i in client.instances(org="ttd")]
+    now = dt.datetime.now(dt.UTC)
+    plan = plan_harvest(
+        "ttd", app_ids=["ttd/app"], start=now - dt.timedelta(days=91), end=now, windows=1,
+        size=10,
+    )  # fmt: skip
+    (shard,) = plan.shards
+    assert Shard.from_json(json.loads(json.dumps(shard.as_json()))) == shard
+    run = await enqueue_harvest(pool, plan)
+    ctx: dict[str, Any] = {"redis": pool, "altinn_storage": client, "job_try": 1}
+    emulator.inject_fault("storage.instances", status=0, delay=0.2, times=10**6)
+    failure: list[BaseException] = []
+
+    async def first() -> None:
+        try:
+            await harvest_shard(ctx, shard.as_json())
+        except ShardTakenOverError as exc:
+            failure.append(exc)
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as group:
+            group.start_soon(first)
+            while True:  # polling another process's progress, in Redis
+                if int((await shard_state(pool, shard)).get("pages", 0)) >= 1:
+                    break
+                await anyio.sleep(0.01)
+            # Another attempt takes the shard over while this one lists its next page.
+            taking = pool.hset(shard.key("state"), "owner", "another-attempt")
+            await cast("Awaitable[int]", taking)  # redis-py 5 types it as sync or async
+    assert len(failure) == 1
+    assert (await shard_state(pool, shard))["items"] == "10"  # the refused page left no trace
+    emulator.clear_faults()
+    second = await harvest_shard({**ctx, "job_try": 2}, shard.as_json())
+    assert second == {"shard": 1, "items": 45, "written": 35, "attempt": 2}
+    # arq may deliver a job once more (its worker died after the shard's last commit).
+    third = await harvest_shard({**ctx, "job_try": 3}, shard.as_json())
+    assert third == {"shard": 1, "items": 45, "written": 0, "attempt": 3}
+    out = tmp_path / "out.jsonl"
+    assert await merge_harvest(pool, run, out) == 45
+    assert sorted(_written(out)) == sorted(expected)
+
+
+def test_a_plan_takes_apps_of_its_org_only() -> None:
+    now = dt.datetime.now(dt.UTC)
+    with pytest.raises(altinn.ConfigurationError, match="not an app of ttd"):
+        plan_harvest("ttd", app_ids=["skd/app"], start=now - dt.timedelta(days=1), end=now,
+                     windows=2)  # fmt: skip
+    plan = plan_harvest("ttd", start=now - dt.timedelta(days=1), end=now, windows=3)
+    assert [s.app_id for s in plan.shards] == [None] * 3
+    assert plan.shards[0].created[0] is None  # the first window takes everything before start
+    assert plan.shards[-1].created[1] is None  # the last everything after end
+    assert HarvestPlan.from_json(json.loads(json.dumps(plan.as_json()))) == plan
