@@ -18,6 +18,12 @@ the saved position, so nothing is written twice and nothing is lost. Each attemp
 shard over with a new owner token, and a commit by any other token is refused: a worker that
 was only slow, not dead, cannot write beside the attempt that replaced it.
 
+The records wait in Redis until `merge_harvest` writes them out (`delete_harvest` removes a
+run; its keys also expire a week after their last change), so Redis needs the memory of the
+harvest's JSON. With an ``encryption_key`` (`worker_settings`, `merge_harvest`) they are kept
+there encrypted, as `altinn_async.redis` keeps tokens. Data elements (``download=True``) go to
+the workers' ``files`` folder, which they must share.
+
 Keys (``{namespace}`` is ``altinn_async:harvest`` unless given; the ``{run.shard}`` hash tag
 keeps a shard's keys in one Redis Cluster slot)::
 
@@ -69,6 +75,7 @@ from ._files import deferred_sync, sweep_partials, sync_files
 from ._harvest import StorageInstances, item_filename
 from ._storage import StorageClient, split_time
 from .exceptions import AltinnError, ConfigurationError
+from .redis import _Sealer
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -274,6 +281,7 @@ def worker_settings(
     redis_settings: RedisSettings,
     files: str | os.PathLike[str] | None = None,
     concurrency: int = 4,
+    encryption_key: bytes | None = None,
     job_timeout: float = 3600.0,
     max_tries: int = 5,
     **options: Any,
@@ -293,6 +301,8 @@ def worker_settings(
         files: the folder for downloaded data (``{files}/{instance id}/``), shared by the
             workers; ``None`` keeps no files.
         concurrency: instances worked on at once within a shard.
+        encryption_key: 32 bytes: the records are kept in Redis encrypted with it (AES-256-GCM,
+            as `altinn_async.redis` keeps tokens); `merge_harvest` needs the same key.
         job_timeout: seconds a shard may take.
         max_tries: attempts of a shard, at most.
         options: more `arq.worker.Worker` arguments (``max_jobs``, ``poll_delay``, ...).
@@ -300,6 +310,7 @@ def worker_settings(
     if concurrency < 1:
         raise ConfigurationError("concurrency must be at least 1")
     folder = None if files is None else Path(files)
+    sealer = None if encryption_key is None else _Sealer(encryption_key)
 
     async def startup(ctx: dict[str, Any]) -> None:
         stack = AsyncExitStack()
@@ -307,6 +318,7 @@ def worker_settings(
         ctx["altinn_storage"] = await stack.enter_async_context(connect())
         ctx["altinn_files"] = folder
         ctx["altinn_concurrency"] = concurrency
+        ctx["altinn_sealer"] = sealer
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         stack = ctx.pop("altinn_stack", None)
@@ -354,6 +366,7 @@ async def harvest_shard(ctx: dict[str, Any], spec: Mapping[str, Any]) -> dict[st
     storage: StorageClient = ctx["altinn_storage"]
     files: Path | None = ctx.get("altinn_files")
     concurrency: int = ctx.get("altinn_concurrency", 4)
+    sealer: _Sealer | None = ctx.get("altinn_sealer")
     keys = [shard.key("state"), shard.key("ids"), shard.key("items")]
     owner = secrets.token_hex(16)
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -382,9 +395,8 @@ async def harvest_shard(ctx: dict[str, Any], spec: Mapping[str, Any]) -> dict[st
                     # shard's alone, and this attempt owns the shard).
                     await anyio.to_thread.run_sync(_sweep, folder)
                 await source.fetch(item, folder)
-                records[key] = json.dumps(
-                    source.record(item), ensure_ascii=False, separators=(",", ":")
-                )
+                line = json.dumps(source.record(item), ensure_ascii=False, separators=(",", ":"))
+                records[key] = line if sealer is None else sealer.seal(keys[2], line.encode())
 
         with deferred_sync() as downloaded:
             async with anyio.create_task_group() as group:
@@ -462,16 +474,27 @@ async def merge_harvest(
     path: str | os.PathLike[str],
     *,
     namespace: str = DEFAULT_NAMESPACE,
+    encryption_key: bytes | None = None,
     chunk: int = 1000,
 ) -> int:
     """Write the outputs of every shard, in plan order, into one JSON Lines file; returns how
     many lines. The file appears whole or not at all (written beside it, then renamed).
 
+    Args:
+        client: the Redis of the checkpoints.
+        run: the run's id.
+        path: the JSON Lines file.
+        namespace: the prefix of the run's Redis keys.
+        encryption_key: the workers' ``encryption_key``, if they had one.
+        chunk: records read from Redis at a time.
+
     Raises:
         ConfigurationError: a shard is not finished, or its output does not match its
             checkpoint.
+        EncryptedValueError: a record that the key does not open.
     """
     plan = await load_plan(client, run, namespace=namespace)
+    sealer = None if encryption_key is None else _Sealer(encryption_key)
     final = Path(path)
     partial = final.with_name(f".{final.name}.partial")
     lines = 0
@@ -488,8 +511,11 @@ async def merge_harvest(
                 )
             for offset in range(0, count, chunk):
                 end = offset + chunk - 1
-                for record in await _done(client.lrange(shard.key("items"), offset, end)):
-                    file.write(record if isinstance(record, bytes) else record.encode())
+                for stored in await _done(client.lrange(shard.key("items"), offset, end)):
+                    record = stored if isinstance(stored, bytes) else stored.encode()
+                    if sealer is not None:
+                        record = sealer.open(shard.key("items"), record)
+                    file.write(record)
                     file.write(b"\n")
                     lines += 1
         file.flush()

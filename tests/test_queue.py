@@ -7,6 +7,7 @@ arq runs on asyncio (and ``redis.asyncio`` with it), so these tests do too.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -36,6 +37,7 @@ from altinn_async.queue import (
     plan_harvest,
     shard_state,
     wait_for_harvest,
+    worker_settings,
 )
 from altinn_async.testing import Emulator
 
@@ -269,7 +271,15 @@ async def test_an_attempt_taken_over_writes_nothing_more_and_a_finished_shard_re
     (shard,) = plan.shards
     assert Shard.from_json(json.loads(json.dumps(shard.as_json()))) == shard
     run = await enqueue_harvest(pool, plan)
-    ctx: dict[str, Any] = {"redis": pool, "altinn_storage": client, "job_try": 1}
+    key = bytes(range(32))
+
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[altinn.StorageClient]:
+        yield client
+
+    settings = worker_settings(connect, redis_settings=RedisSettings(), encryption_key=key)
+    ctx: dict[str, Any] = {"redis": pool, "job_try": 1}
+    await settings["on_startup"](ctx)  # what the arq worker does when it starts
     emulator.inject_fault("storage.instances", status=0, delay=0.2, times=10**6)
     failure: list[BaseException] = []
 
@@ -297,9 +307,16 @@ async def test_an_attempt_taken_over_writes_nothing_more_and_a_finished_shard_re
     # arq may deliver a job once more (its worker died after the shard's last commit).
     third = await harvest_shard({**ctx, "job_try": 3}, shard.as_json())
     assert third == {"shard": 1, "items": 45, "written": 0, "attempt": 3}
+    # Encrypted at rest: no instance id nor owner in the stored records.
+    stored = b"".join(await cast("Awaitable[list[bytes]]", pool.lrange(shard.key("items"), 0, -1)))
+    assert b"instanceOwner" not in stored
+    assert not [i for i in expected if i.split("/")[1].encode() in stored]
     out = tmp_path / "out.jsonl"
-    assert await merge_harvest(pool, run, out) == 45
+    with pytest.raises(altinn.ConfigurationError):  # EncryptedValueError: it is JSON, not ours
+        await merge_harvest(pool, run, out, encryption_key=bytes(range(1, 33)))
+    assert await merge_harvest(pool, run, out, encryption_key=key) == 45
     assert sorted(_written(out)) == sorted(expected)
+    await settings["on_shutdown"](ctx)
 
 
 def test_a_plan_takes_apps_of_its_org_only() -> None:
