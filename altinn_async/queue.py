@@ -69,7 +69,7 @@ import attrs
 import redis.asyncio
 from arq.connections import ArqRedis, RedisSettings
 from arq.jobs import Job
-from arq.worker import func
+from arq.worker import Retry, func
 
 from ._files import deferred_sync, sweep_partials, sync_files
 from ._harvest import StorageInstances, item_filename
@@ -319,6 +319,7 @@ def worker_settings(
         ctx["altinn_files"] = folder
         ctx["altinn_concurrency"] = concurrency
         ctx["altinn_sealer"] = sealer
+        ctx["altinn_max_tries"] = max_tries
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         stack = ctx.pop("altinn_stack", None)
@@ -358,15 +359,17 @@ async def harvest_shard(ctx: dict[str, Any], spec: Mapping[str, Any]) -> dict[st
     Returns ``{"shard", "items", "written", "attempt"}``: the shard's items in all, those this
     attempt wrote, and arq's attempt number.
 
+    A request that failed after the client's own retries (`AltinnError`, other than a
+    `ConfigurationError`) has arq run the shard again later (`arq.worker.Retry`, after 5 s times
+    the attempt, at most a minute), from its checkpoint, until the worker's ``max_tries``; the
+    last attempt raises the error itself.
+
     Raises:
         ShardTakenOverError: another attempt owns the shard now.
+        AltinnError: the last attempt failed.
     """
     shard = Shard.from_json(spec)
     client: redis.asyncio.Redis = ctx["redis"]
-    storage: StorageClient = ctx["altinn_storage"]
-    files: Path | None = ctx.get("altinn_files")
-    concurrency: int = ctx.get("altinn_concurrency", 4)
-    sealer: _Sealer | None = ctx.get("altinn_sealer")
     keys = [shard.key("state"), shard.key("ids"), shard.key("items")]
     owner = secrets.token_hex(16)
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -376,11 +379,30 @@ async def harvest_shard(ctx: dict[str, Any], spec: Mapping[str, Any]) -> dict[st
     if state.get("finished") == "1":
         return {"shard": shard.number, "items": int(state["items"]), "written": 0,
                 "attempt": attempt}  # fmt: skip
+    try:
+        written = await _run(shard, ctx, keys, owner, state.get("position") or None)
+    except AltinnError as exc:
+        tries = int(ctx.get("altinn_max_tries", 1))
+        if isinstance(exc, ShardTakenOverError | ConfigurationError) or attempt >= tries:
+            raise
+        raise Retry(defer=min(60.0, 5.0 * attempt)) from exc
+    total = int(await _done(client.hget(keys[0], "items")) or 0)
+    return {"shard": shard.number, "items": total, "written": written, "attempt": attempt}
+
+
+async def _run(
+    shard: Shard, ctx: dict[str, Any], keys: list[str], owner: str, position: str | None
+) -> int:
+    """List the shard from ``position`` to its end, committing each page; returns how many
+    records this attempt appended."""
+    client: redis.asyncio.Redis = ctx["redis"]
+    files: Path | None = ctx.get("altinn_files")
+    sealer: _Sealer | None = ctx.get("altinn_sealer")
     commit = client.register_script(_COMMIT)
-    source = shard.source(storage)
-    limiter = anyio.CapacityLimiter(concurrency)
+    source = shard.source(ctx["altinn_storage"])
+    limiter = anyio.CapacityLimiter(int(ctx.get("altinn_concurrency", 4)))
     written = 0
-    async for page in source.open(state.get("position") or None).pages():
+    async for page in source.open(position).pages():
         items = page.items
         ids = [source.key(item) for item in items]
         known = await _done(client.smismember(keys[1], ids)) if ids else []
@@ -399,9 +421,12 @@ async def harvest_shard(ctx: dict[str, Any], spec: Mapping[str, Any]) -> dict[st
                 records[key] = line if sealer is None else sealer.seal(keys[2], line.encode())
 
         with deferred_sync() as downloaded:
-            async with anyio.create_task_group() as group:
-                for key, item in todo:
-                    group.start_soon(work, key, item, records)
+            try:
+                async with anyio.create_task_group() as group:
+                    for key, item in todo:
+                        group.start_soon(work, key, item, records)
+            except BaseExceptionGroup as failures:
+                raise _first(failures) from None
         # The files are durable before the checkpoint says their items are done.
         await anyio.to_thread.run_sync(sync_files, downloaded)
         pairs = [value for key, _ in todo for value in (key, records[key])]
@@ -412,8 +437,21 @@ async def harvest_shard(ctx: dict[str, Any], spec: Mapping[str, Any]) -> dict[st
         if added < 0:
             raise ShardTakenOverError(f"shard {shard.number} of run {shard.run} was taken over")
         written += added
-    total = int(await _done(client.hget(keys[0], "items")) or 0)
-    return {"shard": shard.number, "items": total, "written": written, "attempt": attempt}
+    return written
+
+
+def _first(failures: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first failure in a task group's, not a cancellation."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [failures]
+    while pending:
+        exc = pending.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            pending[:0] = exc.exceptions
+        else:
+            leaves.append(exc)
+    cancelled = anyio.get_cancelled_exc_class()
+    return next((exc for exc in leaves if not isinstance(exc, cancelled)), leaves[0])
 
 
 # -- the coordinator ----------------------------------------------------------------------------

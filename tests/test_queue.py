@@ -24,6 +24,7 @@ import httpx
 import pytest
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.worker import Retry
 
 import altinn_async as altinn
 from altinn_async.queue import (
@@ -235,7 +236,7 @@ async def test_a_worker_killed_mid_shard_its_shard_reruns_elsewhere_and_the_set_
 
 
 @pytest.fixture
-async def storage() -> AsyncIterator[tuple[Emulator, altinn.StorageClient]]:
+async def served_here() -> AsyncIterator[tuple[Emulator, httpx.AsyncClient]]:
     emulator = Emulator()
     key = signing_key(KID)
     emulator.add_maskinporten_client(
@@ -255,13 +256,14 @@ async def storage() -> AsyncIterator[tuple[Emulator, altinn.StorageClient]]:
             transport=emulator.transport(), base_url=environment.platform, auth=auth
         ) as http,
     ):  # fmt: skip
-        yield emulator, altinn.StorageClient(http)
+        yield emulator, http
 
 
 async def test_an_attempt_taken_over_writes_nothing_more_and_a_finished_shard_reruns_as_a_no_op(
-    storage: tuple[Emulator, altinn.StorageClient], pool: ArqRedis, tmp_path: Path
+    served_here: tuple[Emulator, httpx.AsyncClient], pool: ArqRedis, tmp_path: Path
 ) -> None:
-    emulator, client = storage
+    emulator, http = served_here
+    client = altinn.StorageClient(http)
     expected = [i["id"] async for i in client.instances(org="ttd")]
     now = dt.datetime.now(dt.UTC)
     plan = plan_harvest(
@@ -329,3 +331,32 @@ def test_a_plan_takes_apps_of_its_org_only() -> None:
     assert plan.shards[0].created[0] is None  # the first window takes everything before start
     assert plan.shards[-1].created[1] is None  # the last everything after end
     assert HarvestPlan.from_json(json.loads(json.dumps(plan.as_json()))) == plan
+
+
+async def test_a_failed_request_has_arq_run_the_shard_again_until_its_last_try(
+    served_here: tuple[Emulator, httpx.AsyncClient], pool: ArqRedis
+) -> None:
+    emulator, http = served_here
+    impatient = altinn.StorageClient(http, retry=altinn.RetryPolicy(attempts=1))
+
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[altinn.StorageClient]:
+        yield impatient
+
+    settings = worker_settings(connect, redis_settings=RedisSettings(), max_tries=3)
+    ctx: dict[str, Any] = {"redis": pool}
+    await settings["on_startup"](ctx)
+    now = dt.datetime.now(dt.UTC)
+    (shard,) = plan_harvest(
+        "ttd", start=now - dt.timedelta(days=91), end=now, windows=1, size=10
+    ).shards
+    emulator.inject_fault("storage.instances", status=503, times=2)
+    with pytest.raises(Retry) as again:
+        await harvest_shard({**ctx, "job_try": 1}, shard.as_json())
+    assert isinstance(again.value.__cause__, altinn.APIError)
+    assert again.value.defer_score == 5000
+    with pytest.raises(altinn.APIError):  # the last try: the error itself
+        await harvest_shard({**ctx, "job_try": 3}, shard.as_json())
+    done = await harvest_shard({**ctx, "job_try": 3}, shard.as_json())
+    assert done["items"] == done["written"] == 45
+    await settings["on_shutdown"](ctx)
