@@ -499,11 +499,24 @@ async def wait_for_harvest(
     """Wait for every shard of the run (bound it with ``anyio.fail_after``); returns what each
     shard's job returned, in plan order.
 
+    An attempt that was taken over (a worker paused past its lease while another ran the shard
+    again) ends the job with `ShardTakenOverError`; the attempt that took over replaces that
+    result when it is done, so this waits for it.
+
     Raises:
         Exception: the first shard that failed for good, as arq reports it.
     """
     plan = await load_plan(pool, run, namespace=namespace)
-    return [await Job(shard.job_id, pool).result(poll_delay=poll) for shard in plan.shards]
+    results = []
+    for shard in plan.shards:
+        job = Job(shard.job_id, pool)
+        while True:
+            try:
+                results.append(await job.result(poll_delay=poll))
+                break
+            except ShardTakenOverError:
+                await anyio.sleep(poll)
+    return results
 
 
 async def merge_harvest(
