@@ -134,7 +134,8 @@ class ShardTakenOverError(AltinnError):
 
 @attrs.frozen
 class Shard:
-    """One shard of a harvest: an app (or the whole org) in one window of ``created`` time.
+    """One shard of a harvest: an app (or the whole org), of one party or all, in one window of
+    ``created`` time.
 
     Attributes:
         run: the run's id.
@@ -142,6 +143,7 @@ class Shard:
         org: the service owner.
         app_id: ``org/app``, or ``None`` for every app of the org.
         created: the window, ISO 8601 (``None``: no bound on that side).
+        party_id: the instance owner's party id, or ``None`` for every party.
         size: the page size.
         download: download each instance's data elements (into the worker's ``files``).
         namespace: the prefix of the run's Redis keys.
@@ -155,6 +157,7 @@ class Shard:
     size: int = 100
     download: bool = False
     namespace: str = DEFAULT_NAMESPACE
+    party_id: str | None = None
 
     @property
     def job_id(self) -> str:
@@ -184,6 +187,7 @@ class Shard:
             size=int(values.get("size", 100)),
             download=bool(values.get("download", False)),
             namespace=str(values.get("namespace", DEFAULT_NAMESPACE)),
+            party_id=None if values.get("party_id") is None else str(values["party_id"]),
         )
 
     def source(self, storage: StorageClient) -> StorageInstances:
@@ -192,6 +196,8 @@ class Shard:
         query: dict[str, Any] = {"org": self.org, "created": (start, end), "size": self.size}
         if self.app_id is not None:
             query["app_id"] = self.app_id
+        if self.party_id is not None:
+            query["party_id"] = self.party_id
         return StorageInstances(
             storage, name=f"shard.{self.number}", download=self.download, **query
         )
@@ -226,12 +232,14 @@ def plan_harvest(
     end: datetime,
     windows: int,
     app_ids: Sequence[str] | None = None,
+    party_ids: Sequence[int | str] | None = None,
     size: int = 100,
     download: bool = False,
     run: str | None = None,
     namespace: str = DEFAULT_NAMESPACE,
 ) -> HarvestPlan:
-    """The instances of ``org`` (or of ``app_ids``) cut into one shard per app and window.
+    """The instances of ``org`` (or of ``app_ids``, of ``party_ids``) cut into one shard per
+    app, party and window.
 
     The windows are `split_time`'s: equal slices of ``start``..``end`` on ``created``, the first
     also taking everything before ``start``, the last everything after ``end``, so the shards
@@ -243,6 +251,8 @@ def plan_harvest(
         end: an aware datetime near the newest.
         windows: windows per app.
         app_ids: ``org/app`` ids (default: the whole org, one shard per window).
+        party_ids: instance owners' party ids: only their instances, a shard per party
+            (default: every party's, not split by party).
         size: the page size.
         download: download the data elements too.
         run: the run's id (default: a random one).
@@ -257,18 +267,21 @@ def plan_harvest(
     for app in apps:
         if app is not None and not app.startswith(f"{org}/"):
             raise ConfigurationError(f"{app!r} is not an app of {org} (give org/app)")
+    parties: list[str | None] = [str(p) for p in party_ids] if party_ids else [None]
     cuts = split_time(start, end, windows)
     run_id = run or secrets.token_hex(8)
     shards: list[Shard] = []
     for app in apps:
-        for low, high in cuts:
-            window = (
-                None if low is None else low.isoformat(),
-                None if high is None else high.isoformat(),
-            )
-            shards.append(
-                Shard(run_id, len(shards) + 1, org, app, window, size, download, namespace)
-            )
+        for party in parties:
+            for low, high in cuts:
+                window = (
+                    None if low is None else low.isoformat(),
+                    None if high is None else high.isoformat(),
+                )
+                number = len(shards) + 1
+                shards.append(
+                    Shard(run_id, number, org, app, window, size, download, namespace, party)
+                )
     return HarvestPlan(run_id, tuple(shards))
 
 

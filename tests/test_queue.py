@@ -360,3 +360,25 @@ async def test_a_failed_request_has_arq_run_the_shard_again_until_its_last_try(
     done = await harvest_shard({**ctx, "job_try": 3}, shard.as_json())
     assert done["items"] == done["written"] == 45
     await settings["on_shutdown"](ctx)
+
+
+async def test_shards_by_party_list_those_parties_instances_exactly(
+    served_here: tuple[Emulator, httpx.AsyncClient], pool: ArqRedis, tmp_path: Path
+) -> None:
+    _, http = served_here
+    client = altinn.StorageClient(http)
+    every = [i async for i in client.instances(org="ttd")]
+    parties = sorted({i["instanceOwner"]["partyId"] for i in every})[:3]
+    expected = [i["id"] for i in every if i["instanceOwner"]["partyId"] in parties]
+    now = dt.datetime.now(dt.UTC)
+    plan = plan_harvest(
+        "ttd", party_ids=parties, start=now - dt.timedelta(days=91), end=now, windows=2, size=5
+    )
+    assert [s.party_id for s in plan.shards] == [p for p in parties for _ in range(2)]
+    run = await enqueue_harvest(pool, plan)
+    ctx: dict[str, Any] = {"redis": pool, "altinn_storage": client, "job_try": 1}
+    for shard in plan.shards:
+        await harvest_shard(ctx, shard.as_json())
+    out = tmp_path / "out.jsonl"
+    assert await merge_harvest(pool, run, out) == len(expected)
+    assert sorted(_written(out)) == sorted(expected)
