@@ -206,7 +206,8 @@ class RedisTokenStore:
 
     async def load(self, key: str) -> LoginSession | None:
         name = self.redis_key(key)
-        stored = await self._redis.hget(name, "data")
+        # redis-py 5 (the one arq allows) types a command as sync or async; 6 and later do not.
+        stored = await self._redis.hget(name, "data")  # type: ignore[misc,unused-ignore]
         if stored is None:
             return None
         return LoginSession.from_dict(json.loads(self._sealer.open(name, stored)))

@@ -66,6 +66,7 @@ LAYERS: dict[str, int] = {
     "__main__": 5,
     "fastapi": 5,
     "redis": 5,
+    "queue": 5,
 }
 EMULATOR_SEAM = {"altinn_async._environment"}
 
@@ -171,12 +172,13 @@ def test_the_emulator_imports_nothing_of_the_client_but_its_seam(path: Path) -> 
 
 
 def test_all_is_exactly_the_public_names() -> None:
-    # altinn_async.testing, .fastapi and .redis appear as attributes once imported; not
+    # altinn_async.testing, .fastapi, .redis and .queue appear as attributes once imported; not
     # re-exported.
     public = {name for name in vars(altinn) if not name.startswith("_")} - {
         "testing",
         "fastapi",
         "redis",
+        "queue",
     }
     public |= {"__version__"}
     assert set(altinn.__all__) == public

@@ -1,0 +1,606 @@
+"""A Storage harvest cut into shards that run as jobs of `arq <https://arq-docs.helpmanual.io>`_
+workers on several processes or machines, with each shard's checkpoint and output in Redis
+(``pip install 'altinn-async[queue]'``).
+
+A `plan_harvest` cuts the instances of an org (or of some of its apps) into shards, one per app
+and window of ``created`` time; the windows together list exactly what one query lists.
+`enqueue_harvest` puts the shards on an arq queue; each worker (`worker_settings`) runs
+`harvest_shard`; `wait_for_harvest` waits for every shard and `merge_harvest` writes their
+outputs into one JSON Lines file.
+
+Exactly once. A shard pages its list with the library's `StorageInstances` source. After each
+page one Lua script, atomic in Redis, appends the page's records to the shard's output list, adds
+their ids to the shard's set of written ids (a record whose id is in the set already is not
+appended) and moves the shard's position past the page. A worker killed in the middle of a page
+leaves the checkpoint at the page before: arq runs the job again once the dead worker's lease
+(``arq:in-progress:{job}``, ``job_timeout`` + 10 s) has expired, and the next attempt lists from
+the saved position, so nothing is written twice and nothing is lost. Each attempt takes the
+shard over with a new owner token, and a commit by any other token is refused: a worker that
+was only slow, not dead, cannot write beside the attempt that replaced it.
+
+The records wait in Redis until `merge_harvest` writes them out (`delete_harvest` removes a
+run; its keys also expire a week after their last change), so Redis needs the memory of the
+harvest's JSON. With an ``encryption_key`` (`worker_settings`, `merge_harvest`) they are kept
+there encrypted, as `altinn_async.redis` keeps tokens. Data elements (``download=True``) go to
+the workers' ``files`` folder, which they must share.
+
+Keys (``{namespace}`` is ``altinn_async:harvest`` unless given; the ``{run.shard}`` hash tag
+keeps a shard's keys in one Redis Cluster slot)::
+
+    {namespace}:{run}:plan                  the plan (JSON)
+    {namespace}:{{run}.{shard}}:state       hash: owner, worker, position, finished, items, pages
+    {namespace}:{{run}.{shard}}:ids         set: the instance ids written
+    {namespace}:{{run}.{shard}}:items       list: the records written (JSON), in order
+
+Example, a worker module (``arq harvest_worker.WorkerSettings``)::
+
+    @contextlib.asynccontextmanager
+    async def connect():
+        auth = altinn.AltinnExchangeAuth(altinn.MaskinportenAuth(...))
+        async with auth, httpx.AsyncClient(auth=auth, base_url=environment.platform) as http:
+            yield altinn.StorageClient(http)
+
+    WorkerSettings = worker_settings(connect, redis_settings=RedisSettings(host="redis"))
+
+and the coordinator::
+
+    plan = plan_harvest("ttd", app_ids=["ttd/app"], start=..., end=..., windows=8)
+    pool = await arq.create_pool(RedisSettings(host="redis"))
+    run = await enqueue_harvest(pool, plan)
+    await wait_for_harvest(pool, run)
+    await merge_harvest(pool, run, "instances.jsonl")
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import anyio
+import attrs
+import redis.asyncio
+from arq.connections import ArqRedis, RedisSettings
+from arq.jobs import Job
+from arq.worker import Retry, func
+
+from ._files import deferred_sync, sweep_partials, sync_files
+from ._harvest import StorageInstances, item_filename
+from ._storage import StorageClient, split_time
+from .exceptions import AltinnError, ConfigurationError
+from .redis import _Sealer
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "HarvestPlan",
+    "Shard",
+    "ShardTakenOverError",
+    "delete_harvest",
+    "enqueue_harvest",
+    "harvest_shard",
+    "load_plan",
+    "merge_harvest",
+    "plan_harvest",
+    "shard_state",
+    "wait_for_harvest",
+    "worker_settings",
+]
+
+DEFAULT_NAMESPACE = "altinn_async:harvest"
+TASK = "harvest_shard"
+T = TypeVar("T")
+_TTL_MS = 7 * 24 * 3600 * 1000  # a run's keys live a week after their last change
+
+# KEYS: state, ids, items. ARGV: owner, worker, ttl (ms). Returns the state as a flat list.
+_CLAIM = """
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'worker', ARGV[2])
+redis.call('HSETNX', KEYS[1], 'items', 0)
+redis.call('HSETNX', KEYS[1], 'pages', 0)
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS: state, ids, items. ARGV: owner, position ('' for the end), finished ('0'/'1'), ttl (ms),
+# then an id and its record for each item of the page. Returns how many records were appended,
+# or -1 when another attempt owns the shard (nothing is changed then).
+_COMMIT = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return -1 end
+local added = 0
+for i = 5, #ARGV, 2 do
+  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+    redis.call('RPUSH', KEYS[3], ARGV[i + 1])
+    added = added + 1
+  end
+end
+redis.call('HSET', KEYS[1], 'position', ARGV[2], 'finished', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'items', added)
+redis.call('HINCRBY', KEYS[1], 'pages', 1)
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+return added
+"""
+
+
+class ShardTakenOverError(AltinnError):
+    """Another attempt took the shard over (this worker's lease had expired): this attempt
+    stopped without writing, and the other one finishes the shard."""
+
+
+@attrs.frozen
+class Shard:
+    """One shard of a harvest: an app (or the whole org), of one party or all, in one window of
+    ``created`` time.
+
+    Attributes:
+        run: the run's id.
+        number: the shard's number in the plan, from 1.
+        org: the service owner.
+        app_id: ``org/app``, or ``None`` for every app of the org.
+        created: the window, ISO 8601 (``None``: no bound on that side).
+        party_id: the instance owner's party id, or ``None`` for every party.
+        size: the page size.
+        download: download each instance's data elements (into the worker's ``files``).
+        namespace: the prefix of the run's Redis keys.
+    """
+
+    run: str
+    number: int
+    org: str
+    app_id: str | None
+    created: tuple[str | None, str | None]
+    size: int = 100
+    download: bool = False
+    namespace: str = DEFAULT_NAMESPACE
+    party_id: str | None = None
+
+    @property
+    def job_id(self) -> str:
+        """The shard's arq job id (so it is enqueued once)."""
+        return f"{self.namespace}:{self.run}:{self.number}"
+
+    def key(self, part: str) -> str:
+        """One of the shard's Redis keys: ``state``, ``ids`` or ``items``."""
+        return f"{self.namespace}:{{{self.run}.{self.number}}}:{part}"
+
+    def as_json(self) -> dict[str, Any]:
+        """The shard as JSON (what the job is given)."""
+        values = attrs.asdict(self)
+        values["created"] = list(self.created)
+        return values
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any]) -> Shard:
+        """The shard from `as_json`."""
+        start, end = values["created"]
+        return cls(
+            run=str(values["run"]),
+            number=int(values["number"]),
+            org=str(values["org"]),
+            app_id=None if values.get("app_id") is None else str(values["app_id"]),
+            created=(start, end),
+            size=int(values.get("size", 100)),
+            download=bool(values.get("download", False)),
+            namespace=str(values.get("namespace", DEFAULT_NAMESPACE)),
+            party_id=None if values.get("party_id") is None else str(values["party_id"]),
+        )
+
+    def source(self, storage: StorageClient) -> StorageInstances:
+        """The shard's list, as a harvest source."""
+        start, end = (None if t is None else datetime.fromisoformat(t) for t in self.created)
+        query: dict[str, Any] = {"org": self.org, "created": (start, end), "size": self.size}
+        if self.app_id is not None:
+            query["app_id"] = self.app_id
+        if self.party_id is not None:
+            query["party_id"] = self.party_id
+        return StorageInstances(
+            storage, name=f"shard.{self.number}", download=self.download, **query
+        )
+
+
+@attrs.frozen
+class HarvestPlan:
+    """A harvest cut into shards (`plan_harvest`).
+
+    Attributes:
+        run: the run's id.
+        shards: the shards, numbered from 1.
+    """
+
+    run: str
+    shards: tuple[Shard, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """The plan as JSON."""
+        return {"run": self.run, "shards": [shard.as_json() for shard in self.shards]}
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any]) -> HarvestPlan:
+        """The plan from `as_json`."""
+        return cls(str(values["run"]), tuple(Shard.from_json(s) for s in values["shards"]))
+
+
+def plan_harvest(
+    org: str,
+    *,
+    start: datetime,
+    end: datetime,
+    windows: int,
+    app_ids: Sequence[str] | None = None,
+    party_ids: Sequence[int | str] | None = None,
+    size: int = 100,
+    download: bool = False,
+    run: str | None = None,
+    namespace: str = DEFAULT_NAMESPACE,
+) -> HarvestPlan:
+    """The instances of ``org`` (or of ``app_ids``, of ``party_ids``) cut into one shard per
+    app, party and window.
+
+    The windows are `split_time`'s: equal slices of ``start``..``end`` on ``created``, the first
+    also taking everything before ``start``, the last everything after ``end``, so the shards
+    together list exactly what one query lists.
+
+    Args:
+        org: the service owner.
+        start: an aware datetime near the oldest instance.
+        end: an aware datetime near the newest.
+        windows: windows per app.
+        app_ids: ``org/app`` ids (default: the whole org, one shard per window).
+        party_ids: instance owners' party ids: only their instances, a shard per party
+            (default: every party's, not split by party).
+        size: the page size.
+        download: download the data elements too.
+        run: the run's id (default: a random one).
+        namespace: the prefix of the run's Redis keys.
+
+    Raises:
+        ConfigurationError: no org, an app of another org, or bad windows.
+    """
+    if not org:
+        raise ConfigurationError("a harvest plan needs an org")
+    apps: list[str | None] = list(app_ids) if app_ids else [None]
+    for app in apps:
+        if app is not None and not app.startswith(f"{org}/"):
+            raise ConfigurationError(f"{app!r} is not an app of {org} (give org/app)")
+    parties: list[str | None] = [str(p) for p in party_ids] if party_ids else [None]
+    cuts = split_time(start, end, windows)
+    run_id = run or secrets.token_hex(8)
+    shards: list[Shard] = []
+    for app in apps:
+        for party in parties:
+            for low, high in cuts:
+                window = (
+                    None if low is None else low.isoformat(),
+                    None if high is None else high.isoformat(),
+                )
+                number = len(shards) + 1
+                shards.append(
+                    Shard(run_id, number, org, app, window, size, download, namespace, party)
+                )
+    return HarvestPlan(run_id, tuple(shards))
+
+
+# -- the worker ---------------------------------------------------------------------------------
+
+
+def worker_settings(
+    connect: Callable[[], AbstractAsyncContextManager[StorageClient]],
+    *,
+    redis_settings: RedisSettings,
+    files: str | os.PathLike[str] | None = None,
+    concurrency: int = 4,
+    encryption_key: bytes | None = None,
+    job_timeout: float = 3600.0,
+    max_tries: int = 5,
+    **options: Any,
+) -> dict[str, Any]:
+    """The settings of an arq worker that runs harvest shards (``arq module.WorkerSettings``).
+
+    The worker opens ``connect()`` once, when it starts (the Maskinporten and exchange auth and
+    the HTTP client inside it), and closes it when it stops.
+
+    A shard must finish within ``job_timeout`` (arq fails a job that runs longer). A worker that
+    dies holds its shard until ``job_timeout`` + 10 s have passed (arq's lease); then another
+    worker runs it again, up to ``max_tries`` attempts in all.
+
+    Args:
+        connect: makes the Storage client, as an async context manager.
+        redis_settings: the Redis of the queue and of the checkpoints.
+        files: the folder for downloaded data (``{files}/{instance id}/``), shared by the
+            workers; ``None`` keeps no files.
+        concurrency: instances worked on at once within a shard.
+        encryption_key: 32 bytes: the records are kept in Redis encrypted with it (AES-256-GCM,
+            as `altinn_async.redis` keeps tokens); `merge_harvest` needs the same key.
+        job_timeout: seconds a shard may take.
+        max_tries: attempts of a shard, at most.
+        options: more `arq.worker.Worker` arguments (``max_jobs``, ``poll_delay``, ...).
+    """
+    if concurrency < 1:
+        raise ConfigurationError("concurrency must be at least 1")
+    folder = None if files is None else Path(files)
+    sealer = None if encryption_key is None else _Sealer(encryption_key)
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        stack = AsyncExitStack()
+        ctx["altinn_stack"] = stack
+        ctx["altinn_storage"] = await stack.enter_async_context(connect())
+        ctx["altinn_files"] = folder
+        ctx["altinn_concurrency"] = concurrency
+        ctx["altinn_sealer"] = sealer
+        ctx["altinn_max_tries"] = max_tries
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        stack = ctx.pop("altinn_stack", None)
+        if isinstance(stack, AsyncExitStack):
+            await stack.aclose()
+
+    return {
+        "functions": [func(harvest_shard, name=TASK, max_tries=max_tries)],
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "redis_settings": redis_settings,
+        "job_timeout": job_timeout,
+        "max_tries": max_tries,
+        **options,
+    }
+
+
+def _sweep(folder: Path) -> None:
+    if folder.is_dir():
+        sweep_partials(folder)
+
+
+async def _done(value: Awaitable[T] | T) -> T:
+    """A ``redis.asyncio`` command's answer (its types allow the synchronous client's too)."""
+    if inspect.isawaitable(value):
+        return cast("T", await value)
+    return value
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def harvest_shard(ctx: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The arq job: harvest one shard, from its checkpoint, into its Redis output.
+
+    Returns ``{"shard", "items", "written", "attempt"}``: the shard's items in all, those this
+    attempt wrote, and arq's attempt number.
+
+    A request that failed after the client's own retries (`AltinnError`, other than a
+    `ConfigurationError`) has arq run the shard again later (`arq.worker.Retry`, after 5 s times
+    the attempt, at most a minute), from its checkpoint, until the worker's ``max_tries``; the
+    last attempt raises the error itself.
+
+    Raises:
+        ShardTakenOverError: another attempt owns the shard now.
+        AltinnError: the last attempt failed.
+    """
+    shard = Shard.from_json(spec)
+    client: redis.asyncio.Redis = ctx["redis"]
+    keys = [shard.key("state"), shard.key("ids"), shard.key("items")]
+    owner = secrets.token_hex(16)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    flat = await client.register_script(_CLAIM)(keys=keys, args=[owner, worker, _TTL_MS])
+    state = {_text(k): _text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
+    attempt = int(ctx.get("job_try", 1))
+    if state.get("finished") == "1":
+        return {"shard": shard.number, "items": int(state["items"]), "written": 0,
+                "attempt": attempt}  # fmt: skip
+    try:
+        written = await _run(shard, ctx, keys, owner, state.get("position") or None)
+    except AltinnError as exc:
+        tries = int(ctx.get("altinn_max_tries", 1))
+        if isinstance(exc, ShardTakenOverError | ConfigurationError) or attempt >= tries:
+            raise
+        raise Retry(defer=min(60.0, 5.0 * attempt)) from exc
+    total = int(await _done(client.hget(keys[0], "items")) or 0)
+    return {"shard": shard.number, "items": total, "written": written, "attempt": attempt}
+
+
+async def _run(
+    shard: Shard, ctx: dict[str, Any], keys: list[str], owner: str, position: str | None
+) -> int:
+    """List the shard from ``position`` to its end, committing each page; returns how many
+    records this attempt appended."""
+    client: redis.asyncio.Redis = ctx["redis"]
+    files: Path | None = ctx.get("altinn_files")
+    sealer: _Sealer | None = ctx.get("altinn_sealer")
+    commit = client.register_script(_COMMIT)
+    source = shard.source(ctx["altinn_storage"])
+    limiter = anyio.CapacityLimiter(int(ctx.get("altinn_concurrency", 4)))
+    written = 0
+    async for page in source.open(position).pages():
+        items = page.items
+        ids = [source.key(item) for item in items]
+        known = await _done(client.smismember(keys[1], ids)) if ids else []
+        todo = [(key, item) for key, item, seen in zip(ids, items, known, strict=True) if not seen]
+        records: dict[str, str] = {}
+
+        async def work(key: str, item: dict[str, Any], records: dict[str, str]) -> None:
+            async with limiter:
+                folder = None if files is None else files / item_filename(key)
+                if folder is not None:
+                    # What a killed attempt's download of this item left (the item is this
+                    # shard's alone, and this attempt owns the shard).
+                    await anyio.to_thread.run_sync(_sweep, folder)
+                await source.fetch(item, folder)
+                line = json.dumps(source.record(item), ensure_ascii=False, separators=(",", ":"))
+                records[key] = line if sealer is None else sealer.seal(keys[2], line.encode())
+
+        with deferred_sync() as downloaded:
+            try:
+                async with anyio.create_task_group() as group:
+                    for key, item in todo:
+                        group.start_soon(work, key, item, records)
+            except BaseExceptionGroup as failures:
+                raise _first(failures) from None
+        # The files are durable before the checkpoint says their items are done.
+        await anyio.to_thread.run_sync(sync_files, downloaded)
+        pairs = [value for key, _ in todo for value in (key, records[key])]
+        last = page.next is None
+        added = await commit(
+            keys=keys, args=[owner, page.next or "", "1" if last else "0", _TTL_MS, *pairs]
+        )
+        if added < 0:
+            raise ShardTakenOverError(f"shard {shard.number} of run {shard.run} was taken over")
+        written += added
+    return written
+
+
+def _first(failures: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first failure in a task group's, not a cancellation."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [failures]
+    while pending:
+        exc = pending.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            pending[:0] = exc.exceptions
+        else:
+            leaves.append(exc)
+    cancelled = anyio.get_cancelled_exc_class()
+    return next((exc for exc in leaves if not isinstance(exc, cancelled)), leaves[0])
+
+
+# -- the coordinator ----------------------------------------------------------------------------
+
+
+def _plan_key(namespace: str, run: str) -> str:
+    return f"{namespace}:{run}:plan"
+
+
+async def enqueue_harvest(pool: ArqRedis, plan: HarvestPlan) -> str:
+    """Store the plan and put each of its shards on the queue; returns the run's id.
+
+    A shard already enqueued (the same run given again) is not enqueued twice.
+    """
+    if not plan.shards:
+        raise ConfigurationError("the plan has no shards")
+    namespace = plan.shards[0].namespace
+    await pool.set(_plan_key(namespace, plan.run), json.dumps(plan.as_json()), px=_TTL_MS)
+    for shard in plan.shards:
+        await pool.enqueue_job(TASK, shard.as_json(), _job_id=shard.job_id)
+    return plan.run
+
+
+async def load_plan(
+    client: redis.asyncio.Redis, run: str, *, namespace: str = DEFAULT_NAMESPACE
+) -> HarvestPlan:
+    """The plan of a run enqueued earlier.
+
+    Raises:
+        ConfigurationError: no such run (or it expired).
+    """
+    stored = await client.get(_plan_key(namespace, run))
+    if stored is None:
+        raise ConfigurationError(f"no harvest run {run!r} in Redis (under {namespace})")
+    return HarvestPlan.from_json(json.loads(stored))
+
+
+async def wait_for_harvest(
+    pool: ArqRedis,
+    run: str,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    poll: float = 0.5,
+) -> list[dict[str, Any]]:
+    """Wait for every shard of the run (bound it with ``anyio.fail_after``); returns what each
+    shard's job returned, in plan order.
+
+    An attempt that was taken over (a worker paused past its lease while another ran the shard
+    again) ends the job with `ShardTakenOverError`; the attempt that took over replaces that
+    result when it is done, so this waits for it.
+
+    Raises:
+        Exception: the first shard that failed for good, as arq reports it.
+    """
+    plan = await load_plan(pool, run, namespace=namespace)
+    results = []
+    for shard in plan.shards:
+        job = Job(shard.job_id, pool)
+        while True:
+            try:
+                results.append(await job.result(poll_delay=poll))
+                break
+            except ShardTakenOverError:
+                await anyio.sleep(poll)
+    return results
+
+
+async def merge_harvest(
+    client: redis.asyncio.Redis,
+    run: str,
+    path: str | os.PathLike[str],
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    encryption_key: bytes | None = None,
+    chunk: int = 1000,
+) -> int:
+    """Write the outputs of every shard, in plan order, into one JSON Lines file; returns how
+    many lines. The file appears whole or not at all (written beside it, then renamed).
+
+    Args:
+        client: the Redis of the checkpoints.
+        run: the run's id.
+        path: the JSON Lines file.
+        namespace: the prefix of the run's Redis keys.
+        encryption_key: the workers' ``encryption_key``, if they had one.
+        chunk: records read from Redis at a time.
+
+    Raises:
+        ConfigurationError: a shard is not finished, or its output does not match its
+            checkpoint.
+        EncryptedValueError: a record that the key does not open.
+    """
+    plan = await load_plan(client, run, namespace=namespace)
+    sealer = None if encryption_key is None else _Sealer(encryption_key)
+    final = Path(path)
+    partial = final.with_name(f".{final.name}.partial")
+    lines = 0
+    with partial.open("wb") as file:
+        for shard in plan.shards:
+            state = await shard_state(client, shard)
+            if state.get("finished") != "1":
+                raise ConfigurationError(f"shard {shard.number} of run {run} is not finished")
+            count = await _done(client.llen(shard.key("items")))
+            ids = await _done(client.scard(shard.key("ids")))
+            if count != int(state["items"]) or count != ids:
+                raise ConfigurationError(
+                    f"shard {shard.number} of run {run}: its output does not match its checkpoint"
+                )
+            for offset in range(0, count, chunk):
+                end = offset + chunk - 1
+                for stored in await _done(client.lrange(shard.key("items"), offset, end)):
+                    record = stored if isinstance(stored, bytes) else stored.encode()
+                    if sealer is not None:
+                        record = sealer.open(shard.key("items"), record)
+                    file.write(record)
+                    file.write(b"\n")
+                    lines += 1
+        file.flush()
+        os.fsync(file.fileno())
+    partial.replace(final)
+    return lines
+
+
+async def shard_state(client: redis.asyncio.Redis, shard: Shard) -> dict[str, str]:
+    """A shard's checkpoint (progress): ``owner``, ``worker`` (``host:pid`` of the last attempt),
+    ``position``, ``finished`` (``"1"`` when done), ``items`` and ``pages``; empty before the
+    shard first starts."""
+    stored = await _done(client.hgetall(shard.key("state")))
+    return {_text(k): _text(v) for k, v in stored.items()}
+
+
+async def delete_harvest(
+    client: redis.asyncio.Redis, run: str, *, namespace: str = DEFAULT_NAMESPACE
+) -> None:
+    """Remove a run's checkpoints and outputs from Redis (the arq results expire by themselves)."""
+    plan = await load_plan(client, run, namespace=namespace)
+    for shard in plan.shards:
+        await client.delete(*(shard.key(part) for part in ("state", "ids", "items")))
+    await client.delete(_plan_key(namespace, run))
