@@ -199,6 +199,12 @@ class TokenCache:
         """Whether ``token`` is not yet due for a refresh."""
         return self._clock() < token.expires_at - self.refresh_margin(token)
 
+    def fresh_token(self, key: Hashable) -> AccessToken | None:
+        """The token for ``key`` if one is here and fresh (no I/O, no lock, no await): the
+        per-request path; `get` does the rest."""
+        token = self._tokens.get(key)
+        return token if token is not None and self.fresh(token) else None
+
     def peek(self, key: Hashable) -> AccessToken | None:
         """The cached token for ``key`` if it is still usable, without fetching."""
         token = self._tokens.get(key)
