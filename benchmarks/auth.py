@@ -40,7 +40,7 @@ NAME = "auth"
 SUMMARY = "the auth chain's cost per request (served, c1 and c10) and its warm path alone"
 
 CONCURRENCY = (1, 10)
-BLOCKS = 9
+BLOCKS = 15
 OVERHEAD_LIMIT = 1.05
 WARM_REQUESTS = 2000
 WARM_BLOCKS = 15
