@@ -226,6 +226,17 @@ def _page(status: int, title: str, message: str, link: tuple[str, str] | None = 
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+def _pending_login(data: dict[str, Any] | None) -> LoginRequest | None:
+    """The login a pending entry holds, or ``None`` if it holds none readable (a store shared
+    with another version, say): that is an expired login to the person, not a traceback."""
+    if data is None or not isinstance(data.get("login"), dict):
+        return None
+    try:
+        return LoginRequest.from_dict(data["login"])
+    except ConfigurationError:
+        return None
+
+
 def _callback_params(request: Request) -> dict[str, str]:
     pairs = request.query_params.multi_items()
     params = dict(pairs)
@@ -340,7 +351,9 @@ class IDPortenLogin:
         self._home = home
         self._pushed = pushed
         self._post_logout = post_logout_redirect_uri
-        self._pending: PendingLoginStore = pending or MemoryPendingLoginStore()
+        self._pending: PendingLoginStore = (
+            pending if pending is not None else MemoryPendingLoginStore()
+        )
         self._timeout = login_timeout
         self._max_age = session_max_age
         self._cookie = cookie_name
@@ -437,7 +450,8 @@ class IDPortenLogin:
         again = (self.login_path, "Log in again")
         pending_id = self._signer.unsign("login", request.cookies.get(self._login_cookie))
         data = await self._pending.take(_digest(pending_id)) if pending_id else None
-        if data is None:
+        login = _pending_login(data)
+        if data is None or login is None:
             response = _page(
                 400,
                 "This login has expired",
@@ -446,7 +460,6 @@ class IDPortenLogin:
             )
             self._clear_cookie(response, self._login_cookie, path=self._prefix)
             return response
-        login = LoginRequest.from_dict(data["login"])
         target = _local_path(str(data.get("next") or ""), self._home)
         old = self._session_key(request)
         session_id = secrets.token_urlsafe(32)

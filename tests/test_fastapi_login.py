@@ -384,3 +384,15 @@ async def test_a_redirect_uri_that_is_not_the_callback_route_is_a_configuration_
         with pytest.raises(altinn.ConfigurationError, match="/auth/callback"):
             await http.get("/auth/login")
     await client.aclose()
+
+
+async def test_an_unreadable_pending_login_is_an_expired_login_not_a_traceback(
+    site: Site,
+) -> None:
+    callback = await site.emulator.idporten_login(await site.start_login())
+    (key,) = site.pending._entries
+    await site.pending.take(key)
+    await site.pending.put(key, {"login": {"state": "only"}}, ttl=60)
+    response = await site.get(callback)
+    assert response.status_code == 400
+    assert "expired" in response.text
