@@ -196,6 +196,8 @@ class Environment:
             (``https://platform.tt02.altinn.no``); use it as an ``httpx.AsyncClient`` ``base_url``.
         idporten: the ID-porten OpenID provider, if this environment has one.
         altinn2: the Altinn 2 portal base URL (``https://tt02.altinn.no``), if it has one.
+        selfservice: Digdir's self-service API for Maskinporten clients, keys and scopes,
+            with its version path (``https://api.test.samarbeid.digdir.no/api/v1``), if any.
     """
 
     name: str
@@ -203,11 +205,14 @@ class Environment:
     platform: str = attrs.field(converter=_strip_slash)
     idporten: AuthorizationServer | None = None
     altinn2: str | None = attrs.field(default=None, converter=_strip_optional_slash)
+    selfservice: str | None = attrs.field(default=None, converter=_strip_optional_slash)
 
     def __attrs_post_init__(self) -> None:
         check_url(self.platform, what="platform")
         if self.altinn2 is not None:
             check_url(self.altinn2, what="altinn2")
+        if self.selfservice is not None:
+            check_url(self.selfservice, what="selfservice")
 
     @property
     def altinn_issuer(self) -> str:
@@ -252,7 +257,7 @@ class Environment:
 
 
 def _digdir(
-    name: str, *, maskinporten: str, idporten: str, platform: str, altinn2: str
+    name: str, *, maskinporten: str, idporten: str, platform: str, altinn2: str, samarbeid: str
 ) -> Environment:
     # Maskinporten and ID-porten lay their endpoints out alike in test and production; only the
     # hosts differ (the ID-porten browser pages live on login.<host>).
@@ -277,6 +282,8 @@ def _digdir(
             authorization_response_iss_parameter_supported=True,
         ),
         altinn2=altinn2,
+        # The self-service API moved under /api/v1 on 2025-05-22.
+        selfservice=f"https://{samarbeid}/api/v1",
     )
 
 
@@ -286,6 +293,7 @@ TEST = _digdir(
     idporten="test.idporten.no",
     platform="https://platform.tt02.altinn.no",
     altinn2="https://tt02.altinn.no",
+    samarbeid="api.test.samarbeid.digdir.no",
 )
 """Altinn's test environment: TT02, test.maskinporten.no and test.idporten.no."""
 
@@ -295,5 +303,6 @@ PRODUCTION = _digdir(
     idporten="idporten.no",
     platform="https://platform.altinn.no",
     altinn2="https://www.altinn.no",
+    samarbeid="api.samarbeid.digdir.no",
 )
 """Altinn production: platform.altinn.no, maskinporten.no and idporten.no."""

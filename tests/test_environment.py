@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import httpx
 import pytest
 
@@ -129,3 +130,13 @@ async def test_environment_discover_uses_the_metadata_issuer_verbatim() -> None:
         )
     assert env.maskinporten.issuer == "https://mp.example/"
     assert env.idporten is None
+
+
+def test_presets_name_the_self_service_api_under_api_v1() -> None:
+    assert TEST.selfservice == "https://api.test.samarbeid.digdir.no/api/v1"
+    assert PRODUCTION.selfservice == "https://api.samarbeid.digdir.no/api/v1"
+
+
+def test_a_plain_http_self_service_host_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="selfservice"):
+        attrs.evolve(TEST, selfservice="http://api.samarbeid.digdir.no/api/v1")
