@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 import anyio
 import attrs
 
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, SharedStoreError
 
 __all__ = ["AccessToken", "Clock", "SharedTokens", "TokenCache"]
 
@@ -60,6 +60,10 @@ class SharedTokens(Protocol):
     while the others serve a still-usable token or wait for the holder's. A lock is a lease: it
     frees itself when its holder dies. Keys are the cache's keys (tuples of strings, perhaps
     holding a session key): an implementation stores a digest of them, never the key itself.
+
+    A store that cannot be reached raises `SharedStoreError` from any method; the cache then logs
+    a warning and fetches the token in this process (an outage of the store costs one fetch per
+    process, not the requests).
     """
 
     async def load(self, key: Hashable) -> AccessToken | None:
@@ -371,22 +375,37 @@ class TokenCache:
         async def fetch_once() -> AccessToken:
             pause = _SHARED_POLL
             while True:
-                if (token := await take()) is not None:
-                    return token
-                holder = await shared.try_lock(key)
+                try:
+                    if (token := await take()) is not None:
+                        return token
+                    holder = await shared.try_lock(key)
+                except SharedStoreError as exc:
+                    _shared_unavailable(exc)
+                    return await fetch()  # one fetch per process while the store is down
                 if holder is not None:
                     try:
                         # Read again: the last holder may have saved just before its unlock.
-                        if (token := await take()) is not None:
+                        try:
+                            token = await take()
+                        except SharedStoreError as exc:
+                            _shared_unavailable(exc)
+                            token = None
+                        if token is not None:
                             return token
                         new = await fetch()
-                        await shared.save(key, new)
+                        try:
+                            await shared.save(key, new)
+                        except SharedStoreError as exc:
+                            _shared_unavailable(exc)  # the token is good here all the same
                         self._distrusted.discard(key)
                         self._refused.pop(key, None)
                         return new
                     finally:
                         with anyio.CancelScope(shield=True):
-                            await shared.unlock(key, holder)
+                            try:
+                                await shared.unlock(key, holder)
+                            except SharedStoreError as exc:
+                                _shared_unavailable(exc)
                 if still_usable is not None and self.usable(still_usable):
                     return still_usable
                 await anyio.sleep(pause)  # the holder is another process: nothing to wait on
@@ -418,3 +437,11 @@ class TokenCache:
 
 
 _SWEEP_SIZE = 1024
+
+
+def _shared_unavailable(exc: SharedStoreError) -> None:
+    logger.warning(
+        "the shared token store failed (%s); this process fetches its own token",
+        exc,
+        extra={"altinn_error": type(exc).__name__},
+    )

@@ -94,6 +94,16 @@ class EncryptedValueError(ConfigurationError):
     """
 
 
+class SharedStoreError(AltinnError):
+    """The store several processes share (Redis, `altinn_async.redis`) could not be reached, or
+    refused a command.
+
+    A `TokenCache` with a shared backend does not fail on it: it logs a warning and fetches the
+    token in this process. Session stores cannot do without it, so they raise it (the FastAPI
+    login answers 503). The message names the store and the failure, never a stored value.
+    """
+
+
 class InvalidScopeError(ConfigurationError):
     """A scope does not follow the naming rule.
 

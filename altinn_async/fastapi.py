@@ -47,6 +47,7 @@ from .exceptions import (
     InsufficientScopeError,
     LoginRequiredError,
     NetworkError,
+    SharedStoreError,
     TokenError,
 )
 from .exceptions import TokenValidationError as _Invalid
@@ -387,10 +388,12 @@ class IDPortenLogin:
         return f"{self._prefix}/logout"
 
     def install(self, app: FastAPI) -> None:
-        """Add the routes to ``app``, and turn a `LoginRequiredError` from any route into a
-        new login."""
+        """Add the routes to ``app``, turn a `LoginRequiredError` from any route into a new
+        login, and a `SharedStoreError` (the session or pending-login store on Redis could not
+        be reached) into a 503 that asks to try again, not a 500."""
         app.include_router(self._router)
         app.add_exception_handler(LoginRequiredError, self._login_required)
+        app.add_exception_handler(SharedStoreError, self._store_unavailable)
 
     # -- dependencies ----------------------------------------------------------------------
 
@@ -518,6 +521,16 @@ class IDPortenLogin:
             response = JSONResponse({"detail": failure.detail}, status_code=failure.status_code)
         self._clear_cookie(response, self._cookie, path="/")
         return response
+
+    async def _store_unavailable(self, request: Request, exc: Exception) -> Response:
+        logger.error("%s", exc, extra={"altinn_error": type(exc).__name__})
+        headers = {"Retry-After": "5", "Cache-Control": "no-store"}
+        if "text/html" in request.headers.get("accept", ""):
+            response = _page(503, "Logins are unavailable", "Try again in a moment.")
+            response.headers.update(headers)
+            return response
+        detail = {"message": "the login session store is unavailable; try again"}
+        return JSONResponse({"detail": detail}, status_code=503, headers=headers)
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -31,17 +31,18 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Hashable, Mapping
+from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from typing import Any
 
 import anyio
 import redis.asyncio
+import redis.exceptions
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ._sessions import ANY_REVISION, IfRevision, LoginSession
 from ._tokens import AccessToken
-from .exceptions import ConfigurationError, EncryptedValueError
+from .exceptions import ConfigurationError, EncryptedValueError, SharedStoreError
 
 __all__ = [
     "RedisPendingLoginStore",
@@ -130,6 +131,19 @@ class _Sealer:
             ) from None
 
 
+@contextlib.contextmanager
+def _redis_errors(what: str) -> Iterator[None]:
+    """A Redis failure (unreachable, timed out, a refused command) as a `SharedStoreError`.
+
+    The message is the error's class and redis-py's text, which names the server and the
+    failure; redis-py never puts a command's arguments (the values) in it.
+    """
+    try:
+        yield
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise SharedStoreError(f"Redis could not {what}: {type(exc).__name__}: {exc}") from exc
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -143,8 +157,18 @@ def _check_client(client: object) -> None:
 
 async def _lock(client: redis.asyncio.Redis, key: str, ttl: float) -> str | None:
     holder = secrets.token_hex(16)
-    taken = await client.set(key, holder, nx=True, px=max(1, round(ttl * 1000)))
+    with _redis_errors("take a lock"):
+        taken = await client.set(key, holder, nx=True, px=max(1, round(ttl * 1000)))
     return holder if taken else None
+
+
+async def _unlock(script: Any, key: str, holder: str) -> None:
+    """Give a lock back; when Redis cannot be reached its lease frees it later."""
+    try:
+        with _redis_errors("give a lock back"):
+            await script(keys=[key], args=[holder])
+    except SharedStoreError as exc:
+        logger.warning("%s; the lock frees itself when its lease ends", exc)
 
 
 class RedisTokenStore:
@@ -207,7 +231,8 @@ class RedisTokenStore:
     async def load(self, key: str) -> LoginSession | None:
         name = self.redis_key(key)
         # redis-py 5 (the one arq allows) types a command as sync or async; 6 and later do not.
-        stored = await self._redis.hget(name, "data")  # type: ignore[misc,unused-ignore]
+        with _redis_errors("load a login session"):
+            stored = await self._redis.hget(name, "data")  # type: ignore[misc,unused-ignore]
         if stored is None:
             return None
         return LoginSession.from_dict(json.loads(self._sealer.open(name, stored)))
@@ -227,11 +252,13 @@ class RedisTokenStore:
             sealed,
             round(ttl * 1000),
         ]
-        return bool(await self._save(keys=[name], args=args))
+        with _redis_errors("save a login session"):
+            return bool(await self._save(keys=[name], args=args))
 
     async def delete(self, key: str, *, if_revision: IfRevision = ANY_REVISION) -> bool:
         name = self.redis_key(key)
-        return bool(await self._delete(keys=[name], args=self._condition(if_revision)))
+        with _redis_errors("delete a login session"):
+            return bool(await self._delete(keys=[name], args=self._condition(if_revision)))
 
     @contextlib.asynccontextmanager
     async def lease(self, key: str, *, ttl: float) -> AsyncIterator[None]:
@@ -246,7 +273,7 @@ class RedisTokenStore:
             yield
         finally:
             with anyio.CancelScope(shield=True):
-                await self._release(keys=[name], args=[holder])
+                await _unlock(self._release, name, holder)
 
 
 class RedisPendingLoginStore:
@@ -286,11 +313,13 @@ class RedisPendingLoginStore:
             raise ConfigurationError("ttl must be a positive number of seconds")
         name = self.redis_key(key)
         sealed = self._sealer.seal(name, json.dumps(dict(data)).encode())
-        await self._redis.set(name, sealed, px=max(1, round(ttl * 1000)))
+        with _redis_errors("store a pending login"):
+            await self._redis.set(name, sealed, px=max(1, round(ttl * 1000)))
 
     async def take(self, key: str) -> dict[str, Any] | None:
         name = self.redis_key(key)
-        stored = await self._redis.getdel(name)
+        with _redis_errors("take a pending login"):
+            stored = await self._redis.getdel(name)
         if stored is None:
             return None
         data = json.loads(self._sealer.open(name, stored))
@@ -346,7 +375,8 @@ class RedisTokenBackend:
 
     async def load(self, key: Hashable) -> AccessToken | None:
         name = self.redis_key(key)
-        stored = await self._redis.get(name)
+        with _redis_errors("load a token"):
+            stored = await self._redis.get(name)
         if stored is None:
             return None
         data = json.loads(self._sealer.open(name, stored))
@@ -375,10 +405,11 @@ class RedisTokenBackend:
             "scopes": list(token.scopes),
         }
         sealed = self._sealer.seal(name, json.dumps(plain).encode())
-        await self._redis.set(name, sealed, px=max(1, round(ttl * 1000)))
+        with _redis_errors("save a token"):
+            await self._redis.set(name, sealed, px=max(1, round(ttl * 1000)))
 
     async def try_lock(self, key: Hashable) -> str | None:
         return await _lock(self._redis, self._lock_key(key), self._lock_ttl)
 
     async def unlock(self, key: Hashable, holder: str) -> None:
-        await self._release(keys=[self._lock_key(key)], args=[holder])
+        await _unlock(self._release, self._lock_key(key), holder)

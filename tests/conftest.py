@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import ipaddress
 import os
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,20 +117,16 @@ def _redis_answers(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a ``redis-server`` started for this test session on a loopback port.
-
-    Without ``redis-server`` the tests that need it are skipped, saying how to install it, or
-    fail under ``CI`` (where a missing server is a broken setup, not a choice).
-    """
+@contextlib.contextmanager
+def redis_process(folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A ``redis-server`` of its own on a loopback port: its URL and its process (a test may
+    stop it to play an outage). Skips (or fails under ``CI``) without ``redis-server``."""
     binary = shutil.which("redis-server")
     if binary is None:
         message = f"redis-server is not installed: run `{REDIS_INSTALL}`"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    folder = tmp_path_factory.mktemp("redis")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
@@ -144,10 +142,21 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"redis-server did not start: {(folder / 'redis.log').read_text()}")
             time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", process
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a ``redis-server`` started for this test session on a loopback port.
+
+    Without ``redis-server`` the tests that need it are skipped, saying how to install it, or
+    fail under ``CI`` (where a missing server is a broken setup, not a choice).
+    """
+    with redis_process(tmp_path_factory.mktemp("redis")) as (url, _):
+        yield url
 
 
 @pytest.fixture

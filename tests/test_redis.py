@@ -8,6 +8,7 @@ processes. ``redis.asyncio`` runs on asyncio only, so these tests do too.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -26,6 +27,7 @@ import altinn_async as altinn
 from altinn_async.redis import RedisPendingLoginStore, RedisTokenBackend, RedisTokenStore
 from altinn_async.testing import DEFAULT_PID, Emulator
 
+from .conftest import redis_process
 from .helpers import private_pem, signing_key
 
 KEY = bytes(range(32))
@@ -321,6 +323,119 @@ async def test_an_idporten_session_and_its_exchange_stay_out_of_redis(
         await exchange.get_token()
     assert emulator.requests["authentication.exchange"] == 1
     assert await client.keys("tokens:*") == []
+
+
+# --- Redis down --------------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again when the block ends: nothing listens
+
+
+@pytest.fixture
+async def unreachable() -> AsyncIterator[redis.asyncio.Redis]:
+    made = redis.asyncio.Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=2)
+    try:
+        yield made
+    finally:
+        await made.aclose()
+
+
+async def test_a_session_store_without_redis_raises_a_typed_error_naming_it(
+    unreachable: redis.asyncio.Redis,
+) -> None:
+    store = RedisTokenStore(unreachable, encryption_key=KEY)
+    pending = RedisPendingLoginStore(unreachable, encryption_key=KEY)
+    calls = [
+        store.load("person-12345"),
+        store.save("person-12345", _session("access-secret")),
+        store.delete("person-12345"),
+        pending.put("login-1", {"verifier": "pkce-secret"}, ttl=60),
+        pending.take("login-1"),
+    ]
+    for call in calls:
+        with pytest.raises(altinn.SharedStoreError, match="Redis could not") as caught:
+            await call
+        text = str(caught.value)
+        assert "ConnectionError" in text
+        for secret in ("access-secret", "12345", "pkce-secret"):
+            assert secret not in text
+    with pytest.raises(altinn.SharedStoreError, match="take a lock"):
+        async with store.lease("person-12345", ttl=5):
+            pass  # pragma: no cover - never entered
+
+
+async def test_a_token_cache_without_redis_fetches_in_this_process_and_says_so(
+    unreachable: redis.asyncio.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator = Emulator()
+    key = signing_key("redis-kid")
+    emulator.add_maskinporten_client(
+        CLIENT, org_number=ORG_NUMBER, scopes=[READ], jwks=[key.public_jwk]
+    )
+    cache = altinn.TokenCache(shared=RedisTokenBackend(unreachable, encryption_key=KEY))
+    async with httpx.AsyncClient(transport=emulator.transport()) as http:
+        auth = altinn.MaskinportenAuth(
+            client_id=CLIENT, scopes=[READ], key=key, environment=emulator.environment,
+            http_client=http, cache=cache,
+        )  # fmt: skip
+        with caplog.at_level("WARNING", logger="altinn_async"):
+            first = await auth.get_token()
+            assert await auth.get_token() == first  # the local cache serves it from then on
+    assert emulator.requests["maskinporten.token"] == 1
+    warnings = [r for r in caplog.records if "shared token store failed" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "this process fetches its own token" in warnings[0].getMessage()
+    assert first.access_token not in caplog.text
+
+
+async def test_redis_stopping_between_refreshes_costs_a_local_fetch_not_a_request(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator = Emulator()
+    key = signing_key("redis-kid")
+    emulator.add_maskinporten_client(
+        CLIENT, org_number=ORG_NUMBER, scopes=[READ], jwks=[key.public_jwk]
+    )
+    emulator.add_instances("ttd", "app", 3)
+    with redis_process(tmp_path) as (url, process):
+        client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2)
+        try:
+            backend = RedisTokenBackend(client, encryption_key=KEY)
+            tokens = httpx.AsyncClient(transport=emulator.transport())
+            auth = altinn.AltinnExchangeAuth(
+                altinn.MaskinportenAuth(
+                    client_id=CLIENT, scopes=[READ], key=key, http_client=tokens,
+                    environment=emulator.environment, cache=altinn.TokenCache(shared=backend),
+                ),
+                http_client=tokens,
+            )  # fmt: skip
+            platform = emulator.environment.platform
+            async with (
+                httpx.AsyncClient(
+                    transport=emulator.transport(), auth=auth, base_url=platform
+                ) as http,
+                tokens,
+                auth,
+            ):
+                first = await http.get("/storage/api/v1/instances", params={"org": "ttd"})
+                assert first.status_code == 200
+                assert len(await client.keys("*")) == 2  # the Maskinporten and Altinn tokens
+                process.kill()
+                process.wait(timeout=10)
+                emulator.expire_tokens()  # the Altinn token is refused from now on
+                with caplog.at_level("WARNING", logger="altinn_async"):
+                    again = await http.get("/storage/api/v1/instances", params={"org": "ttd"})
+        finally:
+            await client.aclose()
+    assert again.status_code == 200
+    # The Maskinporten token was still good here; the refused Altinn token was exchanged again
+    # in this process, Redis being gone.
+    assert emulator.requests["maskinporten.token"] == 1
+    assert emulator.requests["authentication.exchange"] == 2
+    assert "shared token store failed" in caplog.text
 
 
 # --- several processes ------------------------------------------------------------------------

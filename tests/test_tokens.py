@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import anyio
 import pytest
 
-from altinn_async import AccessToken, TokenCache
+from altinn_async import AccessToken, SharedStoreError, TokenCache
 
 from .helpers import Clock
 
@@ -197,3 +199,58 @@ async def test_cancelled_fetcher_does_not_strand_waiters() -> None:
     assert fetcher_scope.cancelled_caught
     assert len(results) == 1  # the waiter took over the fetch instead of hanging
     assert fetch.calls == 2
+
+
+class _BrokenStore:
+    """A shared store that fails where it is told to, as Redis going away would."""
+
+    def __init__(self, *failing: str) -> None:
+        self.failing = set(failing)
+        self.saved: list[AccessToken] = []
+        self.calls: list[str] = []
+
+    def _maybe_fail(self, name: str) -> None:
+        self.calls.append(name)
+        if name in self.failing:
+            raise SharedStoreError(f"Redis could not {name}: ConnectionError: gone")
+
+    async def load(self, key: object) -> AccessToken | None:
+        self._maybe_fail("load")
+        return None
+
+    async def save(self, key: object, token: AccessToken) -> None:
+        self._maybe_fail("save")
+        self.saved.append(token)
+
+    async def try_lock(self, key: object) -> str | None:
+        self._maybe_fail("try_lock")
+        return "holder"
+
+    async def unlock(self, key: object, holder: str) -> None:
+        self._maybe_fail("unlock")
+
+
+@pytest.mark.parametrize(
+    "failing", [("load",), ("try_lock",), ("save",), ("unlock",), ("save", "unlock")]
+)
+async def test_a_failing_shared_store_costs_one_local_fetch_never_the_request(
+    failing: tuple[str, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _BrokenStore(*failing)
+    cache = TokenCache(shared=store)
+    fetched: list[AccessToken] = []
+
+    async def fetch() -> AccessToken:
+        token = AccessToken("t", expires_at=time.time() + 100, issued_at=time.time())
+        fetched.append(token)
+        return token
+
+    with caplog.at_level("WARNING", logger="altinn_async"):
+        got = await cache.get(("k",), fetch)
+        assert await cache.get(("k",), fetch) is got
+    assert fetched == [got]
+    assert sum("shared token store failed" in r.getMessage() for r in caplog.records) == len(
+        failing
+    )
+    if "try_lock" not in failing and "load" not in failing:
+        assert store.calls[-1] == "unlock"  # a lock taken is given back (or its lease ends)
