@@ -160,13 +160,19 @@ class Pacer:
         """When the current pause ends (on `anyio.current_time`'s clock), or ``None``."""
         return self._resume_at if self._resume_at > anyio.current_time() else None
 
-    async def wait(self) -> None:
-        """Wait for the pool's pause to pass, then for this request's slot."""
+    async def wait(self, request: httpx.Request | None = None) -> None:
+        """Wait for the pool's pause to pass, then for this request's slot.
+
+        A wait is measured (``altinn.http.paused``, by ``altinn.pause.reason``: ``retry_after``
+        for another answer's ``Retry-After``, ``rate_limit`` for the rate limit) when
+        ``request`` is given.
+        """
         started = now = anyio.current_time()
         # A pause may be lengthened by another answer while we sleep: look again after it.
         while self._resume_at > now:
             await anyio.sleep(self._resume_at - now)
             now = anyio.current_time()
+        resumed = now
         if self._interval:
             slot = max(now, self._next_slot)
             self._next_slot = slot + self._interval
@@ -174,6 +180,11 @@ class Pacer:
                 await anyio.sleep(slot - now)
                 now = anyio.current_time()
         self.paused += now - started
+        if request is not None:
+            if resumed > started:
+                telemetry.paused_wait(request, resumed - started, "retry_after")
+            if now > resumed:
+                telemetry.paused_wait(request, now - resumed, "rate_limit")
 
     def pause(self, seconds: float) -> None:
         """Hold every request for ``seconds`` from now (a ``Retry-After``)."""
@@ -259,7 +270,7 @@ async def send(
     while True:
         request = await build()
         if pacer is not None:
-            await pacer.wait()
+            await pacer.wait(request)
         safe = request.method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         outcome = await _try(http, request, retry, stream=stream, auth=chosen)
         wait = policy.delay(retry, outcome, idempotent=safe)

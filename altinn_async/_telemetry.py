@@ -135,6 +135,15 @@ _rate_limited_seconds = meter.create_histogram(
 )
 
 
+_paused_seconds = meter.create_histogram(
+    "altinn.http.paused",
+    unit="s",
+    description="Seconds a request waited before its first try or a retry because its pool was "
+    "paused: by another answer's Retry-After (altinn.pause.reason=retry_after) or by the rate "
+    "limit (rate_limit)",
+)
+
+
 def retried(method: str, outcome: httpx.Response | httpx.TransportError) -> None:
     """Count a retry of a ``method`` request after ``outcome``."""
     attributes: dict[str, AttributeValue] = {"http.request.method": method}
@@ -150,6 +159,18 @@ def rate_limited_wait(request: httpx.Request, seconds: float) -> None:
     attributes = {"http.request.method": request.method, "server.address": request.url.host}
     _rate_limited.add(1, attributes)
     _rate_limited_seconds.record(seconds, attributes)
+
+
+def paused_wait(request: httpx.Request, seconds: float, reason: str) -> None:
+    """Count ``seconds`` ``request`` waited for its pool (``retry_after`` or ``rate_limit``)."""
+    _paused_seconds.record(
+        seconds,
+        {
+            "http.request.method": request.method,
+            "server.address": request.url.host,
+            "altinn.pause.reason": reason,
+        },
+    )
 
 
 # -- the token cache ----------------------------------------------------------------------------

@@ -28,7 +28,8 @@ Keys (``{namespace}`` is ``altinn_async:harvest`` unless given; the ``{run.shard
 keeps a shard's keys in one Redis Cluster slot)::
 
     {namespace}:{run}:plan                  the plan (JSON)
-    {namespace}:{{run}.{shard}}:state       hash: owner, worker, position, finished, items, pages
+    {namespace}:{{run}.{shard}}:state       hash: owner, worker, attempt, position, finished,
+                                            items, pages
     {namespace}:{{run}.{shard}}:ids         set: the instance ids written
     {namespace}:{{run}.{shard}}:items       list: the records written (JSON), in order
 
@@ -68,7 +69,7 @@ import anyio
 import attrs
 import redis.asyncio
 from arq.connections import ArqRedis, RedisSettings
-from arq.jobs import Job
+from arq.jobs import Job, JobStatus
 from arq.worker import Retry, func
 
 from ._files import deferred_sync, sweep_partials, sync_files
@@ -98,9 +99,10 @@ TASK = "harvest_shard"
 T = TypeVar("T")
 _TTL_MS = 7 * 24 * 3600 * 1000  # a run's keys live a week after their last change
 
-# KEYS: state, ids, items. ARGV: owner, worker, ttl (ms). Returns the state as a flat list.
+# KEYS: state, ids, items. ARGV: owner, worker, ttl (ms), attempt. Returns the state as a flat
+# list.
 _CLAIM = """
-redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'worker', ARGV[2])
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'worker', ARGV[2], 'attempt', ARGV[4])
 redis.call('HSETNX', KEYS[1], 'items', 0)
 redis.call('HSETNX', KEYS[1], 'pages', 0)
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
@@ -386,9 +388,9 @@ async def harvest_shard(ctx: dict[str, Any], spec: Mapping[str, Any]) -> dict[st
     keys = [shard.key("state"), shard.key("ids"), shard.key("items")]
     owner = secrets.token_hex(16)
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    flat = await client.register_script(_CLAIM)(keys=keys, args=[owner, worker, _TTL_MS])
-    state = {_text(k): _text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
     attempt = int(ctx.get("job_try", 1))
+    flat = await client.register_script(_CLAIM)(keys=keys, args=[owner, worker, _TTL_MS, attempt])
+    state = {_text(k): _text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
     if state.get("finished") == "1":
         return {"shard": shard.number, "items": int(state["items"]), "written": 0,
                 "attempt": attempt}  # fmt: skip
@@ -508,28 +510,74 @@ async def wait_for_harvest(
     *,
     namespace: str = DEFAULT_NAMESPACE,
     poll: float = 0.5,
+    stalled: float = 3610.0,
 ) -> list[dict[str, Any]]:
-    """Wait for every shard of the run (bound it with ``anyio.fail_after``); returns what each
-    shard's job returned, in plan order.
+    """Wait for every shard of the run (bound it with ``anyio.fail_after``); returns, in plan
+    order, what the job that finished each shard returned (``{"shard", "items", "written",
+    "attempt"}``; ``written`` is ``None`` when that job's result is gone).
 
-    An attempt that was taken over (a worker paused past its lease while another ran the shard
-    again) ends the job with `ShardTakenOverError`; the attempt that took over replaces that
-    result when it is done, so this waits for it.
+    A shard is done when its checkpoint says so, not when its arq job ends: an attempt that
+    was taken over (its worker paused past its lease while another ran the shard again) ends
+    the job with `ShardTakenOverError`, possibly after the attempt that finished the shard.
+    While the attempt that took over makes progress, this waits for it; when the checkpoint of
+    such a shard has not moved for ``stalled`` seconds (that attempt's worker died too, and arq
+    has no job left to run again), the shard is enqueued again, from its checkpoint. Set
+    ``stalled`` to the workers' ``job_timeout`` + 10 s (arq's lease).
 
     Raises:
         Exception: the first shard that failed for good, as arq reports it.
+        ConfigurationError: no such run, or a shard whose job is gone without finishing it.
     """
     plan = await load_plan(pool, run, namespace=namespace)
-    results = []
-    for shard in plan.shards:
-        job = Job(shard.job_id, pool)
-        while True:
-            try:
-                results.append(await job.result(poll_delay=poll))
-                break
-            except ShardTakenOverError:
-                await anyio.sleep(poll)
-    return results
+    return [await _wait_for_shard(pool, shard, poll=poll, stalled=stalled) for shard in plan.shards]
+
+
+async def _wait_for_shard(
+    pool: ArqRedis, shard: Shard, *, poll: float, stalled: float
+) -> dict[str, Any]:
+    job = Job(shard.job_id, pool)
+    again = 0
+    progress: tuple[str | None, str | None] | None = None
+    since = anyio.current_time()
+    while True:
+        state = await shard_state(pool, shard)
+        if state.get("finished") == "1":
+            info = await job.result_info()
+            if info is not None and info.success and isinstance(info.result, dict):
+                return info.result
+            return {"shard": shard.number, "items": int(state["items"]), "written": None,
+                    "attempt": int(state.get("attempt", 0))}  # fmt: skip
+        status = await job.status()
+        if status in (JobStatus.queued, JobStatus.deferred, JobStatus.in_progress):
+            since = anyio.current_time()  # arq has it in hand
+        elif status is JobStatus.not_found:
+            raise ConfigurationError(
+                f"shard {shard.number} of run {shard.run}: its job {job.job_id} is gone and the "
+                "shard is not finished (its result expired, or it was never enqueued); "
+                "enqueue_harvest the plan again"
+            )
+        else:
+            info = await job.result_info()
+            failure = None if info is None or info.success else info.result
+            if not isinstance(failure, ShardTakenOverError):
+                if (await shard_state(pool, shard)).get("finished") == "1":
+                    continue  # it finished just now
+                if isinstance(failure, BaseException):
+                    raise failure
+                raise ConfigurationError(
+                    f"shard {shard.number} of run {shard.run}: its job ended without finishing it"
+                )
+            # Taken over: the attempt that took over has no job of its own to watch.
+            moved = (state.get("owner"), state.get("pages"))
+            if moved != progress:
+                progress, since = moved, anyio.current_time()
+            elif anyio.current_time() - since >= stalled:
+                again += 1
+                job_id = f"{shard.job_id}:again:{again}"
+                await pool.enqueue_job(TASK, shard.as_json(), _job_id=job_id)
+                job = Job(job_id, pool)
+                since = anyio.current_time()
+        await anyio.sleep(poll)
 
 
 async def merge_harvest(
@@ -590,8 +638,8 @@ async def merge_harvest(
 
 async def shard_state(client: redis.asyncio.Redis, shard: Shard) -> dict[str, str]:
     """A shard's checkpoint (progress): ``owner``, ``worker`` (``host:pid`` of the last attempt),
-    ``position``, ``finished`` (``"1"`` when done), ``items`` and ``pages``; empty before the
-    shard first starts."""
+    ``attempt`` (arq's try number of the last attempt), ``position``, ``finished`` (``"1"`` when
+    done), ``items`` and ``pages``; empty before the shard first starts."""
     stored = await _done(client.hgetall(shard.key("state")))
     return {_text(k): _text(v) for k, v in stored.items()}
 

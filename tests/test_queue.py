@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -24,7 +25,10 @@ import httpx
 import pytest
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.worker import Retry
+from arq.constants import default_queue_name, result_key_prefix
+from arq.jobs import serialize_result
+from arq.utils import timestamp_ms
+from arq.worker import Retry, Worker
 
 import altinn_async as altinn
 from altinn_async.queue import (
@@ -382,3 +386,82 @@ async def test_shards_by_party_list_those_parties_instances_exactly(
     out = tmp_path / "out.jsonl"
     assert await merge_harvest(pool, run, out) == len(expected)
     assert sorted(_written(out)) == sorted(expected)
+
+
+async def _end_job_as_taken_over(pool: ArqRedis, shard: Shard) -> None:
+    """What arq leaves when an attempt that was taken over ends its job: the job's result is
+    the attempt's `ShardTakenOverError`, and the job is off the queue (whoever took over has
+    no job of its own)."""
+    now = timestamp_ms()
+    result = serialize_result(
+        "harvest_shard", (shard.as_json(),), {}, 1, now, False,  # noqa: FBT003 - arq's signature
+        ShardTakenOverError(f"shard {shard.number} of run {shard.run} was taken over"),
+        now, now, f"{shard.job_id}:harvest_shard", default_queue_name, shard.job_id,
+    )  # fmt: skip
+    assert result is not None
+    await pool.set(result_key_prefix + shard.job_id, result)
+    await pool.zrem(default_queue_name, shard.job_id)
+
+
+async def test_a_shard_whose_taking_over_attempt_died_too_is_enqueued_again_once_stalled(
+    served_here: tuple[Emulator, httpx.AsyncClient], pool: ArqRedis, redis_url: str, tmp_path: Path
+) -> None:
+    _, http = served_here
+    client = altinn.StorageClient(http)
+    expected = [i["id"] async for i in client.instances(org="ttd")]
+    now = dt.datetime.now(dt.UTC)
+    plan = plan_harvest("ttd", start=now - dt.timedelta(days=91), end=now, windows=1, size=10)
+    (shard,) = plan.shards
+    run = await enqueue_harvest(pool, plan)
+    # The attempt that took over claimed the shard and died; the one it took over ended the job.
+    claim = pool.hset(shard.key("state"), mapping={"owner": "dead", "pages": 0, "items": 0})
+    await cast("Awaitable[int]", claim)
+    await _end_job_as_taken_over(pool, shard)
+
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[altinn.StorageClient]:
+        yield client
+
+    settings = worker_settings(
+        connect, redis_settings=RedisSettings.from_dsn(redis_url), poll_delay=0.05
+    )
+    worker = Worker(**settings, handle_signals=False)
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as group:
+            group.start_soon(worker.main)
+            results = await wait_for_harvest(pool, run, poll=0.05, stalled=0.5)
+            group.cancel_scope.cancel()
+    with warnings.catch_warnings():
+        # arq closes its pool with redis-py 5's deprecated close(): arq's, not ours.
+        warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
+        await worker.close()
+    assert results == [{"shard": 1, "items": 45, "written": 45, "attempt": 1}]
+    assert await pool.exists(result_key_prefix + f"{shard.job_id}:again:1")
+    out = tmp_path / "out.jsonl"
+    assert await merge_harvest(pool, run, out) == 45
+    assert sorted(_written(out)) == sorted(expected)
+
+
+async def test_a_finished_shard_is_done_whatever_its_last_job_said(
+    served_here: tuple[Emulator, httpx.AsyncClient], pool: ArqRedis
+) -> None:
+    _, http = served_here
+    client = altinn.StorageClient(http)
+
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[altinn.StorageClient]:
+        yield client
+
+    settings = worker_settings(connect, redis_settings=RedisSettings())
+    ctx: dict[str, Any] = {"redis": pool, "job_try": 2}
+    await settings["on_startup"](ctx)
+    now = dt.datetime.now(dt.UTC)
+    plan = plan_harvest("ttd", start=now - dt.timedelta(days=91), end=now, windows=1, size=10)
+    run = await enqueue_harvest(pool, plan)
+    (shard,) = plan.shards
+    await harvest_shard(ctx, shard.as_json())  # the attempt that took over finished it...
+    await _end_job_as_taken_over(pool, shard)  # ...before the one it took over ended the job
+    with anyio.fail_after(10):
+        results = await wait_for_harvest(pool, run, poll=0.05, stalled=0.2)
+    assert results == [{"shard": 1, "items": 45, "written": None, "attempt": 2}]
+    await settings["on_shutdown"](ctx)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 import httpx
 import pytest
@@ -35,6 +36,7 @@ from opentelemetry.trace import Link, SpanKind, StatusCode
 from opentelemetry.util.types import Attributes
 
 import altinn_async as altinn
+from altinn_async._retry import Pacer, pacing
 from altinn_async.testing import Emulator
 
 from .helpers import Clock, signing_key
@@ -312,6 +314,48 @@ async def test_a_429_with_retry_after_is_a_rate_limited_wait(
     assert histogram.sum == pytest.approx(0.05)
     assert (histogram.attributes or {})["server.address"] == "altinn.localhost"
     assert counted(points["altinn.http.retries"], **{"http.response.status_code": 429}) == 1
+
+
+async def test_a_pause_told_to_one_request_is_measured_on_the_others_that_wait_for_it(
+    world: World, telemetry: Telemetry
+) -> None:
+    storage = world.storage(altinn.AltinnExchangeAuth(world.maskinporten()))
+    await anext(storage.instances(org="ttd", size=5).pages())  # the tokens, before the pause
+    world.emulator.inject_fault("storage.instances", status=429, headers={"Retry-After": "0.3"})
+    pacer = Pacer()
+
+    async def first_page() -> None:
+        await anext(storage.instances(org="ttd", size=5).pages())
+
+    with pacing(pacer):
+        async with anyio.create_task_group() as group:
+            group.start_soon(first_page)
+            while pacer.resume_at is None:  # noqa: ASYNC110 - the pacer has no event to wait on
+                await anyio.sleep(0.005)
+            group.start_soon(first_page)
+    points = telemetry.points()
+    paused = {(p.attributes or {})["altinn.pause.reason"]: p for p in points["altinn.http.paused"]}
+    assert set(paused) == {"retry_after"}
+    histogram = paused["retry_after"]
+    assert isinstance(histogram, HistogramDataPoint)
+    # The second request waited out most of the pause the first one was told about (and the
+    # first one's own wait is the rate_limited wait, as before).
+    assert histogram.max >= 0.15
+    assert (histogram.attributes or {})["server.address"] == "altinn.localhost"
+    assert counted(points["altinn.http.rate_limited.waits"]) == 1
+
+
+async def test_a_rate_limit_wait_is_measured_as_such(world: World, telemetry: Telemetry) -> None:
+    storage = world.storage(altinn.AltinnExchangeAuth(world.maskinporten()))
+    await anext(storage.instances(org="ttd", size=5).pages())  # the tokens, before the limit
+    with pacing(Pacer(rate=50)):
+        async for _ in storage.instances(org="ttd", size=5).pages():
+            pass  # five pages, at most 50 requests a second
+    (histogram,) = telemetry.points()["altinn.http.paused"]
+    assert isinstance(histogram, HistogramDataPoint)
+    assert (histogram.attributes or {})["altinn.pause.reason"] == "rate_limit"
+    assert histogram.count >= 3
+    assert histogram.sum > 0
 
 
 async def test_a_harvest_traces_its_pages_and_counts_its_items(
