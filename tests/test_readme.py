@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import attrs
 import httpx
 import pytest
 import redis
+from arq.worker import Worker
 
 import altinn_async as altinn
 from altinn_async.testing import DEFAULT_PID, Emulator
@@ -55,6 +57,7 @@ def test_the_readme_has_the_examples_this_test_knows() -> None:
         "Several processes: Redis",
         "Altinn 2 (legacy)",
         "Bulk harvests",
+        "Harvests on several machines: arq",
         "Altinn 3 messaging: Dialogporten, Correspondence, Authorized Parties",
         "FastAPI backends",
         "The emulator: `altinn_async.testing`",
@@ -227,6 +230,48 @@ def test_harvest_example(
     run(block("Bulk harvests"))  # resumed: nothing new, nothing twice
     assert capsys.readouterr().out.strip() == "0 instances, 0 files"
     assert len(Path("instances.jsonl").read_text().splitlines()) == 33
+    assert all(client.is_closed for client in opened)
+
+
+def test_queue_example(
+    playground: Playground,
+    opened: list[httpx.AsyncClient],
+    capsys: pytest.CaptureFixture[str],
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("REDIS_ENCRYPTION_KEY", "ab" * 32)
+    module = run(block("Harvests on several machines: arq"))  # not __main__: nothing runs yet
+    workers: list[Worker] = []
+
+    async def deploy() -> None:
+        # What `arq harvest_worker.WorkerSettings` starts, twice (here, in this process), and
+        # `python harvest_worker.py`.
+        workers.extend(
+            Worker(**module["WorkerSettings"], handle_signals=False, poll_delay=0.05)
+            for _ in range(2)
+        )
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as group:
+                for worker in workers:
+                    group.start_soon(worker.main)
+                await module["main"]()
+                group.cancel_scope.cancel()
+        with warnings.catch_warnings():
+            # arq closes its pool with redis-py 5's deprecated close(): arq's, not ours.
+            warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
+            for worker in workers:
+                await worker.close()
+
+    anyio.run(deploy)
+    assert capsys.readouterr().out.strip() == "33 instances from 8 shards"
+    lines = Path("instances.jsonl").read_text().splitlines()
+    assert len({json.loads(line)["id"] for line in lines}) == len(lines) == 33
+    assert len([p for p in Path("data").rglob("*") if p.is_file()]) == 30  # 3 have no data
+    assert sum(worker.jobs_complete for worker in workers) == 8
+    with redis.Redis.from_url(redis_url) as server:
+        assert server.keys("altinn_async:harvest:*") == []  # delete_harvest removed the run
     assert all(client.is_closed for client in opened)
 
 
