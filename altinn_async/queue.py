@@ -74,6 +74,7 @@ from arq.worker import Retry, func
 
 from ._files import deferred_sync, sweep_partials, sync_files
 from ._harvest import StorageInstances, item_filename
+from ._retry import Pacer, pacing
 from ._storage import StorageClient, split_time
 from .exceptions import AltinnError, ConfigurationError
 from .redis import _Sealer
@@ -299,6 +300,7 @@ def worker_settings(
     encryption_key: bytes | None = None,
     job_timeout: float = 3600.0,
     max_tries: int = 5,
+    rate_limit: float | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """The settings of an arq worker that runs harvest shards (``arq module.WorkerSettings``).
@@ -320,12 +322,16 @@ def worker_settings(
             as `altinn_async.redis` keeps tokens); `merge_harvest` needs the same key.
         job_timeout: seconds a shard may take.
         max_tries: attempts of a shard, at most.
+        rate_limit: requests per second this worker sends, at most, over all its shards
+            (``None``: no limit). As in a `Harvest`, one ``Retry-After`` pauses every request
+            of the worker until it has passed.
         options: more `arq.worker.Worker` arguments (``max_jobs``, ``poll_delay``, ...).
     """
     if concurrency < 1:
         raise ConfigurationError("concurrency must be at least 1")
     folder = None if files is None else Path(files)
     sealer = None if encryption_key is None else _Sealer(encryption_key)
+    pacer = Pacer(rate_limit)  # checks the rate now, before a worker starts
 
     async def startup(ctx: dict[str, Any]) -> None:
         stack = AsyncExitStack()
@@ -335,6 +341,7 @@ def worker_settings(
         ctx["altinn_concurrency"] = concurrency
         ctx["altinn_sealer"] = sealer
         ctx["altinn_max_tries"] = max_tries
+        ctx["altinn_pacer"] = pacer
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         stack = ctx.pop("altinn_stack", None)
@@ -394,8 +401,10 @@ async def harvest_shard(ctx: dict[str, Any], spec: Mapping[str, Any]) -> dict[st
     if state.get("finished") == "1":
         return {"shard": shard.number, "items": int(state["items"]), "written": 0,
                 "attempt": attempt}  # fmt: skip
+    pacer = ctx.get("altinn_pacer")
     try:
-        written = await _run(shard, ctx, keys, owner, state.get("position") or None)
+        with pacing(pacer if isinstance(pacer, Pacer) else Pacer()):
+            written = await _run(shard, ctx, keys, owner, state.get("position") or None)
     except AltinnError as exc:
         tries = int(ctx.get("altinn_max_tries", 1))
         if isinstance(exc, ShardTakenOverError | ConfigurationError) or attempt >= tries:

@@ -465,3 +465,34 @@ async def test_a_finished_shard_is_done_whatever_its_last_job_said(
         results = await wait_for_harvest(pool, run, poll=0.05, stalled=0.2)
     assert results == [{"shard": 1, "items": 45, "written": None, "attempt": 2}]
     await settings["on_shutdown"](ctx)
+
+
+async def test_a_workers_shards_share_its_pace_a_retry_after_pauses_them_all(
+    served_here: tuple[Emulator, httpx.AsyncClient], pool: ArqRedis
+) -> None:
+    emulator, http = served_here
+    client = altinn.StorageClient(http)
+
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[altinn.StorageClient]:
+        yield client
+
+    with pytest.raises(altinn.ConfigurationError, match="rate limit"):
+        worker_settings(connect, redis_settings=RedisSettings(), rate_limit=0)
+    settings = worker_settings(connect, redis_settings=RedisSettings(), rate_limit=200)
+    ctx: dict[str, Any] = {"redis": pool, "job_try": 1}
+    await settings["on_startup"](ctx)
+    pacer = ctx["altinn_pacer"]
+    now = dt.datetime.now(dt.UTC)
+    shards = plan_harvest(
+        "ttd", start=now - dt.timedelta(days=91), end=now, windows=2, size=10
+    ).shards
+    emulator.inject_fault("storage.instances", status=429, headers={"Retry-After": "0.05"})
+    async with anyio.create_task_group() as group:  # two shards at once, as arq's max_jobs
+        for shard in shards:
+            group.start_soon(harvest_shard, ctx, shard.as_json())
+    assert (pacer.pauses, pacer.retries) == (1, 1)  # the one 429, seen by the worker's pacer
+    assert pacer.paused > 0  # every request waited its turn at 200 a second
+    states = [await shard_state(pool, s) for s in shards]
+    assert sum(int(state["items"]) for state in states) == 45
+    await settings["on_shutdown"](ctx)
