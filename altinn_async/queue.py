@@ -32,6 +32,7 @@ keeps a shard's keys in one Redis Cluster slot)::
                                             items, pages
     {namespace}:{{run}.{shard}}:ids         set: the instance ids written
     {namespace}:{{run}.{shard}}:items       list: the records written (JSON), in order
+    {namespace}:{{run}.{shard}}:unconfirmed set: ids written but not confirmed yet (complete=)
 
 Example, a worker module (``arq harvest_worker.WorkerSettings``)::
 
@@ -97,35 +98,38 @@ __all__ = [
 
 DEFAULT_NAMESPACE = "altinn_async:harvest"
 TASK = "harvest_shard"
+_PARTS = ("state", "ids", "items", "unconfirmed")
 T = TypeVar("T")
 _TTL_MS = 7 * 24 * 3600 * 1000  # a run's keys live a week after their last change
 
-# KEYS: state, ids, items. ARGV: owner, worker, ttl (ms), attempt. Returns the state as a flat
-# list.
+# KEYS: state, ids, items, unconfirmed. ARGV: owner, worker, ttl (ms), attempt. Returns the
+# state as a flat list.
 _CLAIM = """
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'worker', ARGV[2], 'attempt', ARGV[4])
 redis.call('HSETNX', KEYS[1], 'items', 0)
 redis.call('HSETNX', KEYS[1], 'pages', 0)
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
 return redis.call('HGETALL', KEYS[1])
 """
 
-# KEYS: state, ids, items. ARGV: owner, position ('' for the end), finished ('0'/'1'), ttl (ms),
-# then an id and its record for each item of the page. Returns how many records were appended,
-# or -1 when another attempt owns the shard (nothing is changed then).
+# KEYS: state, ids, items, unconfirmed. ARGV: owner, position ('' for the end), finished
+# ('0'/'1'), ttl (ms), confirms ('0'/'1'), then an id and its record for each item of the page.
+# Returns how many records were appended, or -1 when another attempt owns the shard (nothing is
+# changed then). With confirms, each id appended is also one to confirm.
 _COMMIT = """
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return -1 end
 local added = 0
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
     redis.call('RPUSH', KEYS[3], ARGV[i + 1])
+    if ARGV[5] == '1' then redis.call('SADD', KEYS[4], ARGV[i]) end
     added = added + 1
   end
 end
 redis.call('HSET', KEYS[1], 'position', ARGV[2], 'finished', ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'items', added)
 redis.call('HINCRBY', KEYS[1], 'pages', 1)
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
 return added
 """
 
@@ -146,10 +150,14 @@ class Shard:
         org: the service owner.
         app_id: ``org/app``, or ``None`` for every app of the org.
         created: the window, ISO 8601 (``None``: no bound on that side).
-        party_id: the instance owner's party id, or ``None`` for every party.
         size: the page size.
         download: download each instance's data elements (into the worker's ``files``).
         namespace: the prefix of the run's Redis keys.
+        party_id: the instance owner's party id, or ``None`` for every party.
+        exclude_confirmed_by: list only instances this org has not confirmed (the service
+            owner's download queue).
+        complete: confirm each instance (``POST .../complete``) once it is in the shard's
+            output.
     """
 
     run: str
@@ -161,6 +169,8 @@ class Shard:
     download: bool = False
     namespace: str = DEFAULT_NAMESPACE
     party_id: str | None = None
+    exclude_confirmed_by: str | None = None
+    complete: bool = False
 
     @property
     def job_id(self) -> str:
@@ -168,7 +178,7 @@ class Shard:
         return f"{self.namespace}:{self.run}:{self.number}"
 
     def key(self, part: str) -> str:
-        """One of the shard's Redis keys: ``state``, ``ids`` or ``items``."""
+        """One of the shard's Redis keys: ``state``, ``ids``, ``items`` or ``unconfirmed``."""
         return f"{self.namespace}:{{{self.run}.{self.number}}}:{part}"
 
     def as_json(self) -> dict[str, Any]:
@@ -191,6 +201,12 @@ class Shard:
             download=bool(values.get("download", False)),
             namespace=str(values.get("namespace", DEFAULT_NAMESPACE)),
             party_id=None if values.get("party_id") is None else str(values["party_id"]),
+            exclude_confirmed_by=(
+                None
+                if values.get("exclude_confirmed_by") is None
+                else str(values["exclude_confirmed_by"])
+            ),
+            complete=bool(values.get("complete", False)),
         )
 
     def source(self, storage: StorageClient) -> StorageInstances:
@@ -201,8 +217,14 @@ class Shard:
             query["app_id"] = self.app_id
         if self.party_id is not None:
             query["party_id"] = self.party_id
+        if self.exclude_confirmed_by is not None:
+            query["exclude_confirmed_by"] = self.exclude_confirmed_by
         return StorageInstances(
-            storage, name=f"shard.{self.number}", download=self.download, **query
+            storage,
+            name=f"shard.{self.number}",
+            download=self.download,
+            complete=self.complete,
+            **query,
         )
 
 
@@ -238,6 +260,8 @@ def plan_harvest(
     party_ids: Sequence[int | str] | None = None,
     size: int = 100,
     download: bool = False,
+    exclude_confirmed_by: str | None = None,
+    complete: bool = False,
     run: str | None = None,
     namespace: str = DEFAULT_NAMESPACE,
 ) -> HarvestPlan:
@@ -258,6 +282,9 @@ def plan_harvest(
             (default: every party's, not split by party).
         size: the page size.
         download: download the data elements too.
+        exclude_confirmed_by: list only instances this org has not confirmed yet.
+        complete: confirm each instance once it is in its shard's output (with
+            ``exclude_confirmed_by=org``: the service owner's download queue, harvested once).
         run: the run's id (default: a random one).
         namespace: the prefix of the run's Redis keys.
 
@@ -281,10 +308,12 @@ def plan_harvest(
                     None if low is None else low.isoformat(),
                     None if high is None else high.isoformat(),
                 )
-                number = len(shards) + 1
-                shards.append(
-                    Shard(run_id, number, org, app, window, size, download, namespace, party)
-                )
+                shard = Shard(
+                    run=run_id, number=len(shards) + 1, org=org, app_id=app, created=window,
+                    size=size, download=download, namespace=namespace, party_id=party,
+                    exclude_confirmed_by=exclude_confirmed_by, complete=complete,
+                )  # fmt: skip
+                shards.append(shard)
     return HarvestPlan(run_id, tuple(shards))
 
 
@@ -392,18 +421,21 @@ async def harvest_shard(ctx: dict[str, Any], spec: Mapping[str, Any]) -> dict[st
     """
     shard = Shard.from_json(spec)
     client: redis.asyncio.Redis = ctx["redis"]
-    keys = [shard.key("state"), shard.key("ids"), shard.key("items")]
+    keys = [shard.key(part) for part in _PARTS]
     owner = secrets.token_hex(16)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     attempt = int(ctx.get("job_try", 1))
     flat = await client.register_script(_CLAIM)(keys=keys, args=[owner, worker, _TTL_MS, attempt])
     state = {_text(k): _text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
-    if state.get("finished") == "1":
-        return {"shard": shard.number, "items": int(state["items"]), "written": 0,
-                "attempt": attempt}  # fmt: skip
     pacer = ctx.get("altinn_pacer")
     try:
         with pacing(pacer if isinstance(pacer, Pacer) else Pacer()):
+            # What an earlier attempt wrote but could not confirm, first.
+            leftovers = await _done(client.smembers(keys[3]))
+            await _confirm(shard, ctx, keys, [_text(key) for key in leftovers])
+            if state.get("finished") == "1":
+                return {"shard": shard.number, "items": int(state["items"]), "written": 0,
+                        "attempt": attempt}  # fmt: skip
             written = await _run(shard, ctx, keys, owner, state.get("position") or None)
     except AltinnError as exc:
         tries = int(ctx.get("altinn_max_tries", 1))
@@ -423,6 +455,7 @@ async def _run(
     files: Path | None = ctx.get("altinn_files")
     sealer: _Sealer | None = ctx.get("altinn_sealer")
     commit = client.register_script(_COMMIT)
+    confirms = "1" if shard.complete else "0"
     source = shard.source(ctx["altinn_storage"])
     limiter = anyio.CapacityLimiter(int(ctx.get("altinn_concurrency", 4)))
     written = 0
@@ -456,12 +489,37 @@ async def _run(
         pairs = [value for key, _ in todo for value in (key, records[key])]
         last = page.next is None
         added = await commit(
-            keys=keys, args=[owner, page.next or "", "1" if last else "0", _TTL_MS, *pairs]
+            keys=keys,
+            args=[owner, page.next or "", "1" if last else "0", _TTL_MS, confirms, *pairs],
         )
         if added < 0:
             raise ShardTakenOverError(f"shard {shard.number} of run {shard.run} was taken over")
         written += added
+        if source.confirms:
+            await _confirm(shard, ctx, keys, [key for key, _ in todo])
     return written
+
+
+async def _confirm(shard: Shard, ctx: dict[str, Any], keys: list[str], ids: list[str]) -> None:
+    """Confirm instances written to the shard's output (each taken off its set to confirm once
+    Storage has it; what fails stays there for the next attempt)."""
+    if not ids or not shard.complete:
+        return
+    client: redis.asyncio.Redis = ctx["redis"]
+    source = shard.source(ctx["altinn_storage"])
+    limiter = anyio.CapacityLimiter(int(ctx.get("altinn_concurrency", 4)))
+
+    async def confirm(key: str) -> None:
+        async with limiter:
+            await source.confirm(key)
+            await _done(client.srem(keys[3], key))
+
+    try:
+        async with anyio.create_task_group() as group:
+            for key in ids:
+                group.start_soon(confirm, key)
+    except BaseExceptionGroup as failures:
+        raise _first(failures) from None
 
 
 def _first(failures: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -541,6 +599,13 @@ async def wait_for_harvest(
     return [await _wait_for_shard(pool, shard, poll=poll, stalled=stalled) for shard in plan.shards]
 
 
+async def _shard_done(pool: ArqRedis, shard: Shard, state: Mapping[str, str]) -> bool:
+    """Listed to its end, and every instance it wrote confirmed (with ``complete``)."""
+    if state.get("finished") != "1":
+        return False
+    return not await _done(pool.scard(shard.key("unconfirmed")))
+
+
 async def _wait_for_shard(
     pool: ArqRedis, shard: Shard, *, poll: float, stalled: float
 ) -> dict[str, Any]:
@@ -550,7 +615,7 @@ async def _wait_for_shard(
     since = anyio.current_time()
     while True:
         state = await shard_state(pool, shard)
-        if state.get("finished") == "1":
+        if await _shard_done(pool, shard, state):
             info = await job.result_info()
             if info is not None and info.success and isinstance(info.result, dict):
                 return info.result
@@ -569,7 +634,7 @@ async def _wait_for_shard(
             info = await job.result_info()
             failure = None if info is None or info.success else info.result
             if not isinstance(failure, ShardTakenOverError):
-                if (await shard_state(pool, shard)).get("finished") == "1":
+                if await _shard_done(pool, shard, await shard_state(pool, shard)):
                     continue  # it finished just now
                 if isinstance(failure, BaseException):
                     raise failure
@@ -659,5 +724,5 @@ async def delete_harvest(
     """Remove a run's checkpoints and outputs from Redis (the arq results expire by themselves)."""
     plan = await load_plan(client, run, namespace=namespace)
     for shard in plan.shards:
-        await client.delete(*(shard.key(part) for part in ("state", "ids", "items")))
+        await client.delete(*(shard.key(part) for part in _PARTS))
     await client.delete(_plan_key(namespace, run))

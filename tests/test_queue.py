@@ -52,6 +52,7 @@ from .helpers import private_pem, signing_key
 CLIENT = "shard-harvester"
 KID = "shard-kid"
 READ = "altinn:serviceowner/instances.read"
+WRITE = "altinn:serviceowner/instances.write"  # confirmations
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 4
 JOB_TIMEOUT = 6.0  # arq's lease on a shard is this + 10 s
@@ -244,7 +245,7 @@ async def served_here() -> AsyncIterator[tuple[Emulator, httpx.AsyncClient]]:
     emulator = Emulator()
     key = signing_key(KID)
     emulator.add_maskinporten_client(
-        CLIENT, org_number="405003309", scopes=[READ], jwks=[key.public_jwk]
+        CLIENT, org_number="405003309", scopes=[READ, WRITE], jwks=[key.public_jwk]
     )
     emulator.add_instances("ttd", "app", 45, seed=3)
     environment = emulator.environment
@@ -252,7 +253,7 @@ async def served_here() -> AsyncIterator[tuple[Emulator, httpx.AsyncClient]]:
         httpx.AsyncClient(transport=emulator.transport()) as token_http,
         altinn.AltinnExchangeAuth(
             altinn.MaskinportenAuth(
-                client_id=CLIENT, key=key, scopes=[READ], environment=environment,
+                client_id=CLIENT, key=key, scopes=[READ, WRITE], environment=environment,
                 http_client=token_http,
             )
         ) as auth,
@@ -495,4 +496,47 @@ async def test_a_workers_shards_share_its_pace_a_retry_after_pauses_them_all(
     assert pacer.paused > 0  # every request waited its turn at 200 a second
     states = [await shard_state(pool, s) for s in shards]
     assert sum(int(state["items"]) for state in states) == 45
+    await settings["on_shutdown"](ctx)
+
+
+async def test_the_download_queue_each_instance_confirmed_once_written_leftovers_first(
+    served_here: tuple[Emulator, httpx.AsyncClient], pool: ArqRedis, tmp_path: Path
+) -> None:
+    emulator, http = served_here
+    client = altinn.StorageClient(http)
+
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[altinn.StorageClient]:
+        yield client
+
+    settings = worker_settings(connect, redis_settings=RedisSettings(), max_tries=3)
+    ctx: dict[str, Any] = {"redis": pool}
+    await settings["on_startup"](ctx)
+    now = dt.datetime.now(dt.UTC)
+    plan = plan_harvest(
+        "ttd", start=now - dt.timedelta(days=91), end=now, windows=1, size=10,
+        exclude_confirmed_by="ttd", complete=True,
+    )  # fmt: skip
+    (shard,) = plan.shards
+    assert Shard.from_json(json.loads(json.dumps(shard.as_json()))) == shard
+    run = await enqueue_harvest(pool, plan)
+    # Storage refuses confirmations for a while: the first page is written, not confirmed.
+    emulator.inject_fault("storage.complete", status=503, times=10**6)
+    with pytest.raises(Retry):
+        await harvest_shard({**ctx, "job_try": 1}, shard.as_json())
+    state = await shard_state(pool, shard)
+    assert (state["items"], state["finished"]) == ("10", "0")
+    left = await cast("Awaitable[int]", pool.scard(shard.key("unconfirmed")))
+    assert left == 10
+    emulator.clear_faults()
+    done = await harvest_shard({**ctx, "job_try": 2}, shard.as_json())
+    assert (done["items"], done["written"]) == (45, 35)
+    assert await cast("Awaitable[int]", pool.scard(shard.key("unconfirmed"))) == 0
+    # Each written instance confirmed once it was in the output, the first page's on the rerun.
+    assert emulator.requests["storage.complete"] >= 45
+    assert [i async for i in client.instances(org="ttd", exclude_confirmed_by="ttd")] == []
+    with anyio.fail_after(10):
+        (result,) = await wait_for_harvest(pool, run, poll=0.05)
+    assert result["items"] == 45
+    assert await merge_harvest(pool, run, tmp_path / "out.jsonl") == 45
     await settings["on_shutdown"](ctx)
