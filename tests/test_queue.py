@@ -264,6 +264,17 @@ async def served_here() -> AsyncIterator[tuple[Emulator, httpx.AsyncClient]]:
         yield emulator, http
 
 
+def _settings(storage: altinn.StorageClient, **options: Any) -> dict[str, Any]:
+    """A worker's settings whose `connect` gives ``storage`` (this process's client)."""
+
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[altinn.StorageClient]:
+        yield storage
+
+    options.setdefault("redis_settings", RedisSettings())
+    return worker_settings(connect, **options)
+
+
 async def test_an_attempt_taken_over_writes_nothing_more_and_a_finished_shard_reruns_as_a_no_op(
     served_here: tuple[Emulator, httpx.AsyncClient], pool: ArqRedis, tmp_path: Path
 ) -> None:
@@ -280,11 +291,7 @@ async def test_an_attempt_taken_over_writes_nothing_more_and_a_finished_shard_re
     run = await enqueue_harvest(pool, plan)
     key = bytes(range(32))
 
-    @contextlib.asynccontextmanager
-    async def connect() -> AsyncIterator[altinn.StorageClient]:
-        yield client
-
-    settings = worker_settings(connect, redis_settings=RedisSettings(), encryption_key=key)
+    settings = _settings(client, encryption_key=key)
     ctx: dict[str, Any] = {"redis": pool, "job_try": 1}
     await settings["on_startup"](ctx)  # what the arq worker does when it starts
     emulator.inject_fault("storage.instances", status=0, delay=0.2, times=10**6)
@@ -344,11 +351,7 @@ async def test_a_failed_request_has_arq_run_the_shard_again_until_its_last_try(
     emulator, http = served_here
     impatient = altinn.StorageClient(http, retry=altinn.RetryPolicy(attempts=1))
 
-    @contextlib.asynccontextmanager
-    async def connect() -> AsyncIterator[altinn.StorageClient]:
-        yield impatient
-
-    settings = worker_settings(connect, redis_settings=RedisSettings(), max_tries=3)
+    settings = _settings(impatient, max_tries=3)
     ctx: dict[str, Any] = {"redis": pool}
     await settings["on_startup"](ctx)
     now = dt.datetime.now(dt.UTC)
@@ -419,13 +422,7 @@ async def test_a_shard_whose_taking_over_attempt_died_too_is_enqueued_again_once
     await cast("Awaitable[int]", claim)
     await _end_job_as_taken_over(pool, shard)
 
-    @contextlib.asynccontextmanager
-    async def connect() -> AsyncIterator[altinn.StorageClient]:
-        yield client
-
-    settings = worker_settings(
-        connect, redis_settings=RedisSettings.from_dsn(redis_url), poll_delay=0.05
-    )
+    settings = _settings(client, redis_settings=RedisSettings.from_dsn(redis_url), poll_delay=0.05)
     worker = Worker(**settings, handle_signals=False)
     with anyio.fail_after(30):
         async with anyio.create_task_group() as group:
@@ -449,11 +446,7 @@ async def test_a_finished_shard_is_done_whatever_its_last_job_said(
     _, http = served_here
     client = altinn.StorageClient(http)
 
-    @contextlib.asynccontextmanager
-    async def connect() -> AsyncIterator[altinn.StorageClient]:
-        yield client
-
-    settings = worker_settings(connect, redis_settings=RedisSettings())
+    settings = _settings(client)
     ctx: dict[str, Any] = {"redis": pool, "job_try": 2}
     await settings["on_startup"](ctx)
     now = dt.datetime.now(dt.UTC)
@@ -474,13 +467,9 @@ async def test_a_workers_shards_share_its_pace_a_retry_after_pauses_them_all(
     emulator, http = served_here
     client = altinn.StorageClient(http)
 
-    @contextlib.asynccontextmanager
-    async def connect() -> AsyncIterator[altinn.StorageClient]:
-        yield client
-
     with pytest.raises(altinn.ConfigurationError, match="rate limit"):
-        worker_settings(connect, redis_settings=RedisSettings(), rate_limit=0)
-    settings = worker_settings(connect, redis_settings=RedisSettings(), rate_limit=200)
+        _settings(client, rate_limit=0)
+    settings = _settings(client, rate_limit=200)
     ctx: dict[str, Any] = {"redis": pool, "job_try": 1}
     await settings["on_startup"](ctx)
     pacer = ctx["altinn_pacer"]
@@ -505,11 +494,7 @@ async def test_the_download_queue_each_instance_confirmed_once_written_leftovers
     emulator, http = served_here
     client = altinn.StorageClient(http)
 
-    @contextlib.asynccontextmanager
-    async def connect() -> AsyncIterator[altinn.StorageClient]:
-        yield client
-
-    settings = worker_settings(connect, redis_settings=RedisSettings(), max_tries=3)
+    settings = _settings(client, max_tries=3)
     ctx: dict[str, Any] = {"redis": pool}
     await settings["on_startup"](ctx)
     now = dt.datetime.now(dt.UTC)
