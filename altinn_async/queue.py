@@ -99,6 +99,7 @@ __all__ = [
 DEFAULT_NAMESPACE = "altinn_async:harvest"
 TASK = "harvest_shard"
 _PARTS = ("state", "ids", "items", "unconfirmed")
+_RUNNING = (JobStatus.queued, JobStatus.deferred, JobStatus.in_progress)
 T = TypeVar("T")
 _TTL_MS = 7 * 24 * 3600 * 1000  # a run's keys live a week after their last change
 
@@ -615,14 +616,17 @@ async def _wait_for_shard(
     since = anyio.current_time()
     while True:
         state = await shard_state(pool, shard)
+        status = await job.status()
         if await _shard_done(pool, shard, state):
+            if status in _RUNNING:
+                await anyio.sleep(poll)  # its job is returning (or is a rerun, a no-op)
+                continue
             info = await job.result_info()
             if info is not None and info.success and isinstance(info.result, dict):
                 return info.result
             return {"shard": shard.number, "items": int(state["items"]), "written": None,
                     "attempt": int(state.get("attempt", 0))}  # fmt: skip
-        status = await job.status()
-        if status in (JobStatus.queued, JobStatus.deferred, JobStatus.in_progress):
+        if status in _RUNNING:
             since = anyio.current_time()  # arq has it in hand
         elif status is JobStatus.not_found:
             raise ConfigurationError(
