@@ -433,6 +433,25 @@ async def test_seeded_client_is_listed(emu: Emulator, api: Api, key_a: RSAKey) -
     assert [(k["kid"], k["exp"]) for k in jwks["keys"]] == [("key-a", 1_900_000_000)]
 
 
+async def test_seeded_client_keeps_its_scopes_on_put(emu: Emulator, api: Api) -> None:
+    emu.add_maskinporten_client("seeded", org_number=DIGDIR, scopes=["unregistered:scope"])
+    current = await api.ok("GET", "/clients/seeded")
+    changed = await api.ok("PUT", "/clients/seeded", json={**current, "description": "Mine"})
+    assert (changed["description"], changed["scopes"]) == ("Mine", ["unregistered:scope"])
+    more = {**current, "scopes": ["unregistered:scope", "other:unregistered"]}
+    response = await api("PUT", "/clients/seeded", json=more)
+    assert_error(response, 400, "scope other:unregistered does not exist")
+
+
+async def test_head_is_get_without_a_body(api: Api, key_a: RSAKey) -> None:
+    client_id = (await create_client(api))["client_id"]
+    assert (await api("HEAD", f"/clients/{client_id}/jwks")).status_code == 404
+    await api.ok("POST", f"/clients/{client_id}/jwks", json={"keys": [public_jwk(key_a)]})
+    response = await api("HEAD", f"/clients/{client_id}/jwks")
+    assert (response.status_code, response.content) == (200, b"")
+    assert (await api("HEAD", f"/clients/{client_id}")).status_code == 200
+
+
 async def test_login_client_gets_a_secret_once(api: Api) -> None:
     created = await api.ok("POST", "/clients", json=login_body())
     secret = created.pop("client_secret")

@@ -220,11 +220,25 @@ class SelfService:
     def _render(self, registration: ClientRegistration) -> dict[str, Any]:
         return render_client(registration, self._scopes_of(registration))
 
-    def _check_scopes(self, request: ClientRequest, org_number: str, now: float) -> None:
+    def _check_scopes(
+        self,
+        request: ClientRequest,
+        org_number: str,
+        now: float,
+        kept: Iterable[str] = (),
+    ) -> None:
         """§9.5: every scope the registry must allow exists, is active, allows the integration
-        type and is APPROVED for the organisation (or accessible for all)."""
+        type and is APPROVED for the organisation (or accessible for all).
+
+        ``kept`` are scopes the client already has, which a PUT keeps without a new check (a
+        seeded client's scopes are trusted as they are; Maskinporten still checks registered
+        ones at every grant).
+        """
         errors: list[FieldError] = []
+        trusted = frozenset(kept)
         for scope in request.registry_scopes:
+            if scope in trusted:
+                continue
             registered = self._mp.api_scopes.get(scope)
             if registered is None:
                 errors.append(FieldError("scopes", f"scope {scope} does not exist"))
@@ -360,7 +374,9 @@ class SelfService:
                     now,
                     [FieldError("client_orgno", "client_orgno cannot change: the client's owner")],
                 )
-            self._check_scopes(parsed, registration.client_orgno, now)
+            self._check_scopes(
+                parsed, registration.client_orgno, now, kept=self._scopes_of(registration)
+            )
             if parsed.fields["token_endpoint_auth_method"] not in SECRET_METHODS:
                 registration.secret_digest = None  # leaving client_secret_* deletes the secret
             registration.fields = parsed.fields
@@ -429,7 +445,7 @@ class SelfService:
     async def jwks(self, request: Request) -> Response:
         """The client's JWK set: ``GET``, ``POST``/``PUT`` (replace it), ``DELETE`` (remove
         every key)."""
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):
             admin, now = self._admin(request, READS)
             with self._shared.lock:
                 registration = self._client(request, admin, now)
@@ -444,7 +460,7 @@ class SelfService:
             return empty_response(200)
         body = self._body(request, now)
         with self._shared.lock:
-            registration = self._client(request, admin, now)
+            self._client(request, admin, now)  # 404 and 403 before the body's 400
         keys = parse_jwks(body, now)
         with self._shared.lock:
             registration = self._client(request, admin, now)
@@ -618,7 +634,9 @@ class SelfService:
                 and (not delegated or s.delegation_source is not None)
             ]
         if delegated and not document and self.empty_list_errors:
-            raise not_found(now, "There does not have any scopes with delegation sources")
+            raise not_found(
+                now, "The scope registry does not have any scopes with a delegation source"
+            )
         return self._json(document)
 
     # -- access --------------------------------------------------------------------------------
