@@ -29,6 +29,7 @@ from . import (
     _events,
     _idporten,
     _maskinporten,
+    _selfservice,
     _storage,
 )
 from ._altinn2 import CORRESPONDENCE
@@ -57,6 +58,7 @@ ENDPOINTS = route_names(
     *_dialogporten.HANDLERS,
     *_accessmanagement.HANDLERS,
     *_correspondence.HANDLERS,
+    *_selfservice.HANDLERS,
 )
 """The endpoint names used by `Emulator.requests` and `Emulator.inject_fault`: the names every
 service registers its routes under."""
@@ -69,6 +71,7 @@ valid check digits; party id 50002119, user id 20000011, name "Ola Testesen".
 """
 
 _STARTUP_TIMEOUT = 10.0
+_MAX_PROPAGATION_DELAY = 120.0
 
 
 def _origin(base_url: str) -> str:
@@ -111,6 +114,20 @@ class Emulator:
     (``{platform}/accessmanagement/api/v1``) lists who may act for whom, from `add_organization`
     and `add_role` (the same rule Dialogporten authorises its searches with).
 
+    Digdir's self-service API (``environment.selfservice``, ``{origin}/samarbeid/api/v1``)
+    manages Maskinporten clients, their keys (JWKS) and secrets, and an API provider's scopes,
+    access lists and prefixes, for the organisation (``consumer``) of a Maskinporten token with
+    the admin scopes (``idporten:dcr.read``, ``dcr.write``, ``dcr.modify``, ``dcr.supplier``,
+    ``idporten:scopes.write``); seed the admin client with `add_maskinporten_client`. A client
+    created there is a Maskinporten client at once, which gets tokens with the keys posted to
+    its JWKS (after ``selfservice_propagation_delay``) and for its scopes only. The scope
+    registry (`add_scope_prefix`, `add_api_scope`, `grant_scope_access`, or the API's scopes
+    endpoints) decides which scopes an organisation may put on a client, and Maskinporten
+    refuses grants for a registered scope that is deactivated, does not allow Maskinporten or
+    that the consumer has no APPROVED access to (MP-250); scopes outside the registry are
+    trusted as a seeded client has them. Clients seeded with `add_maskinporten_client` are
+    listed by the API too.
+
     Storage's instances bring their Events API events (``app.instance.created``,
     ``app.instance.process.completed``); `add_event` adds others. `generate_instances` makes
     millions of instances that cost no memory; `latency`, `inject_fault`,
@@ -148,6 +165,24 @@ class Emulator:
         events_delay: seconds after its ``time`` before the Events API lists an event: Altinn
             lists events only 30 s after they were registered (events seeded with a time in
             the past count as registered then). 0 lists them at once.
+        selfservice_propagation_delay: seconds (0 to 120) before a key set posted to the
+            self-service API reaches Maskinporten's token endpoint (until then it uses the set
+            before); also settable later as the property of the same name.
+        selfservice_strict: the self-service API requires a client's ``application_type``,
+            ``token_endpoint_auth_method`` and ``grant_types`` and refuses fields it does not
+            know. Lenient (the default) fills the three in with the only values the
+            integration type allows and ignores unknown fields, among them the 2019 API's
+            ``client_type`` and ``token_reference`` (whether Digdir still ignores or now
+            refuses them is unconfirmed). A value that does not fit its integration type is
+            refused either way.
+        selfservice_legacy_paths: also serve the self-service API without ``/api/v1``
+            (``{origin}/samarbeid/clients/``...), as before 2025-05-22.
+        selfservice_require_certificate: the self-service API accepts only admin tokens whose
+            client authenticated with an enterprise certificate (``client_amr``
+            ``virksomhetssertifikat``), as Digdir's admin clients are bound to one.
+        selfservice_empty_list_errors: the self-service API answers an empty list of
+            prefixes, scopes or accesses with a 404 whose ``error_description`` says "does not
+            have any", as the real API sometimes does, instead of ``[]``.
     """
 
     def __init__(
@@ -163,6 +198,11 @@ class Emulator:
         altinn2_db_cap: int = 1000,
         latency: float = 0.0,
         events_delay: float = 30.0,
+        selfservice_propagation_delay: float = 0.0,
+        selfservice_strict: bool = False,
+        selfservice_legacy_paths: bool = False,
+        selfservice_require_certificate: bool = False,
+        selfservice_empty_list_errors: bool = False,
     ) -> None:
         if maskinporten_token_lifetime < 1 or altinn_token_lifetime < 1:
             raise ValueError("token lifetimes must be positive")
@@ -174,6 +214,7 @@ class Emulator:
             raise ValueError("altinn2_session_lifetime and altinn2_db_cap must be positive")
         if not finite_number(events_delay) or events_delay < 0:
             raise ValueError(f"events_delay must be 0 or more seconds, got {events_delay!r}")
+        propagation_delay = _propagation_delay(selfservice_propagation_delay)
         self._base_url = _origin(base_url)
         shared = self._shared = SharedState(clock, latency=_latency(latency))
         self._register = Register(shared.lock)
@@ -254,6 +295,20 @@ class Emulator:
         self._correspondence_seeding = _correspondence.CorrespondenceSeeding(
             shared, correspondences, self._register, self._events_seeding, base_url=self._base_url
         )
+        self._selfservice = _selfservice.SelfService(
+            shared,
+            mp_store,
+            _selfservice.SelfServiceStore(created=shared.clock()),
+            self._maskinporten.tokens,
+            propagation_delay=propagation_delay,
+            strict=selfservice_strict,
+            legacy_paths=selfservice_legacy_paths,
+            require_certificate=selfservice_require_certificate,
+            empty_list_errors=selfservice_empty_list_errors,
+            # Called with the shared lock held, which also guards the organisations.
+            known_organization=lambda org_number: org_number in self._parties.organizations,
+        )
+        self._selfservice_seeding = _selfservice.SelfServiceSeeding(shared, mp_store)
         self._maskinporten_store, self._idporten_store = mp_store, idp_store
         handlers = [
             *self._maskinporten.handlers,
@@ -265,6 +320,7 @@ class Emulator:
             *self._dialogporten.handlers,
             *self._access_management.handlers,
             *self._correspondence.handlers,
+            *self._selfservice.handlers,
         ]
         router = Router()
         for handler in handlers:
@@ -305,6 +361,21 @@ class Emulator:
         self._shared.latency = _latency(seconds)
 
     @property
+    def selfservice_propagation_delay(self) -> float:
+        """Seconds before a key set posted to the self-service API reaches Maskinporten's token
+        endpoint (0 to 120; Digdir says "0-2 minutes"), measured on the emulator's clock.
+        Changes made before a new value keep their time.
+
+        Raises:
+            ValueError: (when set) a value outside 0 to 120.
+        """
+        return self._selfservice.propagation_delay
+
+    @selfservice_propagation_delay.setter
+    def selfservice_propagation_delay(self, seconds: float) -> None:
+        self._selfservice.propagation_delay = _propagation_delay(seconds)
+
+    @property
     def base_url(self) -> str:
         """The in-process origin, e.g. ``http://altinn.localhost``."""
         return self._base_url
@@ -337,6 +408,7 @@ class Emulator:
                 authorization_response_iss_parameter_supported=True,
             ),
             altinn2=f"{origin}/altinn2" if self._altinn2_enabled else None,
+            selfservice=_selfservice.api_base_for(origin),
         )
 
     def maskinporten_issuer_for(self, origin: str | None = None) -> str:
@@ -530,7 +602,8 @@ class Emulator:
             scopes: the scopes the client may request.
             jwks: the client's registered public keys (JWKs, each with a ``kid``). A client
                 with registered keys must sign with one of them and name it in ``kid``.
-            key_expires_at: when the registered keys expire (MP-121 after that).
+            key_expires_at: when every registered key expires (MP-121 after that). Keys
+                posted through the self-service API have their own ``exp``.
             requires_registered_key: refuse ``x5c`` certificate grants even before any key is
                 registered.
 
@@ -616,6 +689,74 @@ class Emulator:
             integration_title=integration_title,
             created=created,
         )
+
+    # -- seeding: the self-service API's scope registry -------------------------------------
+
+    def add_scope_prefix(self, org_number: str, prefix: str) -> None:
+        """Give an organisation a scope prefix (Digdir assigns them by hand), so it may create
+        scopes ``{prefix}:...`` through the self-service API (``GET /prefix`` lists them).
+
+        Raises:
+            ValueError: a malformed org number or prefix (lower-case letters and digits), or a
+                prefix another organisation has.
+        """
+        self._selfservice_seeding.add_prefix(org_number, prefix)
+
+    def add_api_scope(
+        self,
+        scope: str,
+        *,
+        owner_org: str,
+        description: str = "",
+        visibility: str = "PUBLIC",
+        accessible_for_all: bool = False,
+        allowed_integration_types: Iterable[str] = (),
+        at_max_age: int = 0,
+        delegation_source: str | None = None,
+        active: bool = True,
+    ) -> None:
+        """Register (or replace) an API scope in the scope registry, as if its owner had created
+        it through the self-service API; its prefix becomes the owner's if nobody has it.
+
+        Organisations may then put the scope on clients, and get tokens for it, once they have
+        access (`grant_scope_access`) or when it is ``accessible_for_all``.
+
+        Args:
+            scope: ``prefix:subscope``.
+            owner_org: the API provider's organisation number.
+            description: the description (default the scope name).
+            visibility: ``PUBLIC`` (listed by ``/scopes/all``), ``PRIVATE`` or ``INTERNAL``.
+            accessible_for_all: every organisation has access.
+            allowed_integration_types: the integration types that may use it (empty: all).
+            at_max_age: caps the lifetime of tokens for it, in seconds (0: the default).
+            delegation_source: the delegation source's issuer, for a scope delegable in
+                Altinn (see ``GET /delegationsources``).
+            active: False for a deactivated scope.
+
+        Raises:
+            ValueError: a malformed argument, or a prefix another organisation has.
+        """
+        self._selfservice_seeding.add_api_scope(
+            scope,
+            owner_org=owner_org,
+            description=description,
+            visibility=visibility,
+            accessible_for_all=accessible_for_all,
+            allowed_integration_types=allowed_integration_types,
+            at_max_age=at_max_age,
+            delegation_source=delegation_source,
+            active=active,
+        )
+
+    def grant_scope_access(self, scope: str, org_number: str) -> None:
+        """Give an organisation APPROVED access to a registered API scope, as its owner's
+        ``PUT /scopes/access/{org_number}?scope=...`` does.
+
+        Raises:
+            ValueError: a malformed org number.
+            KeyError: the scope is not registered (`add_api_scope`).
+        """
+        self._selfservice_seeding.grant_access(scope, org_number)
 
     def add_service_owner(self, org: str, org_number: str) -> None:
         """Map an organisation number to an Altinn service-owner code (``urn:altinn:org``)."""
@@ -1868,6 +2009,15 @@ class Emulator:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3 entry point."""
         await self._app(scope, receive, send)
+
+
+def _propagation_delay(seconds: float) -> float:
+    if not finite_number(seconds) or not 0 <= seconds <= _MAX_PROPAGATION_DELAY:
+        raise ValueError(
+            "selfservice_propagation_delay must be 0 to 120 seconds (Digdir says keys reach "
+            f"Maskinporten in 0-2 minutes), got {seconds!r}"
+        )
+    return float(seconds)
 
 
 def _latency(seconds: float) -> float:

@@ -88,7 +88,8 @@ def test_private_jwk_is_stored_as_public(client_key: RSAKey) -> None:
         "c", org_number=DIGDIR, scopes=[], jwks=[client_key.as_dict(private=True)]
     )
     stored = emu._maskinporten_store.clients["c"].keys["key-1"]
-    assert stored.is_private is False
+    assert stored.key.is_private is False
+    assert "d" not in stored.jwk
 
 
 def test_other_seeding_validation() -> None:

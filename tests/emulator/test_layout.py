@@ -20,6 +20,7 @@ SERVICES = (
     "_altinn2",
     "_dialogporten",
     "_accessmanagement",
+    "_selfservice",
 )
 
 

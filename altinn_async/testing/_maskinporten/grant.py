@@ -41,6 +41,7 @@ from .errors import (
     invalid_scope,
 )
 from .model import MaskinportenClient, MaskinportenStore
+from .scopes import ScopeRefusal, scope_refusal
 from .system_register import SystemRegister
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -95,11 +96,13 @@ class GrantValidator:
         exp = check_time_window(claims, now)
         self._check_replay(assertion, claims, exp, now)
         scopes = self._scopes(claims)
+        consumer_org = self._consumer_org(claims, client, scopes)
+        self._check_registry(client, scopes, consumer_org or client.org_number)
         return ValidGrant(
             client=client,
             client_amr=client_amr,
             scopes=scopes,
-            consumer_org=self._consumer_org(claims, client, scopes),
+            consumer_org=consumer_org,
             audience=_audience(claims),
             authorization_details=authorization_details(claims, client, self._register),
             pid=pid(claims),
@@ -120,24 +123,33 @@ class GrantValidator:
         client_id = claims.get("iss")
         with self._shared.lock:
             client = self._store.clients.get(client_id) if isinstance(client_id, str) else None
+            if client is not None and not client.active:
+                client = None  # deleted through the self-service API
+            keys = client.keys_at(now) if client is not None else {}
         if client is None:
             raise authentication_failed("Client not found.", "MP-100")
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise invalid_parameter()
-        if client.requires_registered_key or client.keys:
+        if client.requires_registered_key or keys:
             # Such clients must name a registered key; an x5c certificate does not do.
             if kid is None:
                 raise authentication_failed(
                     "Invalid JWT. The client requires pre-registered jwk and no key identifier "
                     "(kid) provided"
                 )
-            key = client.keys.get(kid)
-            if key is None:
+            registered = keys.get(kid)
+            if registered is None:
+                self._check_removed(client, kid, now)
                 raise authentication_failed("Invalid JWT signature.", "MP-124")
-            if client.key_expires_at is not None and now > client.key_expires_at:
+            if registered.expires_at is not None and now > registered.expires_at:
                 raise authentication_failed("Expired key.", "MP-121")
+            key = registered.key
             client_amr = "private_key_jwt"
+        elif kid is not None and "x5c" not in header:
+            # Every key removed: the grant still names one.
+            self._check_removed(client, kid, now)
+            raise authentication_failed("Invalid JWT header x5c.", "MP-123")
         elif "x5c" in header:
             key = self._certificate_key(header["x5c"], client, now)
             client_amr = "virksomhetssertifikat"
@@ -147,6 +159,14 @@ class GrantValidator:
         if not signature_valid(obj, key, self._registry):
             raise authentication_failed("Invalid JWT signature.", "MP-124")
         return client, client_amr
+
+    def _check_removed(self, client: MaskinportenClient, kid: str, now: float) -> None:
+        """MP-121 for a key the client had and no longer has: Digdir's "expired key" covers a
+        key removed from the client's JWKS as well as one past its ``exp``."""
+        with self._shared.lock:
+            removed = client.had_key(kid, now)
+        if removed:
+            raise authentication_failed("Expired key.", "MP-121")
 
     def _certificate_key(self, x5c: Any, client: MaskinportenClient, now: float) -> RSAKey:
         bad_header = authentication_failed("Invalid JWT header x5c.", "MP-123")
@@ -243,6 +263,43 @@ class GrantValidator:
                     status=403,
                 )
         return consumer_org
+
+    def _check_registry(
+        self, client: MaskinportenClient, scopes: Sequence[str], consumer: str
+    ) -> None:
+        """The scope registry's rule for the scopes it knows (API scopes registered through the
+        self-service API or seeded as such); other scopes are trusted as the client has them.
+
+        Raises:
+            GrantError: MP-200 for a deactivated scope, MP-201 for one that does not allow
+                Maskinporten, MP-250 (403) for one the consumer has no access to.
+        """
+        refusals: list[tuple[str, ScopeRefusal | None]] = []
+        with self._shared.lock:
+            for scope in scopes:
+                registered = self._store.api_scopes.get(scope)
+                if registered is not None:
+                    refusal = scope_refusal(
+                        registered, self._store.scope_access, consumer, client.integration_type
+                    )
+                    refusals.append((scope, refusal))
+        for scope, refusal in refusals:
+            if refusal is ScopeRefusal.INACTIVE:
+                raise invalid_scope(
+                    f"Token request contains invalid scopes for client: {scope}", "MP-200"
+                )
+            if refusal is ScopeRefusal.INCOMPATIBLE:
+                raise invalid_scope(
+                    f"Token request contains scopes not allowed for maskinporten: {scope}",
+                    "MP-201",
+                )
+            if refusal is ScopeRefusal.NO_ACCESS:
+                raise GrantError(
+                    "access_denied",
+                    f"Consumer has not been granted access to the scope {scope}",
+                    "MP-250",
+                    status=403,
+                )
 
 
 def check_time_window(claims: dict[str, Any], now: float) -> float:

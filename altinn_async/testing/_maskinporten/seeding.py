@@ -11,7 +11,14 @@ from typing import Any
 from .._toolkit.jose import import_public_keys
 from .._toolkit.register import check_org_number
 from .._toolkit.state import SharedState
-from .model import MaskinportenClient, MaskinportenStore, ScopeSettings, SystemUser
+from .model import (
+    ClientKey,
+    MaskinportenClient,
+    MaskinportenStore,
+    ScopeSettings,
+    SystemUser,
+    seeded_release,
+)
 
 
 class MaskinportenSeeding:
@@ -31,16 +38,19 @@ class MaskinportenSeeding:
         key_expires_at: float | None,
         requires_registered_key: bool,
     ) -> None:
-        """Register (or replace) a client."""
+        """Register (or replace) a client; ``key_expires_at`` is every key's expiry."""
         if not client_id:
             raise ValueError("client_id must not be empty")
         check_org_number(org_number, "org_number")
+        keys = {
+            kid: ClientKey(kid, key, key.as_dict(private=False), key_expires_at)
+            for kid, key in import_public_keys(jwks, "Maskinporten").items()
+        }
         client = MaskinportenClient(
             client_id=client_id,
             org_number=org_number,
             scopes=frozenset(scopes),
-            keys=import_public_keys(jwks, "Maskinporten"),
-            key_expires_at=key_expires_at,
+            releases=seeded_release(keys),
             requires_registered_key=requires_registered_key,
         )
         with self._shared.lock:

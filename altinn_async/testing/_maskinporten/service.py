@@ -99,10 +99,14 @@ class Maskinporten:
         )
 
     def _expires_in(self, scopes: list[str]) -> int:
-        """The configured lifetime, capped by the lowest ``at_max_age`` of the scopes."""
+        """The configured lifetime, capped by the lowest ``at_max_age`` of the scopes (seeded
+        with ``add_scope`` or registered in the scope registry)."""
         with self._shared.lock:
             settings = [self._store.scopes.get(scope) for scope in scopes]
+            registered = [self._store.api_scopes.get(scope) for scope in scopes]
         caps = [s.at_max_age for s in settings if s is not None and s.at_max_age is not None]
+        # A registered scope's at_max_age of 0 means "the default".
+        caps += [r.at_max_age for r in registered if r is not None and r.at_max_age > 0]
         return min([self._token_lifetime, *caps])
 
     @staticmethod
