@@ -33,6 +33,7 @@ from ._dialogporten import (
     continuation_token_for,
     normalize_order_by,
 )
+from ._doctor import Check, Diagnosis, diagnose
 from ._environment import PRODUCTION, TEST, AuthorizationServer, Environment
 from ._events import CloudEvent, EventPage, EventPager, EventsClient
 from ._exchange import AltinnExchangeAuth
@@ -138,6 +139,7 @@ __all__ = [
     "BodyNextField",
     "CallbackError",
     "CertificateError",
+    "Check",
     "CheckpointError",
     "ChecksumMismatchError",
     "Clock",
@@ -152,6 +154,7 @@ __all__ = [
     "CorrespondenceIds",
     "CorrespondenceWalk",
     "DateFilter",
+    "Diagnosis",
     "Dialog",
     "DialogActivity",
     "DialogAttachment",
@@ -236,6 +239,7 @@ __all__ = [
     "__version__",
     "aiohttp_transport",
     "continuation_token_for",
+    "diagnose",
     "enterprise_tls_context",
     "exceptions",
     "flatten",
