@@ -991,7 +991,7 @@ class _Doctor:
 
 
 def _listing(names: list[str]) -> str:
-    return " and ".join(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _metadata_url(issuer: str) -> str:
