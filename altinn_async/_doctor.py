@@ -377,18 +377,39 @@ class _Doctor:
                 ("clock", "key", "certificate", "key_match"),
                 self._grant(http, auths),
             )
-            await self._step("delegation", ("grant",), self._delegation(http, auths))
+            await self._step(
+                "delegation",
+                ("grant",),
+                self._delegation(http, auths),
+                unasked=None if self.consumer_org else "no consumer organisation given",
+            )
             upstream = "delegation" if self.consumer_org is not None else "grant"
-            await self._step("exchange", (upstream, "environment"), self._exchange(wanted=exchange))
+            await self._step(
+                "exchange",
+                (upstream, "environment"),
+                self._exchange(),
+                unasked=None if exchange else "not asked for",
+            )
         finally:
             for auth in auths:
                 await auth.aclose()
         return self.checks
 
     async def _step(
-        self, name: str, needs: tuple[str, ...], work: Coroutine[Any, Any, Check]
+        self,
+        name: str,
+        needs: tuple[str, ...],
+        work: Coroutine[Any, Any, Check],
+        *,
+        unasked: str | None = None,
     ) -> None:
+        """Run ``work`` unless it was not asked for (``unasked`` says why) or a check it needs
+        did not pass."""
         broken = [need for need in needs if need in self._broken]
+        if unasked is not None:
+            work.close()  # the coroutine is not run
+            self.checks.append(Check(name, "skipped", unasked))
+            return
         if broken:
             work.close()  # the coroutine is not run
             self._broken.add(name)
@@ -866,8 +887,6 @@ class _Doctor:
         return check
 
     async def _delegation(self, http: httpx.AsyncClient, auths: list[TokenAuth]) -> Check:
-        if self.consumer_org is None:
-            return Check("delegation", "skipped", "no consumer organisation given")
         auth = self._auth(http, self.consumer_org)
         auths.append(auth)
         check = await self._maskinporten("delegation", auth)
@@ -946,9 +965,7 @@ class _Doctor:
             hint = "the customer has not delegated the scope to your organisation in Altinn"
         return hint
 
-    async def _exchange(self, *, wanted: bool) -> Check:
-        if not wanted:
-            return Check("exchange", "skipped", "not asked for")
+    async def _exchange(self) -> Check:
         upstream = self._delegated_auth or self._grant_auth
         if upstream is None:  # pragma: no cover - the grant passed
             return Check("exchange", "skipped", "no Maskinporten token")

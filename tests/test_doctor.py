@@ -775,6 +775,9 @@ async def test_an_unknown_kid_fails_the_grant_with_the_keys_thumbprint() -> None
 async def test_an_unknown_client_fails_the_grant() -> None:
     diagnosis = await diagnose(emulator(), client_id="nobody")
     assert diagnosis["grant"].facts["code"] == "MP-100"
+    # What was not asked for says so, whatever failed before it.
+    assert diagnosis["delegation"].detail == "no consumer organisation given"
+    assert diagnosis["exchange"].detail == "not asked for"
     assert "'nobody' is not known at http://altinn.localhost/maskinporten/" in (
         diagnosis["grant"].hint or ""
     )
