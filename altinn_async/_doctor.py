@@ -266,7 +266,8 @@ async def diagnose(
         token: a Maskinporten or Altinn access token to inspect (its claims, never the token,
             end up in the diagnosis); it is not sent anywhere.
         tier: which of Digdir's environments ``environment`` is (``test`` or ``production``),
-            for an environment whose hosts do not tell (`TEST` and `PRODUCTION` do).
+            for an environment whose Maskinporten host does not tell (`TEST` and `PRODUCTION`
+            do); a tier its hosts contradict fails the ``environment`` check.
         http_client: the client for the requests (one is made and closed if omitted).
         clock: this machine's time (``time.time``), as the grants use it.
 
@@ -429,7 +430,8 @@ class _Doctor:
         sent_at = self.clock()
         started = time.perf_counter()
         try:
-            response = await http.get(url, headers={"Accept": "application/json"})
+            # Without the client's own auth, as token requests go: it may carry a flow.
+            response = await http.get(url, headers={"Accept": "application/json"}, auth=None)
         except httpx.TransportError as exc:
             return Check(
                 "clock",
@@ -952,14 +954,16 @@ class _Doctor:
                 "in production (or the other way round)"
             )
         if code == "MP-124" and isinstance(self.key, SigningKey) and self.key.key_id:
-            hint = (
-                f"{hint}; this key's thumbprint is {self.key.thumbprint}: compare it with the "
-                "key registered as that kid"
+            hint = _joined(
+                hint,
+                f"this key's thumbprint is {self.key.thumbprint}: compare it with the key "
+                "registered as that kid",
             )
         if code == "MP-100":
-            hint = (
-                f"{hint}; the client id {self.client_id!r} is not known at "
-                f"{self.environment.maskinporten.issuer}"
+            hint = _joined(
+                hint,
+                f"the client id {self.client_id!r} is not known at "
+                f"{self.environment.maskinporten.issuer}",
             )
         if name == "delegation" and error.status_code == 403 and hint is None:
             hint = "the customer has not delegated the scope to your organisation in Altinn"
@@ -1005,6 +1009,10 @@ class _Doctor:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _joined(hint: str | None, more: str) -> str:
+    return f"{hint}; {more}" if hint else more
 
 
 def _listing(names: list[str]) -> str:

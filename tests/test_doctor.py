@@ -344,6 +344,29 @@ async def test_the_clock_fails_when_maskinporten_cannot_be_reached() -> None:
     assert verdicts(diagnosis)["grant"] == verdicts(diagnosis)["exchange"] == "skipped"
 
 
+class RefusingAuth(httpx.Auth):
+    def auth_flow(self, request: httpx.Request) -> Any:
+        raise AssertionError(f"the client's own auth was used for {request.url}")
+        yield request  # pragma: no cover - a generator, as httpx wants
+
+
+async def test_the_clients_own_auth_is_not_used() -> None:
+    # A service's client may carry a flow of its own; the diagnosis's requests do without it.
+    emu = emulator()
+    async with httpx.AsyncClient(transport=emu.transport(), auth=RefusingAuth()) as http:
+        diagnosis = await altinn.diagnose(
+            client_id=CLIENT,
+            key=signing_key(KID),
+            scopes=[READ],
+            environment=emu.environment,
+            http_client=http,
+            exchange=True,
+            clock=Clock(T),
+        )
+    assert diagnosis.ok
+    assert verdicts(diagnosis)["clock"] == verdicts(diagnosis)["exchange"] == "ok"
+
+
 async def test_an_answer_without_a_date_is_a_warning() -> None:
     emu = emulator()
     emu.inject_fault("maskinporten.metadata", status=503, headers={"Date": "not a date"})
