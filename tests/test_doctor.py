@@ -13,7 +13,7 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 import httpx
@@ -345,9 +345,8 @@ async def test_the_clock_fails_when_maskinporten_cannot_be_reached() -> None:
 
 
 class RefusingAuth(httpx.Auth):
-    def auth_flow(self, request: httpx.Request) -> Any:
+    def auth_flow(self, request: httpx.Request) -> NoReturn:
         raise AssertionError(f"the client's own auth was used for {request.url}")
-        yield request  # pragma: no cover - a generator, as httpx wants
 
 
 async def test_the_clients_own_auth_is_not_used() -> None:
