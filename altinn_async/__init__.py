@@ -33,6 +33,7 @@ from ._dialogporten import (
     continuation_token_for,
     normalize_order_by,
 )
+from ._doctor import Check, Diagnosis, diagnose
 from ._environment import PRODUCTION, TEST, AuthorizationServer, Environment
 from ._events import CloudEvent, EventPage, EventPager, EventsClient
 from ._exchange import AltinnExchangeAuth
@@ -139,6 +140,7 @@ __all__ = [
     "BodyNextField",
     "CallbackError",
     "CertificateError",
+    "Check",
     "CheckpointError",
     "ChecksumMismatchError",
     "Clock",
@@ -153,6 +155,7 @@ __all__ = [
     "CorrespondenceIds",
     "CorrespondenceWalk",
     "DateFilter",
+    "Diagnosis",
     "Dialog",
     "DialogActivity",
     "DialogAttachment",
@@ -238,6 +241,7 @@ __all__ = [
     "__version__",
     "aiohttp_transport",
     "continuation_token_for",
+    "diagnose",
     "enterprise_tls_context",
     "exceptions",
     "flatten",

@@ -280,6 +280,15 @@ def test_on_every_address_with_a_public_url(tmp_path: Path, free_port: Callable[
         stop(running)
 
 
+def test_the_printed_doctor_command_finds_nothing_wrong(emulator: Running) -> None:
+    env, args = emulator.command("doctor")
+    result = emulator.run(args, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^  ok +grant ", result.stdout, re.MULTILINE)
+    assert re.search(r"^  ok +exchange ", result.stdout, re.MULTILINE)
+    assert " 0 failed," in result.stdout
+
+
 def test_the_printed_storage_harvest_command_works(emulator: Running) -> None:
     env, args = emulator.command("harvest storage")
     result = emulator.run(args, env)

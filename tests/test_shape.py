@@ -58,8 +58,9 @@ LAYERS: dict[str, int] = {
     "_dialogporten": 3,
     "_correspondence": 3,
     "_parties": 3,
-    # bulk jobs over the API clients
+    # bulk jobs over the API clients, and the diagnosis over the auth flows
     "_harvest": 4,
+    "_doctor": 4,
     # the command line and the package's face
     "_cli": 5,
     "__init__": 5,

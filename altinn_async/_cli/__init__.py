@@ -1,8 +1,9 @@
-"""The ``altinn-async`` command: ``demo``, ``emulator``, ``token`` and ``harvest``.
+"""The ``altinn-async`` command: ``demo``, ``emulator``, ``token``, ``harvest`` and ``doctor``.
 
 Every failure is one line on stderr (``altinn-async: error: ...``) with a hint where there is
-one, and a non-zero exit; Ctrl-C stops within a second with exit status 130, a second Ctrl-C at
-once.
+one, and a non-zero exit (2 for wrong input, as argparse's, where a command says so); Ctrl-C
+stops within a second with exit status 130, a second Ctrl-C at once. A command may choose its
+own exit status (``doctor``: 1 when a check failed).
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from typing import Any, NoReturn
 import anyio
 
 from ..exceptions import AltinnError
-from . import _demo, _emulator, _harvest, _token
-from ._common import CLIError, describe_error, interrupted
+from . import _demo, _doctor, _emulator, _harvest, _token
+from ._common import CLIError, UsageError, describe_error, interrupted
 
 __all__ = ["main"]
 
-_COMMANDS = (_demo, _emulator, _token, _harvest)
+_COMMANDS = (_demo, _emulator, _token, _harvest, _doctor)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every command (the documentation of the CLI is generated from it)."""
     parser = _Parser(
         prog="altinn-async",
-        description="Altinn, Maskinporten and ID-porten from Python: demo, emulator, tokens "
-        "and harvests.",
+        description="Altinn, Maskinporten and ID-porten from Python: demo, emulator, tokens, "
+        "harvests and a doctor.",
     )
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _print_warning
-            args.run(args)
+            status = args.run(args)
     except (KeyboardInterrupt, AltinnError, CLIError, OSError, BaseExceptionGroup) as exc:
         if interrupted(exc):
             print("altinn-async: interrupted", file=sys.stderr)
@@ -110,5 +111,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         if described is None:
             raise
         print(f"altinn-async: error: {described}", file=sys.stderr)
-        return 1
-    return 0
+        return 2 if isinstance(exc, UsageError) else 1
+    return status if isinstance(status, int) else 0

@@ -14,6 +14,7 @@ from ..exceptions import AltinnError, NetworkError
 __all__ = [
     "CLIError",
     "StoppedError",
+    "UsageError",
     "describe_error",
     "interrupted",
     "secret_from_env",
@@ -23,6 +24,10 @@ __all__ = [
 
 class CLIError(Exception):
     """Wrong input on the command line: the message says which flag and what to do."""
+
+
+class UsageError(CLIError):
+    """Wrong input that keeps a command from running at all: exit status 2, as argparse's."""
 
 
 class StoppedError(CLIError):

@@ -241,6 +241,9 @@ def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
             "--decode",
         ]
     )
+    doctor = shlex.join(
+        ["altinn-async", "doctor", *client, "--scope", DEMO_SCOPES[0], "--exchange"]
+    )
     harvest = " ".join(
         [
             f"ALTINN_API_KEY={DEMO_ALTINN2_API_KEY}",
@@ -375,6 +378,7 @@ def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
         "",
         "Try:",
         f"  {token}",
+        f"  {doctor}",
         f"  {storage_harvest}",
         f"  {mailbox_harvest}",
         f"  {harvest}",

@@ -192,6 +192,32 @@ async def test_head_is_answered_without_body(http: httpx.AsyncClient) -> None:
     assert response.content == b""
 
 
+async def test_every_answer_is_dated_by_the_emulators_clock(
+    emu: Emulator, http: httpx.AsyncClient, clock: Clock
+) -> None:
+    # A date no real clock shows now: the header cannot come from anywhere but the emulator.
+    clock.now = 1_000_000_000.5  # Sun, 09 Sep 2001 01:46:40 GMT
+    emu.inject_fault("maskinporten.jwk", status=503)
+    answers = [
+        await http.get("/maskinporten/.well-known/oauth-authorization-server"),
+        await http.post("/maskinporten/token", data={"grant_type": "nonsense"}),  # refused
+        await http.get("/maskinporten/jwk"),  # the injected fault
+        await http.get("/platform/no-such-api"),  # no route
+    ]
+    assert [r.status_code for r in answers] == [200, 400, 503, 404]
+    for response in answers:
+        # RFC 9110 §5.6.7's IMF-fixdate (RFC 7231's preferred format), one header only.
+        assert response.headers.get_list("date") == ["Sun, 09 Sep 2001 01:46:40 GMT"]
+
+
+async def test_an_injected_date_is_not_overwritten(emu: Emulator, http: httpx.AsyncClient) -> None:
+    emu.inject_fault(
+        "maskinporten.jwk", status=503, headers={"Date": "Mon, 01 Jan 2024 00:00:00 GMT"}
+    )
+    response = await http.get("/maskinporten/jwk")
+    assert response.headers.get_list("date") == ["Mon, 01 Jan 2024 00:00:00 GMT"]
+
+
 # -- faults ------------------------------------------------------------------------------------
 
 

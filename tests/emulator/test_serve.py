@@ -31,6 +31,17 @@ from .conftest import DIGDIR, EXCHANGE, INSTANCES, READ, WRITE, Clock, make_gran
 NO_RESPONSE = "Server disconnected without sending a response."
 
 
+async def test_served_answers_carry_the_emulators_date_alone(clock: Clock) -> None:
+    # uvicorn dates responses by the real clock; the emulator's (skewed here) must be the only one.
+    clock.now = 1_000_000_000.0
+    emulator = Emulator(clock=clock)
+    with emulator.serve() as base_url:
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            response = await http.get("/maskinporten/.well-known/oauth-authorization-server")
+    assert response.status_code == 200
+    assert response.headers.get_list("date") == ["Sun, 09 Sep 2001 01:46:40 GMT"]
+
+
 async def test_full_flow_over_a_socket(emu: Emulator, client_key: RSAKey, clock: Clock) -> None:
     emu.add_instances("digdir", "app", 5)
     with emu.serve() as base_url:

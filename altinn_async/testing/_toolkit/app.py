@@ -1,7 +1,10 @@
 """The ASGI application: lifespan, routing, request counting, latency, injected faults, and the
-answer."""
+answer (dated by the emulator's clock)."""
 
 from __future__ import annotations
+
+import dataclasses
+import email.utils
 
 import anyio
 
@@ -31,6 +34,11 @@ class Application:
 
     Every request counts under its route's name (``"not_found"`` when no route matches), waits
     the shared latency, and then gets the fault queued or seeded for that name, if any.
+
+    Every answer carries a ``Date`` header (RFC 9110 §6.6.1, the IMF-fixdate of RFC 7231) from
+    the emulator's clock, as a real server's carries its own: a client that measures its clock
+    against the server's (``altinn-async doctor``) sees an emulator given a skewed ``clock=`` as
+    skewed.
     """
 
     def __init__(self, router: Router, shared: SharedState) -> None:
@@ -59,7 +67,7 @@ class Application:
         try:
             body = await read_body(receive)
         except BodyTooLargeError:
-            await send_response(send, empty_response(413), head=head)
+            await send_response(send, self._dated(empty_response(413)), head=head)
             return
         latency = self._shared.latency
         if latency > 0:
@@ -90,7 +98,15 @@ class Application:
         cut_after: int | None = None
         if fault is not None:
             response, cut_after = _mangled(response, fault)
-        await send_response(send, response, head=head, cut_after=cut_after)
+        await send_response(send, self._dated(response), head=head, cut_after=cut_after)
+
+    def _dated(self, response: Response) -> Response:
+        """``response`` with a ``Date`` from the emulator's clock, unless it has one already."""
+        if any(name.lower() == "date" for name, _ in response.headers):
+            return response
+        date = email.utils.formatdate(self._shared.clock(), usegmt=True)
+        # A new response: a handler may hand out one it keeps.
+        return dataclasses.replace(response, headers=[*response.headers, ("date", date)])
 
     def _no_route(self, path: str, wrong_method: str | None) -> Response:
         if wrong_method is not None:

@@ -148,6 +148,9 @@ def _uvicorn_server(
             http=EmulatorProtocol,
             ws="none",
             interface="asgi3",
+            # The application dates its answers by the emulator's clock (which may be skewed
+            # on purpose); uvicorn's own Date, from the real clock, would come first and win.
+            date_header=False,
             timeout_graceful_shutdown=_GRACE_SECONDS,
             **tls_options,
         )
