@@ -1,4 +1,4 @@
-"""Development sessions: ``nox`` runs lint, typing and tests; also ``-s bench`` and ``-s demo``."""
+"""Development sessions: ``nox`` runs lint, typing, tests and docs; ``-s bench``, ``-s demo``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["lint", "typing", "tests"]
+nox.options.sessions = ["lint", "typing", "tests", "docs"]
 nox.options.error_on_missing_interpreters = True
 
 RUFF = "ruff==0.17.6"
@@ -49,6 +49,17 @@ def tests(session: nox.Session) -> None:
     elif os.environ.get("CI"):
         session.error("npm is not on PATH: CI must run the interop tests (tests/interop/provider)")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built strict (a warning fails it) into ``site/``.
+
+    ``nox -s docs -- --site-dir DIR`` builds it elsewhere; ``mkdocs serve`` (after ``pip install
+    -e '.[docs]'``) serves it while you edit.
+    """
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session

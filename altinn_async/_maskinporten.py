@@ -59,7 +59,7 @@ _CLOCK_HINT = "the grant's iat is ahead of Maskinporten's clock: check this mach
 class SystemUser:
     """A system-user request (``authorization_details`` of type ``urn:altinn:systemuser``).
 
-    Args:
+    Attributes:
         org_number: the customer organisation the system user belongs to (9 digits, or
             ``0192:``-prefixed).
         external_ref: the ``externalRef`` chosen when the system user was created, if any.

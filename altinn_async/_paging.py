@@ -561,7 +561,7 @@ class HalNextLink:
     ``continuationtoken`` Altinn 2 sends alongside is exposed as `Page.continuation_token`.
     A response header ``X-Warning-LimitReached`` issues a `LimitReachedWarning`.
 
-    Args:
+    Attributes:
         rel: the embedded relation holding the items (``consents``, ``messages``, ...).
     """
 
@@ -602,7 +602,7 @@ class ODataPaging:
     cap would look like a short last page; ``stop_on_short_page=False`` pages until an empty
     page instead, which is safe against any cap at the cost of one more request.
 
-    Args:
+    Attributes:
         page_size: ``$top``: items to ask for per page.
         rel: the embedded relation holding the items; ``None`` takes the only one there is.
         stop_on_short_page: whether a page with fewer than ``page_size`` items is the last.
@@ -684,7 +684,7 @@ class BodyNextField:
     Altinn 3 Storage answers ``{"count": 2, "next": "https://…", "instances": [...]}``, with
     ``"next": null`` on the last page. Items are the objects as sent.
 
-    Args:
+    Attributes:
         items_key: the key of the items list (``instances``).
         next_key: the key of the next page's URL.
     """
@@ -715,7 +715,7 @@ class NextHeader:
     with ``[]``; its ``url`` is where to ask again later. Items are the objects as sent
     (CloudEvents).
 
-    Args:
+    Attributes:
         header: the response header holding the next page's URL.
     """
 
@@ -748,7 +748,7 @@ class KeysetPaging:
     `Page.continuation_token` keeps, so a later run can start where this one ended and see
     only what came after.
 
-    Args:
+    Attributes:
         items_key: the key of the items list.
         token_parameter: the query parameter (and body key) of the token.
         more_key: the key of the flag that another page follows.

@@ -1,0 +1,114 @@
+"""The playground the documentation's examples run against: an emulator served on 127.0.0.1,
+seeded with the clients, keys, users and data the examples name, with ``altinn.TEST`` pointed at
+it. Used by ``test_readme.py`` (the README's examples) and ``test_docs.py`` (the pages under
+``docs/``).
+
+The examples are run as written: only ``altinn.TEST`` (and, for ``altinn-async`` commands,
+``--env test``) mean the emulator here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+import altinn_async as altinn
+from altinn_async._cli import _token
+from altinn_async.testing import DEFAULT_PID, Emulator
+
+__all__ = ["MAILBOX", "MAILBOX_SCOPES", "Playground", "opened", "playground", "run"]
+
+MAILBOX = 14
+MAILBOX_SCOPES = [
+    "digdir:dialogporten",
+    "altinn:correspondence.read",
+    "altinn:accessmanagement/authorizedparties",
+]
+
+
+@attrs.define
+class Playground:
+    emulator: Emulator
+    url: str
+    environment: altinn.Environment
+
+
+@pytest.fixture
+def playground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Playground]:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (tmp_path / "client.pem").write_bytes(pem)
+    key = altinn.SigningKey.from_pem(pem, kid="my-key-id")
+    emulator = Emulator()
+    emulator.add_maskinporten_client(
+        "my-client-id", org_number="405003309", scopes=["altinn:serviceowner/instances.read",
+        *MAILBOX_SCOPES], jwks=[key.public_jwk],
+    )  # fmt: skip
+    emulator.add_organization("310000001", name="MOTTAKER AS")
+    emulator.add_organization("310000002", parent="310000001")
+    emulator.add_system_user(client_id="my-client-id", customer_org="310000001")
+    now = time.time()
+    emulator.generate_mailbox(
+        "310000001", MAILBOX, seed=5, start=now - 5 * 86_400, attachments_per=(1, 1)
+    )
+    emulator.add_instances("ttd", "app", 30)
+    person = emulator.person(DEFAULT_PID)
+    for _ in range(3):
+        emulator.add_instance("ttd", "app", party_id=person.party_id)
+    emulator.add_idporten_client(
+        "my-web-client",
+        redirect_uris=["https://app.example/callback", "https://app.example/auth/callback"],
+        client_secret="my-client-secret", scopes=["openid", "altinn:instances.read"],
+        post_logout_redirect_uris=["https://app.example/logged-out"],
+    )  # fmt: skip
+    emulator.add_api_key("the-api-key")
+    emulator.add_altinn2_user("ola", "Passord1", pid=DEFAULT_PID)
+    emulator.add_altinn2_message(
+        DEFAULT_PID, subject="Vedtak", service_owner="NAV",
+        attachments=[("../../vedtak.pdf", b"%PDF-1.4", "application/pdf")],
+    )  # fmt: skip
+    monkeypatch.setenv("ALTINN_USER", "ola")
+    monkeypatch.setenv("ALTINN_PASSWORD", "Passord1")
+    monkeypatch.setenv("ALTINN_API_KEY", "the-api-key")
+    monkeypatch.setenv("SESSION_SECRET", "a-session-secret-of-at-least-32-bytes")
+    monkeypatch.chdir(tmp_path)
+    with emulator.serve() as url:
+        environment = emulator.environment_for(url)
+        monkeypatch.setattr(altinn, "TEST", environment)
+        # `altinn-async ... --env test` (and tt02) is the same emulator.
+        for name in ("test", "tt02"):
+            monkeypatch.setitem(_token._NAMED, name, environment)
+        yield Playground(emulator, url, environment)
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[httpx.AsyncClient]:
+    """Every httpx.AsyncClient made while the example runs."""
+    made: list[httpx.AsyncClient] = []
+    original = httpx.AsyncClient.__init__
+
+    def tracking(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", tracking)
+    return made
+
+
+def run(code: str, filename: str | Path) -> dict[str, Any]:
+    """Run an example's code as a module of its own; its namespace."""
+    namespace: dict[str, Any] = {"__name__": "__example__"}
+    exec(compile(code, str(filename), "exec"), namespace)  # noqa: S102 - the docs' own code
+    return namespace
