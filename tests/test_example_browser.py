@@ -1,6 +1,7 @@
-"""The example service in a real browser: the README's command starts it (with its emulator),
-headless Chromium (Debian's ``chromium``, driven by Playwright) logs a person in on the emulator's
-TestID page, lands on their page, and logs out; then Ctrl-C stops the command cleanly.
+"""The example service in a real browser: the command of docs/getting-started/fastapi-backend.md
+starts it (with its emulator), headless Chromium (Debian's ``chromium``, driven by Playwright)
+logs a person in on the emulator's TestID page, lands on their page, and logs out; then Ctrl-C
+stops the command cleanly.
 
 Needs ``/usr/bin/chromium`` (``apt-get install chromium``; `.ci/run` installs it): skipped
 without it locally, failed without it under ``CI``.
@@ -51,7 +52,7 @@ def _need_browser() -> None:
 
 @pytest.fixture
 def service() -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``python examples/service.py --port 0``, as the README runs it (with a free port)."""
+    """``python examples/service.py --port 0``, as the docs run it (with a free port)."""
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "examples" / "service.py"), "--port", "0"],
         stdout=subprocess.PIPE,
