@@ -27,6 +27,8 @@ from altinn_async.testing import DEFAULT_PID, Emulator
 
 from .helpers import uvicorn_serving
 
+pytest_plugins = ["pytester"]
+
 README = Path(__file__).parent.parent / "README.md"
 MAILBOX = 14
 MAILBOX_SCOPES = [
@@ -61,6 +63,7 @@ def test_the_readme_has_the_examples_this_test_knows() -> None:
         "Altinn 3 messaging: Dialogporten, Correspondence, Authorized Parties",
         "FastAPI backends",
         "The emulator: `altinn_async.testing`",
+        "The emulator: `altinn_async.testing`",  # the pytest plugin's sample test
     ]
 
 
@@ -342,3 +345,14 @@ def test_no_example_needs_a_secret_in_its_code() -> None:
     for _, code in BLOCKS:
         assert "Passord1" not in code
         assert "the-api-key" not in code
+
+
+def test_pytest_plugin_example(pytester: pytest.Pytester) -> None:
+    # The sample test, as a team's test file, run by pytest with the plugin as installed.
+    _, sample = [code for title, code in BLOCKS if title == "The emulator: `altinn_async.testing`"]
+    pytester.makepyfile(test_sample=sample)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "error", "--strict-markers", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*test_count_instances?asyncio? PASSED*", "*test_count_instances?trio? PASSED*"]
+    )

@@ -33,7 +33,9 @@ from . import (
     _storage,
 )
 from ._altinn2 import CORRESPONDENCE
+from ._authentication import ExchangeRecord
 from ._certificates import CertificateAuthority, IssuedCertificate
+from ._maskinporten import GrantRecord
 from ._server import EmulatorServer
 from ._toolkit.app import Application
 from ._toolkit.asgi import Receive, Scope, Send
@@ -1873,6 +1875,42 @@ class Emulator:
         Requests to unknown paths count as ``"not_found"``.
         """
         return self._shared.requests
+
+    @property
+    def grants(self) -> tuple[GrantRecord, ...]:
+        """The JWT-bearer grants Maskinporten accepted, oldest first (the newest 1000): each
+        grant's claims and those of the access token it got, never the grant or the token.
+
+        Refused grants are not here (they count in `requests` as ``"maskinporten.token"``);
+        self-service admin tokens are, as they are Maskinporten grants too.
+        """
+        with self._shared.lock:
+            return self._maskinporten.grants.snapshot()
+
+    @property
+    def last_grant(self) -> GrantRecord | None:
+        """The newest grant Maskinporten accepted (see `grants`), or None."""
+        with self._shared.lock:
+            grants = self._maskinporten.grants.snapshot()
+        return grants[-1] if grants else None
+
+    @property
+    def exchanges(self) -> tuple[ExchangeRecord, ...]:
+        """The token exchanges that issued an Altinn token, oldest first (the newest 1000): the
+        provider, the claims of the token exchanged and of the Altinn token, never the tokens.
+
+        Refused exchanges are not here (they count in `requests` as
+        ``"authentication.exchange"``); neither are refreshes.
+        """
+        with self._shared.lock:
+            return self._authentication.exchanges.snapshot()
+
+    @property
+    def last_exchange(self) -> ExchangeRecord | None:
+        """The newest token exchange (see `exchanges`), or None."""
+        with self._shared.lock:
+            exchanges = self._authentication.exchanges.snapshot()
+        return exchanges[-1] if exchanges else None
 
     def inject_fault(
         self,
