@@ -5,6 +5,17 @@ faithful local emulator of the services to test against.
 """
 
 from . import exceptions
+from ._admin import (
+    ADMIN_SCOPES,
+    ApiScope,
+    ClientKey,
+    ClientKeys,
+    ClientRegistration,
+    DelegationSource,
+    KeyRotation,
+    MaskinportenAdmin,
+    ScopeAccess,
+)
 from ._altinn2 import Altinn2Client
 from ._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
 from ._auth import StaticToken, TokenAuth, TokenSource
@@ -103,6 +114,7 @@ from .exceptions import (
     InsufficientScopeError,
     InvalidScopeError,
     KeyLoadError,
+    KeyRotationError,
     LimitReachedWarning,
     LoginError,
     LoginRequiredError,
@@ -110,6 +122,7 @@ from .exceptions import (
     NetworkError,
     PaginationError,
     ResponseFormatError,
+    SelfServiceError,
     StuckWindowError,
     TokenError,
     TokenRequestError,
@@ -117,6 +130,7 @@ from .exceptions import (
 )
 
 __all__ = [
+    "ADMIN_SCOPES",
     "ANY_REVISION",
     "PRODUCTION",
     "TEST",
@@ -130,6 +144,7 @@ __all__ = [
     "AltinnPrincipal",
     "AltinnTokenValidator",
     "ApiAction",
+    "ApiScope",
     "AttachmentUnavailableError",
     "AuthorizationError",
     "AuthorizationServer",
@@ -140,6 +155,9 @@ __all__ = [
     "CertificateError",
     "CheckpointError",
     "ChecksumMismatchError",
+    "ClientKey",
+    "ClientKeys",
+    "ClientRegistration",
     "Clock",
     "CloudEvent",
     "CloudEventError",
@@ -152,6 +170,7 @@ __all__ = [
     "CorrespondenceIds",
     "CorrespondenceWalk",
     "DateFilter",
+    "DelegationSource",
     "Dialog",
     "DialogActivity",
     "DialogAttachment",
@@ -191,6 +210,8 @@ __all__ = [
     "InvalidScopeError",
     "JsonLinesSink",
     "KeyLoadError",
+    "KeyRotation",
+    "KeyRotationError",
     "KeysetPaging",
     "LimitReachedWarning",
     "Link",
@@ -199,6 +220,7 @@ __all__ = [
     "LoginRequest",
     "LoginRequiredError",
     "LoginSession",
+    "MaskinportenAdmin",
     "MaskinportenAuth",
     "MaskinportenError",
     "MemoryPendingLoginStore",
@@ -216,6 +238,8 @@ __all__ = [
     "PendingLoginStore",
     "ResponseFormatError",
     "RetryPolicy",
+    "ScopeAccess",
+    "SelfServiceError",
     "SharedTokens",
     "Signer",
     "SigningKey",

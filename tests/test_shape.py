@@ -58,6 +58,7 @@ LAYERS: dict[str, int] = {
     "_dialogporten": 3,
     "_correspondence": 3,
     "_parties": 3,
+    "_admin": 3,
     # bulk jobs over the API clients
     "_harvest": 4,
     # the command line and the package's face
