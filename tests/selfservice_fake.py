@@ -528,3 +528,47 @@ def _body(request: httpx.Request) -> Any:
     if not isinstance(body, dict):
         raise refuse(400, (None, "The body must be a JSON object"))
     return body
+
+
+class Served:
+    """An ``httpx`` handler (a fake like `SelfServiceFake`) as an ASGI application, for a
+    command that talks to a real socket (``uvicorn_serving``)."""
+
+    def __init__(self, handle: Callable[[httpx.Request], httpx.Response]) -> None:
+        self._handle = handle
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        content = b""
+        while True:
+            message = await receive()
+            content += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        host = dict(headers).get("host", "localhost")
+        query = scope.get("query_string", b"").decode("latin-1")
+        path = scope.get("raw_path") or scope["path"].encode()
+        url = f"http://{host}{path.decode('latin-1')}" + (f"?{query}" if query else "")
+        request = httpx.Request(scope["method"], url, headers=headers, content=content)
+        response = self._handle(request)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": [
+                    (k.encode("latin-1"), v.encode("latin-1"))
+                    for k, v in response.headers.items()
+                    if k.lower() != "content-length"
+                ]
+                + [(b"content-length", str(len(response.content)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.content})

@@ -6,7 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -36,10 +41,26 @@ from altinn_async import (
     SelfServiceError,
     SigningKey,
 )
-from altinn_async.testing import CertificateAuthority
+from altinn_async._cli import main
+from altinn_async.testing import CertificateAuthority, Emulator
 
-from .helpers import MOCK_ENV, Clock, ScriptedMaskinporten, private_pem, signing_key
-from .selfservice_fake import JWT_BEARER, READ, SCOPES_WRITE, WRITE, SelfServiceFake, error_body
+from .helpers import (
+    MOCK_ENV,
+    Clock,
+    ScriptedMaskinporten,
+    private_pem,
+    signing_key,
+    uvicorn_serving,
+)
+from .selfservice_fake import (
+    JWT_BEARER,
+    READ,
+    SCOPES_WRITE,
+    WRITE,
+    SelfServiceFake,
+    Served,
+    error_body,
+)
 
 ENV = attrs.evolve(MOCK_ENV, selfservice="https://selfservice.example/api/v1")
 BASE = "https://selfservice.example/api/v1"
@@ -1180,3 +1201,525 @@ async def test_key_changes_at_once_do_not_lose_each_others_keys(world: World) ->
             for index in range(1, 4):
                 group.start_soon(admin.add_key, client_id, signing_key(f"k{index}", index))
     assert sorted(k["kid"] for k in world.fake.jwks[client_id]["keys"]) == ["k0", "k1", "k2", "k3"]
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+@attrs.define
+class Site:
+    url: str
+    fake: SelfServiceFake
+    maskinporten: ScriptedMaskinporten
+    admin: list[str]
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    """The fake API and a Maskinporten token endpoint on a loopback port, for the CLI."""
+    made: dict[str, Any] = {}
+
+    def make(url: str) -> Served:
+        fake = SelfServiceFake(base=f"{url}/api/v1")
+        maskinporten = ScriptedMaskinporten(200)
+        metadata = {"issuer": f"{url}/mp/", "token_endpoint": f"{url}/mp/token"}
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            if request.url.path.startswith("/mp/.well-known/"):
+                return httpx.Response(200, json=metadata)
+            if request.url.path == "/mp/token":
+                return maskinporten(request)
+            return fake(request)
+
+        made.update(fake=fake, maskinporten=maskinporten)
+        return Served(handle)
+
+    pem = tmp_path / "admin.pem"
+    pem.write_bytes(private_pem(5))
+    with uvicorn_serving(make) as url:
+        admin = [
+            "--admin-client-id", "admin", "--key", str(pem), "--kid", "admin-kid",
+            "--env", f"{url}/mp/", "--selfservice", f"{url}/api/v1",
+        ]  # fmt: skip
+        yield Site(url, made["fake"], made["maskinporten"], admin)
+
+
+def one_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("altinn-async: error: ")
+    return lines[0]
+
+
+def test_cli_clients_list_as_a_table_and_as_json(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.fake.add_client(client_id="c-1", client_name="first", scopes=["a:b", "a:c"])
+    site.fake.add_client(client_id="c-2", client_name="second")
+    assert main(["clients", "list", *site.admin]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["CLIENT", "ID", "NAME", "TYPE", "SCOPES"]
+    assert lines[1].split() == ["c-1", "first", "maskinporten", "a:b", "a:c"]
+    assert lines[2].split()[:2] == ["c-2", "second"]
+    assert main(["clients", "list", *site.admin, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [c["client_id"] for c in listed] == ["c-1", "c-2"]
+    _, claims = site.maskinporten.decoded(0, signing_key("admin-kid", 5))
+    assert claims["aud"] == f"{site.url}/mp/"
+    assert "resource" not in claims
+
+
+def test_cli_clients_create(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["clients", "create", "--name", "n", "--description", "d", "--scope", "a:b"]
+    assert (
+        main([*args, "--scope", "a:c", "--access-token-lifetime", "300", *site.admin, "--json"])
+        == 0
+    )
+    created = json.loads(capsys.readouterr().out)
+    stored = site.fake.clients[created["client_id"]]
+    assert stored["scopes"] == ["a:b", "a:c"]
+    assert stored["access_token_lifetime"] == 300
+    assert stored["grant_types"] == [JWT_BEARER]
+
+
+def test_cli_keys_add_registers_the_public_part_only(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client_id = site.fake.add_client()["client_id"]
+    site.fake.add_keys(client_id, [public_jwk("old", 1)])
+    keyfile = tmp_path / "new.pem"
+    keyfile.write_bytes(private_pem(2))
+    code = main(
+        ["clients", "keys", "add", client_id, str(keyfile), "--new-kid", "new", *site.admin]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert [line.split()[0] for line in captured.out.splitlines()] == ["KID", "new", "old"]
+    assert "registered key new" in captured.err
+    stored = site.fake.jwks[client_id]["keys"]
+    assert stored[0] == {**signing_key("new", 2).public_jwk, "exp": stored[0]["exp"]}
+    body_text = site.fake.sent("POST")[-1].content.decode()
+    private = RSAKey.import_key(private_pem(2)).as_dict(private=True)
+    for member in ("d", "p", "q"):
+        assert str(private[member]) not in body_text
+        assert str(private[member]) not in captured.out + captured.err
+    # A JWK file, public, with its own kid.
+    jwk = tmp_path / "other.json"
+    jwk.write_text(json.dumps(public_jwk("from-file", 3)))
+    assert main(["clients", "keys", "add", client_id, str(jwk), *site.admin, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [k["kid"] for k in shown["keys"]] == ["from-file", "new", "old"]
+
+
+def test_cli_keys_rotate_writes_the_new_key_for_its_owner_alone(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client_id = site.fake.add_client()["client_id"]
+    site.fake.add_keys(client_id, [public_jwk("old", 1)])
+    out = tmp_path / "new.pem"
+    args = ["clients", "keys", "rotate", client_id, "--old-kid", "old", "--out", str(out)]
+    code = main(
+        [*args, "--new-kid", "k2", "--propagation", "0", "--grace", "0", *site.admin, "--json"]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    key = SigningKey.from_pem_file(out, kid="k2")
+    assert [k["kid"] for k in site.fake.jwks[client_id]["keys"]] == ["k2"]
+    assert site.fake.jwks[client_id]["keys"][0]["n"] == key.public_jwk["n"]
+    result = json.loads(captured.out)
+    assert (result["new_kid"], result["removed_kid"]) == ("k2", "old")
+    assert "PRIVATE KEY" not in captured.out + captured.err
+    assert "sign with key k2" in captured.err
+    # Never over an existing file; said before any request.
+    requests = len(site.fake.requests)
+    assert main([*args, *site.admin]) == 1
+    assert "--out" in one_error(capsys)
+    assert len(site.fake.requests) == requests
+
+
+def test_cli_keys_rotate_keep_old_and_remove(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client_id = site.fake.add_client()["client_id"]
+    site.fake.add_keys(client_id, [public_jwk("old", 1)])
+    keyfile = tmp_path / "new.json"
+    keyfile.write_text(json.dumps(RSAKey.import_key(private_pem(2)).as_dict(private=True)))
+    args = ["clients", "keys", "rotate", client_id, "--old-kid", "old", "--new-key", str(keyfile)]
+    assert main([*args, "--new-kid", "k2", "--keep-old", "--propagation", "0", *site.admin]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.splitlines()] == ["KID", "k2", "old"]
+    assert main(["clients", "keys", "remove", client_id, "old", *site.admin]) == 0
+    assert "removed key old" in capsys.readouterr().err
+    assert [k["kid"] for k in site.fake.jwks[client_id]["keys"]] == ["k2"]
+    assert main(["clients", "keys", "list", client_id, *site.admin]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["KID", "k2"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["clients", "list", "--env", "staging"], ["--env staging", "test", "production"]),
+        (
+            ["clients", "list", "--selfservice", "https://x.example/api/v1", "--env", "test"],
+            ["--selfservice"],
+        ),
+        (["clients", "list", "--key", "{tmp}/missing.pem"], ["missing.pem", "does not exist"]),
+        (["clients", "create", "--name", " ", "--description", "d", "--scope", "a:b"], ["--name"]),
+        (
+            ["clients", "create", "--name", "n", "--description", "d", "--scope", "nocolon"],
+            ["--scope nocolon"],
+        ),
+        (
+            [
+                "clients",
+                "create",
+                "--name",
+                "n",
+                "--description",
+                "d",
+                "--scope",
+                "a:b",
+                "--access-token-lifetime",
+                "0",
+            ],
+            ["--access-token-lifetime"],
+        ),
+        (["clients", "keys", "add", "c", "{tmp}/missing.pem"], ["KEYFILE", "cannot read"]),
+        (["clients", "keys", "add", "c", "{tmp}/garbage.pem"], ["KEYFILE", "no key"]),
+        (["clients", "keys", "add", "c", "{tmp}/encrypted.pem"], ["--new-password-env"]),
+        (["clients", "keys", "add", "c", "{tmp}/small.json"], ["KEYFILE", "2048"]),
+        (
+            ["clients", "keys", "rotate", "c", "--old-kid", "o", "--out", "{tmp}/no/dir/k.pem"],
+            ["--out", "does not exist"],
+        ),
+        (
+            [
+                "clients",
+                "keys",
+                "rotate",
+                "c",
+                "--old-kid",
+                "o",
+                "--out",
+                "{tmp}/k.pem",
+                "--grace",
+                "-1",
+            ],
+            ["--grace"],
+        ),
+        (
+            [
+                "clients",
+                "keys",
+                "rotate",
+                "c",
+                "--old-kid",
+                "o",
+                "--out",
+                "{tmp}/k.pem",
+                "--new-kid",
+                "o",
+            ],
+            ["--new-kid"],
+        ),
+    ],
+)
+def test_cli_wrong_input_is_one_line_before_any_request(
+    site: Site,
+    tmp_path: Path,
+    args: list[str],
+    words: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "garbage.pem").write_text("hello")
+    private = serialization.load_pem_private_key(private_pem(2), None)
+    (tmp_path / "encrypted.pem").write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"pw"),
+        )
+    )
+    small = rsa.generate_private_key(65537, 1024)  # noqa: S505 - the key Digdir refuses
+    numbers = small.public_key().public_numbers()
+    n = base64.urlsafe_b64encode(numbers.n.to_bytes(128, "big")).rstrip(b"=").decode()
+    (tmp_path / "small.json").write_text(json.dumps({**public_jwk("s", 1), "n": n}))
+    given = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    # The site's flags after the command's words, the case's after them (the last one wins).
+    words_end = 3 if given[1] == "keys" else 2
+    code = main([*given[:words_end], *site.admin, *given[words_end:]])
+    line = one_error(capsys)
+    assert code == 1
+    for word in words:
+        assert word in line
+    assert site.fake.requests == []
+
+
+def test_cli_an_issuer_url_needs_the_selfservice_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pem = tmp_path / "admin.pem"
+    pem.write_bytes(private_pem(5))
+    args = ["--admin-client-id", "a", "--key", str(pem), "--kid", "k"]
+    assert main(["clients", "list", *args, "--env", "https://mp.example/"]) == 1
+    assert "--selfservice" in one_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["clients"],
+        ["clients", "keys", "rotate", "c"],
+        ["clients", "keys", "rotate", "c", "--old-kid", "o", "--out", "a", "--new-key", "b"],
+        ["clients", "list", "--p12", "a.p12", "--key", "k.pem"],
+    ],
+)
+def test_cli_usage_errors(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--admin-client-id", "a"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "error:" in err
+
+
+def test_cli_the_api_refusing_is_one_line(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["clients", "keys", "list", "unknown", *site.admin]) == 0  # no keys: none
+    assert capsys.readouterr().out.strip() == "(none)"
+    assert main(["clients", "keys", "remove", "unknown", "k", *site.admin]) == 1
+    assert "no key 'k' to remove" in one_error(capsys)
+    client_id = site.fake.add_client()["client_id"]
+    site.fake.add_keys(client_id, [public_jwk(f"k{i}", i) for i in range(5)])
+    keyfile = tmp_path / "new.pem"
+    keyfile.write_bytes(private_pem(6))
+    assert main(["clients", "keys", "add", client_id, str(keyfile), *site.admin]) == 1
+    assert "5 keys" in one_error(capsys)
+    site.fake.granted = {READ}
+    assert (
+        main(
+            [
+                "clients",
+                "create",
+                "--name",
+                "n",
+                "--description",
+                "d",
+                "--scope",
+                "a:b",
+                *site.admin,
+            ]
+        )
+        == 1
+    )
+    line = one_error(capsys)
+    assert "HTTP 403" in line
+    assert "lacks a scope" in line
+
+
+def test_cli_ctrl_c_during_a_rotation_says_what_the_client_holds(
+    site: Site, tmp_path: Path
+) -> None:
+    client_id = site.fake.add_client()["client_id"]
+    site.fake.add_keys(client_id, [public_jwk("old", 1)])
+    out = tmp_path / "new.pem"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "altinn_async", "clients", "keys", "rotate", client_id,
+         "--old-kid", "old", "--out", str(out), "--new-kid", "k2", "--propagation", "60",
+         *site.admin],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "waiting 60 s" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=30)
+    err = "".join(seen) + rest
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[-1] == "altinn-async: interrupted"
+    assert "stopped with both keys" in lines[-2]
+    assert f"clients keys remove {client_id} old" in lines[-2]
+    assert [k["kid"] for k in site.fake.jwks[client_id]["keys"]] == ["k2", "old"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+# --- end to end, against the emulator ---------------------------------------------------------
+#
+# The emulator's side of the self-service API is built apart from this client, from the same
+# reference, and is merged after it: these run against it then. What they assume of it:
+# ``emulator.environment.selfservice`` is ``{origin}/samarbeid/api/v1``, an admin client is a
+# Maskinporten client seeded with the admin scopes, its organisation (the token's consumer) owns
+# what it creates, and keys it registers reach the emulated Maskinporten (propagation 0 by
+# default).
+
+NEEDS_EMULATOR = pytest.mark.skip(reason="needs the emulator's self-service API")
+E2E_ORGNO = "310000001"
+
+
+@attrs.define
+class Emulated:
+    emulator: Emulator
+    http: httpx.AsyncClient
+    admin: MaskinportenAdmin
+
+
+@pytest.fixture
+async def emulated() -> AsyncIterator[Emulated]:
+    emulator = Emulator()
+    admin_key = signing_key("admin-kid", 5)
+    emulator.add_maskinporten_client(
+        "selfservice-admin",
+        org_number=E2E_ORGNO,
+        scopes=[*altinn.ADMIN_SCOPES, SCOPES_WRITE],
+        jwks=[admin_key.public_jwk],
+    )
+    environment = emulator.environment
+    assert environment.selfservice is not None
+    assert environment.selfservice.endswith("/samarbeid/api/v1")
+    async with httpx.AsyncClient(transport=emulator.transport()) as token_http:
+        auth = MaskinportenAdmin.auth(
+            client_id="selfservice-admin",
+            key=admin_key,
+            environment=environment,
+            scopes=[*altinn.ADMIN_SCOPES, SCOPES_WRITE],
+            http_client=token_http,
+        )
+        async with httpx.AsyncClient(transport=emulator.transport(), auth=auth) as http:
+            yield Emulated(emulator, token_http, MaskinportenAdmin(http))
+
+
+async def _own_scope(admin: MaskinportenAdmin, subscope: str) -> str:
+    (prefix, *_) = await admin.prefixes()
+    scope = await admin.create_scope(ApiScope(prefix=prefix, subscope=subscope, description="e2e"))
+    assert scope.name == f"{prefix}:{subscope}"
+    await admin.grant_access(scope.name, E2E_ORGNO)
+    return scope.name
+
+
+async def _client_token(emulated: Emulated, client_id: str, key: SigningKey, scope: str) -> str:
+    async with MaskinportenAuth(
+        client_id=client_id, key=key, scopes=[scope], environment=emulated.emulator.environment,
+        http_client=emulated.http,
+    ) as auth:  # fmt: skip
+        return (await auth.get_token()).access_token
+
+
+@NEEDS_EMULATOR
+async def test_e2e_a_new_client_with_its_key_gets_a_token(emulated: Emulated) -> None:
+    admin = emulated.admin
+    scope = await _own_scope(admin, "e2e.read")
+    created = await admin.create_client(
+        ClientRegistration.maskinporten(client_name="e2e", description="e2e", scopes=[scope])
+    )
+    assert created.client_id is not None
+    assert created.client_orgno == E2E_ORGNO
+    assert created.client_secret is None
+    assert [c.client_id for c in await admin.clients()] == [created.client_id]
+    assert len(await admin.keys(created.client_id)) == 0  # a 404: no keys yet
+    key = signing_key("e2e-1", 2)
+    keys = await admin.add_key(created.client_id, key)
+    assert keys.kids == ("e2e-1",)
+    assert all(k.exp is not None for k in keys)
+    assert await _client_token(emulated, created.client_id, key, scope)
+
+    updated = await admin.update_client(created.client_id, description="changed")
+    assert updated.description == "changed"
+    assert updated.integration_type == "maskinporten"
+    await admin.delete_client(created.client_id)
+    assert await admin.clients() == []
+    with pytest.raises(SelfServiceError) as info:
+        await admin.get_client(created.client_id)
+    assert info.value.reason == "not found"
+
+
+@NEEDS_EMULATOR
+async def test_e2e_a_rotation_without_downtime(emulated: Emulated) -> None:
+    admin = emulated.admin
+    scope = await _own_scope(admin, "rotate.read")
+    created = await admin.create_client(
+        ClientRegistration.maskinporten(client_name="rot", description="rot", scopes=[scope])
+    )
+    client_id = created.client_id or ""
+    old, new = signing_key("old", 1), signing_key("new", 2)
+    await admin.add_key(client_id, old)
+    tokens: list[str] = []
+    async with MaskinportenAuth(
+        client_id=client_id, key=old, scopes=[scope], environment=emulated.emulator.environment,
+        http_client=emulated.http,
+    ) as auth:  # fmt: skip
+
+        async def use() -> None:
+            token = await auth.get_token()
+            tokens.append(token.access_token)
+            await auth.invalidate(token)  # every use a new grant: each step is tried
+
+        rotation = admin.key_rotation(client_id, new, auth=auth, propagation=0, grace=0)
+        await use()
+        await rotation.add()
+        await use()
+        await rotation.switch()
+        await use()
+        keys = await rotation.retire()
+        await use()
+    assert keys.kids == ("new",)
+    assert len(tokens) == 4
+    with pytest.raises(altinn.MaskinportenError):  # the old key is gone from Maskinporten
+        await _client_token(emulated, client_id, old, scope)
+
+
+@NEEDS_EMULATOR
+async def test_e2e_refusals(emulated: Emulated) -> None:
+    admin = emulated.admin
+    with pytest.raises(SelfServiceError) as info:
+        await admin.create_client(
+            ClientRegistration.maskinporten(client_name="x", description="x", scopes=["no:such"])
+        )
+    assert info.value.reason == "invalid"
+    assert info.value.errors
+    scope = await _own_scope(admin, "refuse.read")
+    created = await admin.create_client(
+        ClientRegistration.maskinporten(client_name="x", description="x", scopes=[scope])
+    )
+    client_id = created.client_id or ""
+    await admin.replace_keys(client_id, [signing_key(f"k{i}", i) for i in range(5)])
+    with pytest.raises(KeyRotationError, match="5 keys"):
+        await admin.add_key(client_id, signing_key("k5", 6))
+    with pytest.raises(SelfServiceError) as info:
+        await admin.get_client("no-such-client")
+    assert info.value.reason == "not found"
+
+
+@NEEDS_EMULATOR
+async def test_e2e_scopes_and_access(emulated: Emulated) -> None:
+    admin = emulated.admin
+    name = await _own_scope(admin, "access/list.read")
+    scope = await admin.get_scope(name)
+    assert scope.owner_orgno == E2E_ORGNO
+    granted = await admin.grant_access(name, "889640782")
+    assert granted.approved
+    assert {a.consumer_orgno for a in await admin.accesses(name)} >= {"889640782"}
+    assert not (await admin.revoke_access(name, "889640782")).approved
+    deactivated = await admin.deactivate_scope(name)
+    assert deactivated.active is False
+    assert name not in [s.name for s in await admin.scopes()]
+    assert name in [s.name for s in await admin.scopes(inactive=True)]
+    with pytest.raises(SelfServiceError) as info:
+        await admin.create_scope(
+            ApiScope(prefix=scope.prefix, subscope=scope.subscope, description="again")
+        )
+    assert info.value.reason == "conflict"
+    assert (await admin.update_scope(name, active=True)).active is True
+    assert [s.name for s in await admin.public_scopes()].count(name) == 1
+    assert [s.name for s in await admin.delegation_sources()]
+    with pytest.raises(SelfServiceError) as info:
+        await admin.grant_access(name, "000000000")
+    assert info.value.reason == "invalid"

@@ -1,4 +1,4 @@
-"""The ``altinn-async`` command: ``demo``, ``emulator``, ``token`` and ``harvest``.
+"""The ``altinn-async`` command: ``demo``, ``emulator``, ``token``, ``harvest`` and ``clients``.
 
 Every failure is one line on stderr (``altinn-async: error: ...``) with a hint where there is
 one, and a non-zero exit; Ctrl-C stops within a second with exit status 130, a second Ctrl-C at
@@ -18,12 +18,12 @@ from typing import Any, NoReturn
 import anyio
 
 from ..exceptions import AltinnError
-from . import _demo, _emulator, _harvest, _token
+from . import _clients, _demo, _emulator, _harvest, _token
 from ._common import CLIError, describe_error, interrupted
 
 __all__ = ["main"]
 
-_COMMANDS = (_demo, _emulator, _token, _harvest)
+_COMMANDS = (_demo, _emulator, _token, _harvest, _clients)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every command (the documentation of the CLI is generated from it)."""
     parser = _Parser(
         prog="altinn-async",
-        description="Altinn, Maskinporten and ID-porten from Python: demo, emulator, tokens "
-        "and harvests.",
+        description="Altinn, Maskinporten and ID-porten from Python: demo, emulator, tokens, "
+        "harvests, and Maskinporten clients.",
     )
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
