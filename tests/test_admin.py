@@ -924,6 +924,34 @@ async def test_use_key_switches_the_signer_while_grants_are_signed() -> None:
     assert sorted(named) == ["new"] * 20 + ["old"] * 20
 
 
+async def test_use_key_back_and_forth_while_grants_are_built() -> None:
+    # Switches between any two steps of building a grant: a grant that read the key twice
+    # (a header from one key, a signature from the other) would not verify.
+    keys = [signing_key("a", 1), signing_key("b", 2)]
+    endpoint = ScriptedMaskinporten(200)
+    async with httpx.AsyncClient(transport=endpoint.transport()) as http:
+        auth = MaskinportenAuth(
+            client_id="c", key=SlowSigner(keys[0]), scopes=["a:b"], environment=MOCK_ENV,
+            http_client=http,
+        )  # fmt: skip
+        grants: list[str] = []
+
+        async def sign() -> None:
+            grants.append(await auth.create_grant())
+
+        async with anyio.create_task_group() as group:
+            for _ in range(30):
+                group.start_soon(sign)
+            for index in range(1, 30):
+                await anyio.lowlevel.checkpoint()
+                auth.use_key(SlowSigner(keys[index % 2]))
+    public = {key.key_id: RSAKey.import_key(key.public_jwk) for key in keys}
+    for grant in grants:
+        kid = jws.extract_compact(grant.encode()).headers()["kid"]
+        jwt.decode(grant, public[kid], algorithms=["RS256"])
+    assert len(grants) == 30
+
+
 async def test_use_key_keeps_the_cached_token_and_the_next_fetch_uses_the_new_key() -> None:
     clock = Clock()
     endpoint = ScriptedMaskinporten(200)
