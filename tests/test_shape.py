@@ -58,6 +58,7 @@ LAYERS: dict[str, int] = {
     "_dialogporten": 3,
     "_correspondence": 3,
     "_parties": 3,
+    "_admin": 3,
     # bulk jobs over the API clients, and the diagnosis over the auth flows
     "_harvest": 4,
     "_doctor": 4,
