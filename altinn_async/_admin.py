@@ -1405,12 +1405,15 @@ class MaskinportenAdmin:
         )
 
     async def get_scope(self, name: str) -> ApiScope:
-        """One of the organisation's scopes, by name (``GET /scopes?scope=``).
+        """One of the organisation's scopes, by name, deactivated or not (``GET
+        /scopes?scope=&inactive=true``: without ``inactive`` the list hides a deactivated scope,
+        which `update_scope` must read to reactivate it).
 
         Raises:
             SelfServiceError: ``reason`` ``"not found"`` for an unknown scope.
         """
-        response = await self._call("GET", "/scopes", params={"scope": _scope_name(name)})
+        params = {"scope": _scope_name(name), "inactive": "true"}
+        response = await self._call("GET", "/scopes", params=params)
         body = self._json(response)
         if isinstance(body, list):
             # The list endpoint filtered by the name (as the web UI uses it).

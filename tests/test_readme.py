@@ -55,6 +55,7 @@ BLOCKS = python_blocks()
 def test_the_readme_has_the_examples_this_test_knows() -> None:
     assert [heading for heading, _ in BLOCKS] == [
         "Maskinporten, then an Altinn token",
+        "Maskinporten self-service",
         "ID-porten: a person logs in, Altinn is called as them",
         "Several processes: Redis",
         "Altinn 2 (legacy)",
@@ -85,11 +86,28 @@ def playground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Play
     )
     (tmp_path / "client.pem").write_bytes(pem)
     key = altinn.SigningKey.from_pem(pem, kid="my-key-id")
+    for name in ("admin.pem", "client-2.pem"):
+        (tmp_path / name).write_bytes(
+            rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
     emulator = Emulator()
     emulator.add_maskinporten_client(
         "my-client-id", org_number="405003309", scopes=["altinn:serviceowner/instances.read",
         *MAILBOX_SCOPES], jwks=[key.public_jwk],
     )  # fmt: skip
+    # The self-service example: an admin client of the same organisation, and the scope in
+    # Digdir's registry (Altinn's), which the organisation has access to.
+    admin = altinn.SigningKey.from_pem((tmp_path / "admin.pem").read_bytes(), kid="admin-key-id")
+    emulator.add_maskinporten_client(
+        "my-admin-client-id", org_number="405003309", scopes=altinn.ADMIN_SCOPES,
+        jwks=[admin.public_jwk],
+    )  # fmt: skip
+    emulator.add_api_scope("altinn:serviceowner/instances.read", owner_org="991825827")
+    emulator.grant_scope_access("altinn:serviceowner/instances.read", "405003309")
     emulator.add_organization("310000001", name="MOTTAKER AS")
     emulator.add_organization("310000002", parent="310000001")
     emulator.add_system_user(client_id="my-client-id", customer_org="310000001")
@@ -156,6 +174,20 @@ def test_maskinporten_example(
     assert all(line.split()[1].startswith("ttd/") for line in printed)
     assert playground.emulator.requests["maskinporten.token"] == 1
     assert opened
+    assert all(client.is_closed for client in opened)
+
+
+def test_selfservice_example(
+    playground: Playground, opened: list[httpx.AsyncClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(block("Maskinporten self-service"))
+    assert capsys.readouterr().out.strip() == "('key-2',)"
+    requests = playground.emulator.requests
+    assert requests["selfservice.clients"] == 1  # the create
+    assert requests["maskinporten.token"] == 2  # the admin token, then the new client's
+    # The new client's one grant was signed with key-1 (its token outlives the rotation).
+    created = [g for g in playground.emulator.grants if g.client_id != "my-admin-client-id"]
+    assert [g.kid for g in created] == ["key-1"]
     assert all(client.is_closed for client in opened)
 
 
