@@ -92,12 +92,13 @@ if TYPE_CHECKING:
     INVALID_URL: tuple[type[httpx.InvalidURL], ...]
     RESPONSES: tuple[type[httpx.Response], ...]
 else:
+    _AUTH_DOC = "Both packages' ``Auth``: a flow takes the request of either package's client."
     # Both are plain classes with the same five attributes and no __init__: a class may derive
     # from both, and httpx's (first in the MRO) gives the defaults.
     AuthBase = (
         httpx.Auth
         if len(FLAVOURS) == 1
-        else type("AuthBase", _classes("Auth"), {"__module__": __name__, "__doc__": __doc__})
+        else type("AuthBase", _classes("Auth"), {"__module__": __name__, "__doc__": _AUTH_DOC})
     )
     TRANSPORT_ERRORS = _classes("TransportError")
     # These happen before the request left, so even a POST may be sent again.
