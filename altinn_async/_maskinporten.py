@@ -15,6 +15,7 @@ import httpx
 from ._auth import TokenAuth, origin_policy
 from ._context import TokenContext
 from ._environment import Environment
+from ._httpcompat import AsyncClient
 from ._jwt import sign_jwt, signer_header
 from ._keys import ALGORITHMS, Signer
 from ._oauth import Form, OAuthError, TokenEndpoint, oauth_request_error
@@ -142,7 +143,7 @@ class MaskinportenAuth(TokenAuth):
         consumer_org: str | None = None,
         authorization_details: SystemUser | Sequence[Mapping[str, Any]] | None = None,
         grant_lifetime: int = 60,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: AsyncClient | None = None,
         cache: TokenCache | None = None,
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,

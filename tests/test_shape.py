@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "_hal": 0,
     "_jwt": 0,
     "_http": 0,
+    "_httpcompat": 0,
     "_origins": 0,
     "_times": 0,
     "_reading": 0,
