@@ -24,18 +24,26 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typing(session: nox.Session) -> None:
-    """mypy --strict over the library, the tests and the benchmarks."""
-    session.install("-e", ".[test]", MYPY, "nox")
+    """mypy --strict over the library, the tests and the benchmarks.
+
+    httpx2 is installed, so that the types of both httpx packages are checked.
+    """
+    session.install("-e", ".[test,httpx2]", MYPY, "nox")
     session.run("mypy")
 
 
 @nox.session
-def tests(session: nox.Session) -> None:
-    """The whole test suite, every async test on asyncio and on trio.
+@nox.parametrize("http", ["httpx", "httpx2"])
+def tests(session: nox.Session, http: str) -> None:
+    """The whole test suite, every async test on asyncio and on trio, on each HTTP package.
+
+    ``http="httpx"``: httpx alone, as most users have it. ``http="httpx2"``: httpx2 installed
+    too; first the tests of an httpx2 client beside httpx (``tests/test_httpx2.py``), then the
+    whole suite with ``import httpx`` being httpx2 (``--http-library=httpx2``).
 
     The interop tests run a real OpenID provider on Node.js; npm installs it from its lock file.
     """
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,httpx2]" if http == "httpx2" else ".[test]")
     if shutil.which("npm"):
         session.run(
             "npm",
@@ -48,7 +56,11 @@ def tests(session: nox.Session) -> None:
         )
     elif os.environ.get("CI"):
         session.error("npm is not on PATH: CI must run the interop tests (tests/interop/provider)")
-    session.run("pytest", *session.posargs)
+    if http == "httpx2":
+        session.run("pytest", "tests/test_httpx2.py", *session.posargs)
+        session.run("pytest", "--http-library=httpx2", *session.posargs)
+    else:
+        session.run("pytest", *session.posargs)
 
 
 @nox.session

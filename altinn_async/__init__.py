@@ -5,6 +5,17 @@ faithful local emulator of the services to test against.
 """
 
 from . import exceptions
+from ._admin import (
+    ADMIN_SCOPES,
+    ApiScope,
+    ClientKey,
+    ClientKeys,
+    ClientRegistration,
+    DelegationSource,
+    KeyRotation,
+    MaskinportenAdmin,
+    ScopeAccess,
+)
 from ._altinn2 import Altinn2Client
 from ._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
 from ._auth import StaticToken, TokenAuth, TokenSource
@@ -104,6 +115,7 @@ from .exceptions import (
     InsufficientScopeError,
     InvalidScopeError,
     KeyLoadError,
+    KeyRotationError,
     LimitReachedWarning,
     LoginError,
     LoginRequiredError,
@@ -111,6 +123,7 @@ from .exceptions import (
     NetworkError,
     PaginationError,
     ResponseFormatError,
+    SelfServiceError,
     SharedStoreError,
     StuckWindowError,
     TokenError,
@@ -119,6 +132,7 @@ from .exceptions import (
 )
 
 __all__ = [
+    "ADMIN_SCOPES",
     "ANY_REVISION",
     "PRODUCTION",
     "TEST",
@@ -132,6 +146,7 @@ __all__ = [
     "AltinnPrincipal",
     "AltinnTokenValidator",
     "ApiAction",
+    "ApiScope",
     "AttachmentUnavailableError",
     "AuthorizationError",
     "AuthorizationServer",
@@ -143,6 +158,9 @@ __all__ = [
     "Check",
     "CheckpointError",
     "ChecksumMismatchError",
+    "ClientKey",
+    "ClientKeys",
+    "ClientRegistration",
     "Clock",
     "CloudEvent",
     "CloudEventError",
@@ -155,6 +173,7 @@ __all__ = [
     "CorrespondenceIds",
     "CorrespondenceWalk",
     "DateFilter",
+    "DelegationSource",
     "Diagnosis",
     "Dialog",
     "DialogActivity",
@@ -195,6 +214,8 @@ __all__ = [
     "InvalidScopeError",
     "JsonLinesSink",
     "KeyLoadError",
+    "KeyRotation",
+    "KeyRotationError",
     "KeysetPaging",
     "LimitReachedWarning",
     "Link",
@@ -203,6 +224,7 @@ __all__ = [
     "LoginRequest",
     "LoginRequiredError",
     "LoginSession",
+    "MaskinportenAdmin",
     "MaskinportenAuth",
     "MaskinportenError",
     "MemoryPendingLoginStore",
@@ -220,6 +242,8 @@ __all__ = [
     "PendingLoginStore",
     "ResponseFormatError",
     "RetryPolicy",
+    "ScopeAccess",
+    "SelfServiceError",
     "SharedStoreError",
     "SharedTokens",
     "Signer",

@@ -3,9 +3,8 @@ it works under, and the retry policy for its requests."""
 
 from __future__ import annotations
 
-import httpx
-
 from ._http import platform_base
+from ._httpcompat import AsyncClient, Auth, as_httpx, as_httpx_auth
 from ._retry import RetryPolicy
 
 __all__ = ["PlatformClient"]
@@ -16,7 +15,8 @@ class PlatformClient:
     `Dialogporten`, `CorrespondenceClient`, `AuthorizedPartiesClient`).
 
     Args:
-        http: the authenticated client (its auth, headers and base URL apply).
+        http: the authenticated client (its auth, headers and base URL apply): an
+            ``httpx.AsyncClient``, or an ``httpx2.AsyncClient``.
         platform: the platform URL (``https://platform.tt02.altinn.no``), if ``http`` has no
             ``base_url``.
         retry: the `RetryPolicy` (``RetryPolicy.NEVER`` for none).
@@ -30,15 +30,15 @@ class PlatformClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: AsyncClient,
         *,
         platform: str | None = None,
         retry: RetryPolicy | None = None,
-        auth: httpx.Auth | None = None,
+        auth: Auth | None = None,
     ) -> None:
-        self._http = http
-        self._auth = auth
-        self._base = platform_base(http, platform, type(self).__name__)
+        self._http = as_httpx(http)
+        self._auth = as_httpx_auth(auth)
+        self._base = platform_base(self._http, platform, type(self).__name__)
         self._retry = retry or RetryPolicy()
 
     def __repr__(self) -> str:

@@ -9,11 +9,10 @@ import time
 from collections.abc import AsyncGenerator, Generator, Hashable, Iterable
 from typing import ClassVar, Protocol, runtime_checkable
 
-import httpx
-
 from . import _telemetry as telemetry
 from ._context import Closing, TokenContext
 from ._environment import Environment
+from ._httpcompat import AuthBase, FlowRequest, FlowResponse, is_replayable
 from ._jwt import unverified_claims
 from ._origins import ForeignOrigins, OriginPolicy
 from ._tokens import AccessToken, Clock, TokenCache
@@ -60,14 +59,15 @@ def environment_origins(environment: Environment) -> tuple[str | None, ...]:
     return (environment.platform, environment.altinn2)
 
 
-class TokenAuth(Closing, httpx.Auth, abc.ABC):
+class TokenAuth(Closing, AuthBase, abc.ABC):
     """Base of the bearer-token auth flows: cache, single-flight fetch, origins, a 401 retry.
 
     Subclasses say what identifies their tokens (`cache_key`) and how to fetch one (`_fetch`).
     Every request to one of the flow's origins gets ``Authorization: Bearer <token>``; on a 401
     the token that was sent is dropped, a new one fetched, and the request sent once more, never
     more than once. A request to any other origin is refused (`ForeignOriginError`) or, with
-    ``foreign_origins="omit"``, sent without the token.
+    ``foreign_origins="omit"``, sent without the token. A flow is an ``httpx.Auth``, and an
+    ``httpx2.Auth`` too when httpx2 is installed: one flow works on a client of either.
     """
 
     requires_request_body = False
@@ -177,20 +177,21 @@ class TokenAuth(Closing, httpx.Auth, abc.ABC):
         if self._owns_context:
             await self._context.aclose()
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+    # The flow takes the request of an httpx or an httpx2 client (`FlowRequest`): the same API.
+    def sync_auth_flow(self, request: FlowRequest) -> Generator[FlowRequest, FlowResponse]:
         raise ConfigurationError(
             f"{type(self).__name__} works with httpx.AsyncClient only, not httpx.Client"
         )
 
     async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        self, request: FlowRequest
+    ) -> AsyncGenerator[FlowRequest, FlowResponse]:
         if not self._origins.admits(request.url):
             yield request
             return
         # A body given as bytes can be sent again; a streamed upload cannot. Decided before
         # sending, since a transport may buffer the stream while sending it.
-        replayable = isinstance(request.stream, httpx.ByteStream)
+        replayable = is_replayable(request)
         token = await self.get_token()
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request

@@ -8,6 +8,7 @@ from typing import Self
 
 import httpx
 
+from ._httpcompat import AsyncClient, as_httpx, is_client
 from ._retry import RetryPolicy
 from ._tokens import Clock, TokenCache
 from .exceptions import ConfigurationError
@@ -53,22 +54,23 @@ class TokenContext:
     def __init__(
         self,
         *,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: AsyncClient | None = None,
         cache: TokenCache | None = None,
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
         if cache is not None and clock is not None and cache.clock is not clock:
             raise ConfigurationError("give the clock to the TokenCache, not to both")
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+        if http_client is not None and not is_client(http_client):
             raise ConfigurationError(
-                f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
+                "http_client must be an httpx.AsyncClient (or an httpx2.AsyncClient), got "
+                f"{type(http_client).__name__}"
             )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError(
                 f"retry must be an altinn_async.RetryPolicy, got {type(retry).__name__}"
             )
-        self._given = http_client
+        self._given = None if http_client is None else as_httpx(http_client)
         self._made: httpx.AsyncClient | None = None
         self._parent: TokenContext | None = None
         if cache is None:
@@ -95,7 +97,7 @@ class TokenContext:
         return self._made
 
     def derive(
-        self, *, http_client: httpx.AsyncClient | None = None, retry: RetryPolicy | None = None
+        self, *, http_client: AsyncClient | None = None, retry: RetryPolicy | None = None
     ) -> TokenContext:
         """A context with this one's cache, and the given client or policy instead of its own.
 

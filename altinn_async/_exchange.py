@@ -13,6 +13,7 @@ from ._auth import TokenAuth, TokenSource, origin_policy
 from ._context import TokenContext
 from ._environment import Environment
 from ._http import read_error_body
+from ._httpcompat import AsyncClient
 from ._jwt import unverified_claims
 from ._oauth import get_with_token
 from ._origins import ForeignOrigins
@@ -75,7 +76,7 @@ class AltinnExchangeAuth(TokenAuth):
         environment: Environment | None = None,
         provider: str | None = None,
         test: bool = False,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: AsyncClient | None = None,
         cache: TokenCache | None = None,
         retry: RetryPolicy | None = None,
         allowed_origins: Iterable[str] = (),

@@ -18,6 +18,7 @@ import anyio
 import httpx
 
 from ._http import api_error, network_error
+from ._httpcompat import TRANSPORT_ERRORS, url_argument
 from ._redact import safe_url
 from ._retry import RetryPolicy, send
 from .exceptions import ChecksumMismatchError, ConfigurationError
@@ -117,19 +118,19 @@ async def download_to(
     partial = anyio.Path(_partial(destination))
 
     async def build() -> httpx.Request:
-        return http.build_request("GET", url, headers=headers)
+        return http.build_request("GET", url_argument(http, url), headers=headers)
 
     retry = 0
     while True:
         try:
             response = await send(http, build, policy=policy, stream=True, auth=auth)
-        except httpx.TransportError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise network_error(exc) from exc
         try:
             if response.status_code != 200:
                 raise await api_error(response)
             size = await _write(response, partial, destination, expected_size, md5)
-        except httpx.TransportError as exc:
+        except TRANSPORT_ERRORS as exc:
             # The body broke off: the download starts again, if the policy lets it.
             wait = policy.delay(retry, exc, idempotent=True)
             if wait is None:

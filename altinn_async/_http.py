@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 import httpx
 
+from ._httpcompat import TRANSPORT_ERRORS, httpx_url
 from ._redact import safe_url
 from .exceptions import APIError, ConfigurationError, NetworkError
 
@@ -34,7 +35,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def origin(url: str | httpx.URL) -> str:
     """The origin of ``url`` as ``scheme://host[:port]``, lower-cased, default port left out."""
-    parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    parsed = httpx_url(url)
     scheme = parsed.scheme.lower()
     host = parsed.host.lower()
     if ":" in host:
@@ -166,7 +167,7 @@ def read_error_body(response: httpx.Response) -> ErrorBody:
 
 async def api_error(response: httpx.Response) -> APIError:
     """An `APIError` describing ``response`` (reads the body; never includes request headers)."""
-    with contextlib.suppress(httpx.TransportError):
+    with contextlib.suppress(*TRANSPORT_ERRORS):
         await response.aread()  # the status is the news; a body lost on the way is not
     request = response.request
     body = read_error_body(response)

@@ -16,6 +16,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from ._http import describe_transport_error
+from ._httpcompat import TRANSPORT_ERRORS
 from ._retry import RetryPolicy, send
 from ._tokens import Clock
 from .exceptions import AltinnError, IDTokenError
@@ -97,7 +98,7 @@ class JWKSCache:
 
         try:
             response = await send(client, build, policy=self._retry, use_client_auth=False)
-        except httpx.TransportError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._error(
                 f"could not fetch the signing keys at {self._uri}: {describe_transport_error(exc)}"
             ) from exc

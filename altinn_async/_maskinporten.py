@@ -15,6 +15,7 @@ import httpx
 from ._auth import TokenAuth, origin_policy
 from ._context import TokenContext
 from ._environment import Environment
+from ._httpcompat import AsyncClient
 from ._jwt import sign_jwt, signer_header
 from ._keys import ALGORITHMS, Signer
 from ._oauth import Form, OAuthError, TokenEndpoint, oauth_request_error
@@ -142,7 +143,7 @@ class MaskinportenAuth(TokenAuth):
         consumer_org: str | None = None,
         authorization_details: SystemUser | Sequence[Mapping[str, Any]] | None = None,
         grant_lifetime: int = 60,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: AsyncClient | None = None,
         cache: TokenCache | None = None,
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
@@ -174,19 +175,7 @@ class MaskinportenAuth(TokenAuth):
         )
         if not client_id.strip():
             raise ConfigurationError("client_id must be a non-empty string")
-        if not isinstance(key, Signer):
-            raise ConfigurationError(
-                "key must be an altinn_async.SigningKey or implement the Signer protocol"
-            )
-        if key.algorithm not in ALGORITHMS:
-            raise ConfigurationError(
-                f"Maskinporten accepts RS256, RS384 and RS512 grants, not {key.algorithm!r}"
-            )
-        if key.key_id is None and not key.certificate_chain:
-            raise ConfigurationError(
-                "the key has neither a kid (a key registered on the client) nor a certificate "
-                "(x5c): pass kid= when loading a registered key"
-            )
+        _check_signer(key)
         if not 1 <= grant_lifetime <= 120:
             raise ConfigurationError("grant_lifetime must be between 1 and 120 seconds")
         if consumer_org is not None and not _ORG_NUMBER.fullmatch(consumer_org):
@@ -230,6 +219,41 @@ class MaskinportenAuth(TokenAuth):
         return self._scopes
 
     @property
+    def key(self) -> Signer:
+        """The key new grants are signed with."""
+        return self._key
+
+    @property
+    def grant_lifetime(self) -> int:
+        """Seconds from ``iat`` to ``exp`` of each grant."""
+        return self._grant_lifetime
+
+    def use_key(self, key: Signer) -> Signer:
+        """Sign every grant from now on with ``key``; return the key used until now.
+
+        For a key rotation (`KeyRotation`): register the new key on the client, wait until
+        Maskinporten knows it, then switch. The switch is one assignment, and each grant reads
+        the key once, so a grant being signed while it happens is signed and named (``kid`` or
+        ``x5c``) by the same key, old or new, however long its signer takes. Cached tokens are
+        kept: a token got with the old key stays valid until it expires, and the next token is
+        fetched with the new key.
+
+        Raises:
+            ConfigurationError: the key cannot sign Maskinporten grants (as for the
+                constructor's ``key``).
+        """
+        _check_signer(key)
+        previous, self._key = self._key, key
+        logger.info(
+            "%s signs new grants with key %s (was %s)",
+            self._describe(),
+            _key_name(key),
+            _key_name(previous),
+            extra={"altinn_flow": self._flow, "altinn_client_id": self._client_id},
+        )
+        return previous
+
+    @property
     def cache_key(self) -> Hashable:
         return self._key_tuple
 
@@ -265,7 +289,9 @@ class MaskinportenAuth(TokenAuth):
 
     async def create_grant(self) -> str:
         """Sign a new grant (a secret: it can be exchanged for a token until it expires)."""
-        return await sign_jwt(self._key, self.grant_header(), self.grant_claims())
+        # One read of the key: a use_key() while the signer works does not mix two keys.
+        key = self._key
+        return await sign_jwt(key, signer_header(key), self.grant_claims())
 
     async def _grant_form(self) -> Form:
         return {"grant_type": JWT_BEARER, "assertion": await self.create_grant()}, {}
@@ -328,6 +354,26 @@ class MaskinportenAuth(TokenAuth):
             trace_id=trace.group(1) if trace else None,
             hint=hint,
         )
+
+
+def _check_signer(key: object) -> None:
+    if not isinstance(key, Signer):
+        raise ConfigurationError(
+            "key must be an altinn_async.SigningKey or implement the Signer protocol"
+        )
+    if key.algorithm not in ALGORITHMS:
+        raise ConfigurationError(
+            f"Maskinporten accepts RS256, RS384 and RS512 grants, not {key.algorithm!r}"
+        )
+    if key.key_id is None and not key.certificate_chain:
+        raise ConfigurationError(
+            "the key has neither a kid (a key registered on the client) nor a certificate "
+            "(x5c): pass kid= when loading a registered key"
+        )
+
+
+def _key_name(key: Signer) -> str:
+    return f"kid {key.key_id!r}" if key.key_id is not None else "the certificate (x5c)"
 
 
 def _authorization_details(

@@ -14,6 +14,7 @@ import httpx
 from . import _telemetry as telemetry
 from ._context import TokenContext
 from ._http import describe_transport_error
+from ._httpcompat import TRANSPORT_ERRORS
 from ._retry import send
 from ._tokens import AccessToken
 from .exceptions import TokenRequestError
@@ -194,7 +195,7 @@ async def get_with_token(
 
     try:
         return await send(client, build, policy=context.retry, use_client_auth=False)
-    except httpx.TransportError as exc:
+    except TRANSPORT_ERRORS as exc:
         raise failure(describe_transport_error(exc)) from exc
 
 
@@ -262,7 +263,7 @@ class TokenEndpoint:
                     idempotent=idempotent,
                     use_client_auth=False,
                 )
-            except httpx.TransportError as exc:
+            except TRANSPORT_ERRORS as exc:
                 raise TokenRequestError(
                     f"could not reach {self._server} for the {what} at {url}: "
                     f"{describe_transport_error(exc)}",

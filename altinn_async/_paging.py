@@ -32,6 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._hal import HalResource, json_kind, parse_hal, parse_hal_array
 from ._http import api_error, origin, safe_url
+from ._httpcompat import INVALID_URL, url_argument
 from ._retry import RetryPolicy, request
 from .exceptions import ConfigurationError, HALError, LimitReachedWarning, PaginationError
 
@@ -325,7 +326,7 @@ class Paginator(Generic[T]):
     def _follow(self, url: httpx.URL, link: str | httpx.URL) -> httpx.URL:
         try:
             next_url = url.join(link)
-        except httpx.InvalidURL as exc:
+        except INVALID_URL as exc:
             raise PaginationError(
                 f"{safe_url(url)} answered a next link that is not a URL", position=str(url)
             ) from exc
@@ -452,7 +453,7 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 def _absolute(http: httpx.AsyncClient, url: str | httpx.URL) -> httpx.URL:
     # build_request resolves a relative URL against base_url exactly as http.get would.
-    resolved = http.build_request("GET", url).url
+    resolved = http.build_request("GET", url_argument(http, url)).url
     if not resolved.is_absolute_url:
         raise ConfigurationError(
             f"{safe_url(url)} is not an absolute URL, and the client has no base_url to resolve "

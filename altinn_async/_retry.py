@@ -18,6 +18,13 @@ from opentelemetry.trace import SpanKind
 
 from . import _telemetry as telemetry
 from ._http import network_error, retry_after, safe_url
+from ._httpcompat import (
+    CONNECT_ERRORS,
+    RESPONSES,
+    TRANSPORT_ERRORS,
+    url_argument,
+    use_client_default,
+)
 from .exceptions import ConfigurationError
 
 __all__ = ["IDEMPOTENT_METHODS", "Pacer", "RetryPolicy", "pacing", "request", "send"]
@@ -29,7 +36,7 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 
 # These failures happen before the request reaches the server, so even a request that must not
 # be sent twice can be sent again.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NOT_SENT = CONNECT_ERRORS
 
 
 def _check_policy(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -106,7 +113,7 @@ class RetryPolicy:
         if retry + 1 >= self.attempts:
             return None
         safe = idempotent or self.retry_non_idempotent
-        if isinstance(outcome, httpx.Response):
+        if isinstance(outcome, RESPONSES):
             if outcome.status_code not in self.statuses:
                 return None
             if not safe and outcome.status_code != 429:
@@ -225,7 +232,7 @@ async def _try(
             span.set_attributes(telemetry.http_attributes(request, retry))
         try:
             response = await http.send(request, stream=stream, auth=auth)
-        except httpx.TransportError as exc:
+        except TRANSPORT_ERRORS as exc:
             telemetry.mark_error(span, telemetry.error_type(exc))
             return exc
         span.set_attribute("http.response.status_code", response.status_code)
@@ -264,7 +271,7 @@ async def send(
     Raises:
         httpx.TransportError: the last try failed on the network.
     """
-    chosen = auth if auth is not None else httpx.USE_CLIENT_DEFAULT if use_client_auth else None
+    chosen = auth if auth is not None else use_client_default(http) if use_client_auth else None
     retry = 0
     pacer = _PACER.get()
     while True:
@@ -274,12 +281,12 @@ async def send(
         safe = request.method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         outcome = await _try(http, request, retry, stream=stream, auth=chosen)
         wait = policy.delay(retry, outcome, idempotent=safe)
-        if pacer is not None and isinstance(outcome, httpx.Response):
+        if pacer is not None and isinstance(outcome, RESPONSES):
             told = retry_after(outcome) if outcome.status_code in (429, 503) else None
             if told is not None:
                 pacer.pause(told)
         if wait is None:
-            if isinstance(outcome, httpx.TransportError):
+            if isinstance(outcome, BaseException):  # an httpx or httpx2 TransportError
                 raise outcome
             return outcome
         extra: dict[str, object] = {
@@ -288,8 +295,8 @@ async def send(
             "altinn_retry_in": round(wait, 3),
             "altinn_attempt": retry + 2,
         }
-        if isinstance(outcome, httpx.Response):
-            with contextlib.suppress(httpx.TransportError):
+        if isinstance(outcome, RESPONSES):
+            with contextlib.suppress(*TRANSPORT_ERRORS):
                 await outcome.aread()  # a retried answer's body does not matter
             await outcome.aclose()
             what = f"HTTP {outcome.status_code}"
@@ -335,11 +342,11 @@ async def request(
     """
 
     async def build() -> httpx.Request:
-        return http.build_request(method, url, params=params, headers=headers)
+        return http.build_request(method, url_argument(http, url), params=params, headers=headers)
 
     try:
         return await send(
             http, build, policy=policy, idempotent=idempotent, stream=stream, auth=auth
         )
-    except httpx.TransportError as exc:
+    except TRANSPORT_ERRORS as exc:
         raise network_error(exc) from exc

@@ -18,6 +18,7 @@ import httpx
 from ._api import PlatformClient
 from ._files import download_to, safe_filename
 from ._http import api_error, network_error
+from ._httpcompat import TRANSPORT_ERRORS
 from ._paging import BodyNextField, Page, PageContent, Paginator
 from ._redact import safe_url
 from ._retry import RetryPolicy, request
@@ -471,7 +472,7 @@ class StorageClient(PlatformClient):
             try:
                 async for chunk in response.aiter_bytes():
                     yield chunk
-            except httpx.TransportError as exc:
+            except TRANSPORT_ERRORS as exc:
                 raise network_error(exc, response.request) from exc
         finally:
             await response.aclose()

@@ -147,10 +147,10 @@ _paused_seconds = meter.create_histogram(
 def retried(method: str, outcome: httpx.Response | httpx.TransportError) -> None:
     """Count a retry of a ``method`` request after ``outcome``."""
     attributes: dict[str, AttributeValue] = {"http.request.method": method}
-    if isinstance(outcome, httpx.Response):
-        attributes["http.response.status_code"] = outcome.status_code
-    else:
+    if isinstance(outcome, BaseException):
         attributes["error.type"] = error_type(outcome)
+    else:
+        attributes["http.response.status_code"] = outcome.status_code
     _retries.add(1, attributes)
 
 

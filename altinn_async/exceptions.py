@@ -13,7 +13,9 @@ Every exception the library raises on purpose derives from `AltinnError`::
     │   └── ChecksumMismatchError   a download's bytes never matched the checksum the metadata gives
     ├── ForeignOriginError          credentials kept from a request to another origin
     ├── APIError                    an Altinn API answered with an error status
-    │   └── AttachmentUnavailableError  a Correspondence attachment expired, was purged, is gone
+    │   ├── AttachmentUnavailableError  a Correspondence attachment expired, was purged, is gone
+    │   └── SelfServiceError        Digdir's self-service API refused (field errors, the status)
+    ├── KeyRotationError            a client's keys cannot be rotated as asked (5 keys, unknown kid)
     ├── PaginationError             a list cannot be paged further (a next link repeats, a bad page)
     │   └── StuckWindowError        1000+ correspondences share one time: the list cannot pass them
     ├── ResponseFormatError         an API's answer is not the document its specification describes
@@ -64,6 +66,7 @@ __all__ = [
     "InsufficientScopeError",
     "InvalidScopeError",
     "KeyLoadError",
+    "KeyRotationError",
     "LimitReachedWarning",
     "LoginError",
     "LoginRequiredError",
@@ -71,6 +74,7 @@ __all__ = [
     "NetworkError",
     "PaginationError",
     "ResponseFormatError",
+    "SelfServiceError",
     "StuckWindowError",
     "TokenError",
     "TokenRequestError",
@@ -252,6 +256,81 @@ class AttachmentUnavailableError(APIError):
             retry_after=retry_after,
         )
         self.reason = reason
+
+
+_SELF_SERVICE_REASONS = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not found",
+    409: "conflict",
+}
+
+
+class SelfServiceError(APIError):
+    """Digdir's self-service API (clients, keys, scopes) answered with an error status.
+
+    The body's field errors (``errors[].errorMessage`` and ``fieldIdentifier``) are in `errors`
+    and the message; `reason` tells the common statuses apart.
+
+    Attributes:
+        reason: ``"invalid"`` (400: a field, a combination, a key or an organisation number
+            the API does not accept), ``"unauthorized"`` (401: the admin token is missing,
+            expired or not one of this environment's), ``"forbidden"`` (403: the admin client
+            lacks a scope, or the object belongs to another organisation), ``"not found"``
+            (404), ``"conflict"`` (409: a deactivated scope created again), else ``"error"``.
+        errors: the field errors as ``(field, message)`` pairs (``field`` is ``None`` when the
+            API named none).
+        error_description: the body's ``error_description``, when it had one.
+        correlation_id: the body's ``correlation_id``, to quote when asking Digdir for help.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        method: str,
+        url: str,
+        errors: tuple[tuple[str | None, str], ...] = (),
+        error_description: str | None = None,
+        correlation_id: str | None = None,
+        problem: dict[str, object] | None = None,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            method=method,
+            url=url,
+            problem=problem,
+            detail=detail,
+            retry_after=retry_after,
+        )
+        self.reason = _SELF_SERVICE_REASONS.get(status_code, "error")
+        self.errors = errors
+        self.error_description = error_description
+        self.correlation_id = correlation_id
+
+
+class KeyRotationError(AltinnError):
+    """A client's key set cannot be changed as asked; nothing was changed.
+
+    Attributes:
+        client_id: the client whose keys these are.
+        reason: ``"full"`` (the client has 5 keys, the most Digdir allows), ``"unknown kid"``
+            (the key to retire or renew is not registered), ``"kid taken"`` (the new key's
+            ``kid`` is registered already), ``"new key missing"`` (the new key is no longer
+            registered, so retiring the old one would leave the signer without a key).
+        kids: the ``kid`` of each key registered when this was found.
+    """
+
+    def __init__(self, message: str, *, client_id: str, reason: str, kids: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.client_id = client_id
+        self.reason = reason
+        self.kids = kids
 
 
 class PaginationError(AltinnError):

@@ -65,7 +65,38 @@ def _guarded_connect_ex(self: Any, address: Any) -> int:
     return _real_connect_ex(self, _checked(address))
 
 
+HTTP_LIBRARIES = ("httpx", "httpx2")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--http-library",
+        choices=HTTP_LIBRARIES,
+        default="httpx",
+        help="run the suite on httpx (default) or on httpx2: with httpx2, `import httpx` is "
+        "httpx2 (httpx2.alias_httpx()) for the library, the emulator and the tests alike",
+    )
+
+
+def _choose_http_library(config: pytest.Config) -> None:
+    if config.getoption("--http-library") != "httpx2":
+        return
+    try:
+        import httpx2  # noqa: PLC0415 - only for this run
+    except ImportError:
+        raise pytest.UsageError("--http-library=httpx2 needs httpx2: pip install httpx2") from None
+    # Before any test module imports httpx (conftest imports none); raises if one did.
+    httpx2.alias_httpx()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    import httpx  # noqa: PLC0415 - after the alias, if any
+
+    return f"http library: {httpx.__name__} {httpx.__version__}"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _choose_http_library(config)
     # For the whole session, session-scoped fixtures included: no test talks to the network.
     socket.getaddrinfo = _guarded_getaddrinfo
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]

@@ -51,11 +51,28 @@ def playground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Play
     )
     (tmp_path / "client.pem").write_bytes(pem)
     key = altinn.SigningKey.from_pem(pem, kid="my-key-id")
+    for name in ("admin.pem", "client-2.pem"):
+        (tmp_path / name).write_bytes(
+            rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
     emulator = Emulator()
     emulator.add_maskinporten_client(
         "my-client-id", org_number="405003309", scopes=["altinn:serviceowner/instances.read",
         *MAILBOX_SCOPES], jwks=[key.public_jwk],
     )  # fmt: skip
+    # The self-service client's example: an admin client of the same organisation, and the
+    # scope in Digdir's registry (Altinn's), which the organisation has access to.
+    admin = altinn.SigningKey.from_pem((tmp_path / "admin.pem").read_bytes(), kid="admin-key-id")
+    emulator.add_maskinporten_client(
+        "my-admin-client-id", org_number="405003309", scopes=altinn.ADMIN_SCOPES,
+        jwks=[admin.public_jwk],
+    )  # fmt: skip
+    emulator.add_api_scope("altinn:serviceowner/instances.read", owner_org="991825827")
+    emulator.grant_scope_access("altinn:serviceowner/instances.read", "405003309")
     emulator.add_organization("310000001", name="MOTTAKER AS")
     emulator.add_organization("310000002", parent="310000001")
     emulator.add_system_user(client_id="my-client-id", customer_org="310000001")

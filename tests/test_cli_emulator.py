@@ -289,6 +289,14 @@ def test_the_printed_doctor_command_finds_nothing_wrong(emulator: Running) -> No
     assert " 0 failed," in result.stdout
 
 
+def test_the_printed_clients_command_lists_the_demo_clients(emulator: Running) -> None:
+    env, args = emulator.command("clients list")
+    result = emulator.run([*args, "--json"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = {client["client_id"] for client in json.loads(result.stdout)}
+    assert listed == {"altinn-async-demo", "altinn-async-demo-admin"}
+
+
 def test_the_printed_storage_harvest_command_works(emulator: Running) -> None:
     env, args = emulator.command("harvest storage")
     result = emulator.run(args, env)

@@ -50,6 +50,8 @@ from .playground import MAILBOX, Playground, opened, playground, run
 __all__ = ["opened", "playground"]  # fixtures, used by name
 
 ROOT = Path(__file__).resolve().parent.parent
+
+pytest_plugins = ["pytester"]
 DOCS = ROOT / "docs"
 _FENCE = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<code>.*?)^```$", re.DOTALL | re.MULTILINE)
 _MARK = re.compile(r"^<!-- (?P<kind>test|output of|not run): (?P<value>.+) -->$")
@@ -140,6 +142,8 @@ def test_the_docs_have_the_blocks_this_test_knows() -> None:
             "messaging",
             "altinn2",
             "selfservice",
+            "selfservice-client",
+            "pytest-plugin",
             "redis",
             "queue",
             "emulator-cli",
@@ -437,6 +441,30 @@ def test_selfservice(
     assert "provider:api/read" in second
     assert "eyJ" not in second  # no token in the repr
     assert all(client.is_closed for client in opened)
+
+
+def test_selfservice_client(
+    playground: Playground, opened: list[httpx.AsyncClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_block("selfservice-client")
+    assert capsys.readouterr().out.strip() == "('key-2',)"
+    requests = playground.emulator.requests
+    assert requests["selfservice.clients"] == 1  # the create
+    assert requests["maskinporten.token"] == 2  # the admin token, then the new client's
+    # The new client's one grant was signed with key-1 (its token outlives the rotation).
+    created = [g for g in playground.emulator.grants if g.client_id != "my-admin-client-id"]
+    assert [g.kid for g in created] == ["key-1"]
+    assert all(client.is_closed for client in opened)
+
+
+def test_pytest_plugin(pytester: pytest.Pytester) -> None:
+    # The sample test, as a team's test file, run by pytest with the plugin as installed.
+    pytester.makepyfile(test_sample=block("pytest-plugin").code)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "error", "--strict-markers", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*test_count_instances?asyncio? PASSED*", "*test_count_instances?trio? PASSED*"]
+    )
 
 
 def test_redis(

@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "_hal": 0,
     "_jwt": 0,
     "_http": 0,
+    "_httpcompat": 0,
     "_origins": 0,
     "_times": 0,
     "_reading": 0,
@@ -58,6 +59,7 @@ LAYERS: dict[str, int] = {
     "_dialogporten": 3,
     "_correspondence": 3,
     "_parties": 3,
+    "_admin": 3,
     # bulk jobs over the API clients, and the diagnosis over the auth flows
     "_harvest": 4,
     "_doctor": 4,
@@ -115,7 +117,9 @@ def _layer(module: str) -> int | None:
 
 
 CLIENT_FILES = sorted(p for p in PACKAGE.rglob("*.py") if "testing" not in p.parts)
-EMULATOR_FILES = sorted((PACKAGE / "testing").rglob("*.py"))
+# The pytest plugin is no part of the emulator: it hands tests the client's flows over it.
+PYTEST_PLUGIN = PACKAGE / "testing" / "pytest_plugin.py"
+EMULATOR_FILES = sorted(p for p in (PACKAGE / "testing").rglob("*.py") if p != PYTEST_PLUGIN)
 
 
 def test_every_client_module_has_a_layer() -> None:
@@ -169,13 +173,27 @@ def test_the_emulator_imports_nothing_of_the_client_but_its_seam(path: Path) -> 
     assert client <= EMULATOR_SEAM, f"{_module_name(path)} imports {sorted(client - EMULATOR_SEAM)}"
 
 
+@pytest.mark.parametrize("path", EMULATOR_FILES, ids=_module_name)
+def test_the_emulator_does_not_import_the_pytest_plugin(path: Path) -> None:
+    # Else the client the plugin imports would reach the emulator through it.
+    assert "altinn_async.testing.pytest_plugin" not in _imports(path)
+
+
+def test_the_pytest_plugin_uses_the_client_as_users_do() -> None:
+    # The public package only, as a user's test would: no private client module.
+    client = {t for t in _imports(PYTEST_PLUGIN) if not t.startswith("altinn_async.testing")}
+    assert client == {"altinn_async"}
+
+
 # --- the public surface -----------------------------------------------------------------------
 
 
 def test_all_is_exactly_the_public_names() -> None:
     # altinn_async.testing, .fastapi, .redis and .queue appear as attributes once imported; not
     # re-exported.
-    public = {name for name in vars(altinn) if not name.startswith("_")} - {
+    # Not identifiers: what pytest's assertion rewriting adds to the modules of a plugin's
+    # distribution (this one's, since the package registers its pytest plugin).
+    public = {name for name in vars(altinn) if not name.startswith("_") and name.isidentifier()} - {
         "testing",
         "fastapi",
         "redis",

@@ -1,4 +1,5 @@
-"""The ``altinn-async`` command: ``demo``, ``emulator``, ``token``, ``harvest`` and ``doctor``.
+"""The ``altinn-async`` command: ``demo``, ``emulator``, ``token``, ``harvest``, ``doctor`` and
+``clients``.
 
 Every failure is one line on stderr (``altinn-async: error: ...``) with a hint where there is
 one, and a non-zero exit (2 for wrong input, as argparse's, where a command says so); Ctrl-C
@@ -19,12 +20,12 @@ from typing import Any, NoReturn
 import anyio
 
 from ..exceptions import AltinnError
-from . import _demo, _doctor, _emulator, _harvest, _token
+from . import _clients, _demo, _doctor, _emulator, _harvest, _token
 from ._common import CLIError, UsageError, describe_error, interrupted
 
 __all__ = ["main"]
 
-_COMMANDS = (_demo, _emulator, _token, _harvest, _doctor)
+_COMMANDS = (_demo, _emulator, _token, _harvest, _doctor, _clients)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="altinn-async",
         description="Altinn, Maskinporten and ID-porten from Python: demo, emulator, tokens, "
-        "harvests and a doctor.",
+        "harvests, a doctor, and Maskinporten clients.",
     )
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser

@@ -244,6 +244,13 @@ def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
     doctor = shlex.join(
         ["altinn-async", "doctor", *client, "--scope", DEMO_SCOPES[0], "--exchange"]
     )
+    clients = shlex.join(
+        [
+            "altinn-async", "clients", "list", "--env", environment.maskinporten.issuer,
+            "--selfservice", str(environment.selfservice), "--admin-client-id",
+            f"{args.client_id}-admin", "--key", key_file, "--kid", str(playground.key.key_id),
+        ]
+    )  # fmt: skip
     harvest = " ".join(
         [
             f"ALTINN_API_KEY={DEMO_ALTINN2_API_KEY}",
@@ -337,6 +344,10 @@ def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
             f"  system user:          {playground.system_user_id} of customer "
             f"{DEMO_SYSTEM_USER_ORG} (token --system-user {DEMO_SYSTEM_USER_ORG})"
         ),
+        (
+            f"  self-service API:     {environment.selfservice}  (admin client "
+            f"{args.client_id}-admin, the same key)"
+        ),
         "Altinn 3",
         f"  platform:             {environment.platform}",
         (
@@ -379,6 +390,7 @@ def banner(playground: Playground, url: str, args: argparse.Namespace) -> str:
         "Try:",
         f"  {token}",
         f"  {doctor}",
+        f"  {clients}",
         f"  {storage_harvest}",
         f"  {mailbox_harvest}",
         f"  {harvest}",

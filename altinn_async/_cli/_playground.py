@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..testing import Emulator
 
 __all__ = [
+    "DEMO_ADMIN_SCOPES",
     "DEMO_ALTINN2_API_KEY",
     "DEMO_ALTINN2_PASSWORD",
     "DEMO_ALTINN2_USER",
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 DEMO_CLIENT_ID = "altinn-async-demo"
+DEMO_ADMIN_SCOPES = ("idporten:dcr.read", "idporten:dcr.write", "idporten:scopes.write")
+ALTINN_ORG_NUMBER = "991825827"  # Digdir's, the owner of the altinn: scopes
 DEMO_ORG = "ttd"
 DEMO_ORG_NUMBER = "405003309"
 DEMO_SCOPES = ("altinn:serviceowner/instances.read", "altinn:serviceowner/instances.write")
@@ -118,6 +121,17 @@ def seed_playground(
         scopes=[*DEMO_SCOPES, *DEMO_MAILBOX_SCOPES],
         jwks=[key.public_jwk],
     )
+    # An admin client of the same organisation for the self-service API (`clients ...`), and
+    # the demo's scopes in Digdir's registry (Altinn's), which the organisation has access to.
+    emulator.add_maskinporten_client(
+        f"{client_id}-admin",
+        org_number=DEMO_ORG_NUMBER,
+        scopes=DEMO_ADMIN_SCOPES,
+        jwks=[key.public_jwk],
+    )
+    for scope in DEMO_SCOPES:
+        emulator.add_api_scope(scope, owner_org=ALTINN_ORG_NUMBER)
+        emulator.grant_scope_access(scope, DEMO_ORG_NUMBER)
     system_user_id = emulator.add_system_user(
         client_id=client_id, customer_org=DEMO_SYSTEM_USER_ORG, system_id=DEMO_SYSTEM_ID
     )

@@ -13,7 +13,7 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
 from cryptography import x509
@@ -33,7 +33,9 @@ from . import (
     _storage,
 )
 from ._altinn2 import CORRESPONDENCE
+from ._authentication import ExchangeRecord
 from ._certificates import CertificateAuthority, IssuedCertificate
+from ._maskinporten import GrantRecord
 from ._server import EmulatorServer
 from ._toolkit.app import Application
 from ._toolkit.asgi import Receive, Scope, Send
@@ -44,7 +46,10 @@ from ._toolkit.register import Person, Register
 from ._toolkit.router import Router, route_names
 from ._toolkit.server import ServerTLS, ensure_uvicorn, is_wildcard, listen, url_host
 from ._toolkit.state import SharedState
-from ._toolkit.transport import EmulatorTransport, tls_extension
+from ._toolkit.transport import tls_extension, transport_class
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = ["DEFAULT_PID", "ENDPOINTS", "FAULT_KINDS", "Emulator"]
 
@@ -423,9 +428,28 @@ class Emulator:
         """The ``iss`` of Altinn tokens exchanged at ``origin`` (default `base_url`)."""
         return _authentication.altinn_issuer_for(_origin(origin or self._base_url))
 
+    @overload
     def transport(
-        self, *, client_certificate: IssuedCertificate | x509.Certificate | None = None
-    ) -> httpx.ASGITransport:
+        self,
+        *,
+        client_certificate: IssuedCertificate | x509.Certificate | None = None,
+        library: Literal["httpx"] = "httpx",
+    ) -> httpx.ASGITransport: ...
+
+    @overload
+    def transport(
+        self,
+        *,
+        client_certificate: IssuedCertificate | x509.Certificate | None = None,
+        library: Literal["httpx2"],
+    ) -> httpx2.ASGITransport: ...
+
+    def transport(
+        self,
+        *,
+        client_certificate: IssuedCertificate | x509.Certificate | None = None,
+        library: str = "httpx",
+    ) -> httpx.ASGITransport | httpx2.ASGITransport:
         """An httpx transport that sends requests straight to this emulator, in-process.
 
         Responses carry the emulator's custom reason phrases (``response.reason_phrase``).
@@ -436,18 +460,26 @@ class Emulator:
                 ``?ForceEIAuthentication``). Its chain must lead to a CA given to
                 `trust_certificate_authority`; otherwise every request fails with
                 `httpx.ConnectError`, as the TLS handshake would.
+            library: the package of the client it is for: ``"httpx"``, or ``"httpx2"`` for an
+                ``httpx2.AsyncClient`` (which takes only httpx2's transports; its errors are
+                then httpx2's).
+
+        Raises:
+            ValueError: ``library`` is neither.
+            ImportError: ``library`` is not installed.
         """
+        transport = transport_class(library)
         if client_certificate is None:
-            return EmulatorTransport(self._app)
+            return transport(self._app)
         if isinstance(client_certificate, IssuedCertificate):
             chain = [client_certificate.certificate, *client_certificate.chain]
         else:
             chain = [client_certificate]
         if not self._trust.trusts(chain, time.time()):
-            return EmulatorTransport(
+            return transport(
                 self._app, refuse="certificate verify failed: the client certificate is not trusted"
             )
-        return EmulatorTransport(self._app, tls=tls_extension(chain[:1], tls_version="TLSv1.3"))
+        return transport(self._app, tls=tls_extension(chain[:1], tls_version="TLSv1.3"))
 
     def server(
         self,
@@ -1873,6 +1905,42 @@ class Emulator:
         Requests to unknown paths count as ``"not_found"``.
         """
         return self._shared.requests
+
+    @property
+    def grants(self) -> tuple[GrantRecord, ...]:
+        """The JWT-bearer grants Maskinporten accepted, oldest first (the newest 1000): each
+        grant's claims and those of the access token it got, never the grant or the token.
+
+        Refused grants are not here (they count in `requests` as ``"maskinporten.token"``);
+        self-service admin tokens are, as they are Maskinporten grants too.
+        """
+        with self._shared.lock:
+            return self._maskinporten.grants.snapshot()
+
+    @property
+    def last_grant(self) -> GrantRecord | None:
+        """The newest grant Maskinporten accepted (see `grants`), or None."""
+        with self._shared.lock:
+            grants = self._maskinporten.grants.snapshot()
+        return grants[-1] if grants else None
+
+    @property
+    def exchanges(self) -> tuple[ExchangeRecord, ...]:
+        """The token exchanges that issued an Altinn token, oldest first (the newest 1000): the
+        provider, the claims of the token exchanged and of the Altinn token, never the tokens.
+
+        Refused exchanges are not here (they count in `requests` as
+        ``"authentication.exchange"``); neither are refreshes.
+        """
+        with self._shared.lock:
+            return self._authentication.exchanges.snapshot()
+
+    @property
+    def last_exchange(self) -> ExchangeRecord | None:
+        """The newest token exchange (see `exchanges`), or None."""
+        with self._shared.lock:
+            exchanges = self._authentication.exchanges.snapshot()
+        return exchanges[-1] if exchanges else None
 
     def inject_fault(
         self,

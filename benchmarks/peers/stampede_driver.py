@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import importlib
 import json
 import sys
 import time
@@ -113,10 +114,11 @@ async def _authlib(
     from authlib.integrations.httpx_client import AsyncAssertionClient  # noqa: PLC0415
     from joserfc.jwk import RSAKey  # noqa: PLC0415
 
+    # What authlib uses: httpx2 when it is there.
     try:
-        import httpx2 as httpx  # noqa: PLC0415 - what authlib uses, when it is there
+        httpx: Any = importlib.import_module("httpx2")
     except ImportError:
-        import httpx  # noqa: PLC0415
+        httpx = importlib.import_module("httpx")
 
     scope = args.scope
     reuse = args.reuse_claims

@@ -24,8 +24,12 @@ SERVICES = (
 )
 
 
+PYTEST_PLUGIN = TESTING / "pytest_plugin.py"
+
+
 def _modules() -> list[Path]:
-    return sorted(TESTING.rglob("*.py"))
+    """The emulator's modules (the pytest plugin is a user of the emulator, not part of it)."""
+    return sorted(p for p in TESTING.rglob("*.py") if p != PYTEST_PLUGIN)
 
 
 def _imports(path: Path) -> list[str]:
@@ -74,3 +78,9 @@ def test_every_service_is_a_package() -> None:
     for service in SERVICES:
         assert (TESTING / service / "__init__.py").is_file()
     assert not [p.name for p in TESTING.glob("_*.py") if p.stem[1:] in {s[1:] for s in SERVICES}]
+
+
+def test_the_pytest_plugin_uses_the_emulator_through_its_facade() -> None:
+    inside = [m for m in _imports(PYTEST_PLUGIN) if m.startswith("altinn_async.testing")]
+    assert inside
+    assert set(inside) <= {"altinn_async.testing", "altinn_async.testing._emulator"}

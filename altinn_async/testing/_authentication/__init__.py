@@ -5,7 +5,8 @@ Other services use what is exported here: `AltinnTokens` (as `Authentication.tok
 authenticate requests that carry Altinn tokens, and `altinn_issuer_for`.
 """
 
+from .records import ExchangeRecord
 from .service import HANDLERS, Authentication
 from .tokens import AltinnTokens, altinn_issuer_for
 
-__all__ = ["HANDLERS", "AltinnTokens", "Authentication", "altinn_issuer_for"]
+__all__ = ["HANDLERS", "AltinnTokens", "Authentication", "ExchangeRecord", "altinn_issuer_for"]

@@ -14,10 +14,12 @@ from typing import Any
 from .._toolkit.asgi import Request, Response
 from .._toolkit.claims import consumer_org_number, pid, scopes
 from .._toolkit.jose import IssuedTokens, MalformedJWTError, parse_jwt, token_registry
+from .._toolkit.records import RecordLog, read_only
 from .._toolkit.register import Register
 from .._toolkit.responses import empty_response, json_response, negotiated_string, problem_response
 from .._toolkit.router import Refusal, route
 from .._toolkit.state import SharedState
+from .records import ExchangeRecord
 from .tokens import API, AltinnTokens, altinn_issuer_for
 
 ENTERPRISE_USER_HEADER = "x-altinn-enterpriseuser-authentication"
@@ -76,6 +78,7 @@ class TokenExchange:
         idporten: the ID-porten access tokens it accepts.
         register: the persons and service owners it maps claims from.
         partner_scopes: scopes that let an ID-porten token in without an ``altinn:`` scope.
+        exchanges: where the exchanges made are recorded (guarded by the shared lock).
     """
 
     def __init__(
@@ -87,8 +90,10 @@ class TokenExchange:
         idporten: IssuedTokens,
         register: Register,
         partner_scopes: set[str],
+        exchanges: RecordLog[ExchangeRecord],
     ) -> None:
         self._shared = shared
+        self._exchanges = exchanges
         self._altinn = altinn
         self._register = register
         self._partner_scopes = partner_scopes
@@ -152,7 +157,7 @@ class TokenExchange:
         issued["urn:altinn:authlevel"] = 3
         issued["iss"] = altinn_issuer_for(request.origin)
         issued["sid"] = str(uuid.uuid4())
-        return negotiated_string(request, self._altinn.issue(issued, now))
+        return self._issue(request, "maskinporten", claims, issued, now)
 
     async def _exchange_idporten(
         self, request: Request, claims: dict[str, Any], now: float
@@ -188,7 +193,29 @@ class TokenExchange:
         issued["sid"] = str(uuid.uuid4())
         # GenerateToken(principal, token.ValidTo): the Altinn token ends with the ID-porten one.
         expires = int(claims["exp"])
-        return negotiated_string(request, self._altinn.issue(issued, now, expires=expires))
+        return self._issue(request, "id-porten", claims, issued, now, expires=expires)
+
+    def _issue(
+        self,
+        request: Request,
+        provider: str,
+        exchanged: dict[str, Any],
+        issued: dict[str, Any],
+        now: float,
+        *,
+        expires: int | None = None,
+    ) -> Response:
+        """The Altinn token with ``issued`` claims as the exchange's answer, recorded."""
+        token, written = self._altinn.issue_with_claims(issued, now, expires=expires)
+        record = ExchangeRecord(
+            provider=provider,
+            token_claims=read_only(exchanged),
+            altinn_claims=read_only(written),
+            exchanged_at=now,
+        )
+        with self._shared.lock:
+            self._exchanges.add(record)
+        return negotiated_string(request, token)
 
     # -- refresh -----------------------------------------------------------------------------
 

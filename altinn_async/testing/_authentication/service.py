@@ -7,9 +7,11 @@ from collections.abc import Callable
 
 from .._maskinporten import SystemRegister
 from .._toolkit.jose import IssuedTokens
+from .._toolkit.records import RecordLog
 from .._toolkit.register import Register
 from .._toolkit.state import SharedState
 from .exchange import TokenExchange
+from .records import ExchangeRecord
 from .tokens import AltinnTokens
 from .vendor import VendorSystemUsers
 
@@ -45,6 +47,8 @@ class Authentication:
         self.partner_scopes: set[str] = set()
         """Scopes that let ID-porten tokens be exchanged without an ``altinn:`` scope (guarded
         by the shared lock)."""
+        self.exchanges: RecordLog[ExchangeRecord] = RecordLog()
+        """The exchanges made (guarded by the shared lock), for tests to assert on."""
         self.handlers: tuple[object, ...] = (
             TokenExchange(
                 shared,
@@ -53,6 +57,7 @@ class Authentication:
                 idporten=idporten,
                 register=register,
                 partner_scopes=self.partner_scopes,
+                exchanges=self.exchanges,
             ),
             VendorSystemUsers(shared, self.tokens, maskinporten, system_register),
         )

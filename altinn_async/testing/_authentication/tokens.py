@@ -46,15 +46,22 @@ class AltinnTokens:
     def issue(self, claims: dict[str, Any], now: float, *, expires: int | None = None) -> str:
         """A signed Altinn token: ``claims`` with ``nbf`` and ``iat`` now and ``exp`` after the
         configured lifetime (or at ``expires``)."""
+        return self.issue_with_claims(claims, now, expires=expires)[0]
+
+    def issue_with_claims(
+        self, claims: dict[str, Any], now: float, *, expires: int | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """`issue`, and the claims the token was signed with."""
         issued_at = int(now)
         exp = issued_at + self._lifetime if expires is None else expires
-        token = self.key.sign({**claims, "nbf": issued_at, "exp": exp, "iat": issued_at})
+        written = {**claims, "nbf": issued_at, "exp": exp, "iat": issued_at}
+        token = self.key.sign(written)
         with self._lock:
             self._live[_signature(token)] = exp
             if len(self._live) > self._prune_at:
                 self._live = _unexpired(self._live, now)
                 self._prune_at = max(1024, 2 * len(self._live))
-        return token
+        return token, written
 
     def expire_all(self, now: float) -> None:
         """End every token issued so far: from now on each is refused as an expired one is."""

@@ -8,6 +8,7 @@ and the rule exported here.
 
 from .grant import JWT_BEARER
 from .model import ClientKey, MaskinportenClient, MaskinportenStore
+from .records import GrantRecord
 from .scopes import APPROVED, DENIED, ApiScope, ScopeAccess, ScopeRefusal, scope_refusal
 from .seeding import MaskinportenSeeding
 from .service import HANDLERS, Maskinporten, issuer_for
@@ -20,6 +21,7 @@ __all__ = [
     "JWT_BEARER",
     "ApiScope",
     "ClientKey",
+    "GrantRecord",
     "ListedSystemUser",
     "Maskinporten",
     "MaskinportenClient",

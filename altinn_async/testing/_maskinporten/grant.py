@@ -52,7 +52,8 @@ MAX_GRANT_LIFETIME = 180
 
 @dataclass(frozen=True, slots=True)
 class ValidGrant:
-    """A grant that passed every check: what the access token is made of."""
+    """A grant that passed every check: what the access token is made of, and the grant's own
+    claims and signing key (``kid``, ``alg``) for the record of what was accepted."""
 
     client: MaskinportenClient
     client_amr: str
@@ -61,6 +62,9 @@ class ValidGrant:
     audience: str | list[str]
     authorization_details: list[dict[str, Any]] | None
     pid: str | None
+    claims: dict[str, Any]
+    kid: str | None
+    algorithm: str
 
 
 class GrantValidator:
@@ -106,6 +110,9 @@ class GrantValidator:
             audience=_audience(claims),
             authorization_details=authorization_details(claims, client, self._register),
             pid=pid(claims),
+            claims=claims,
+            kid=header.get("kid"),
+            algorithm=str(header["alg"]),
         )
 
     # -- client authentication ---------------------------------------------------------------

@@ -9,11 +9,13 @@ from .._toolkit.asgi import Request, Response
 from .._toolkit.claims import CONSENT_TYPE, SYSTEMUSER_TYPE, iso6523
 from .._toolkit.jose import RSA_ALGORITHMS, IssuedTokens, RsaSigningKey, b64url
 from .._toolkit.pki import TrustStore
+from .._toolkit.records import RecordLog, read_only
 from .._toolkit.responses import NO_STORE, json_response
 from .._toolkit.router import route
 from .._toolkit.state import SharedState
 from .grant import JWT_BEARER, GrantValidator, ValidGrant
 from .model import MaskinportenStore
+from .records import GrantRecord
 from .system_register import SystemRegister
 
 PREFIX = "/maskinporten"
@@ -50,6 +52,8 @@ class Maskinporten:
         self._key = RsaSigningKey("maskinporten")
         self.tokens = IssuedTokens(self._key, issuer_for)
         """The access tokens this Maskinporten issues, for the services that accept them."""
+        self.grants: RecordLog[GrantRecord] = RecordLog()
+        """The grants accepted (guarded by the shared lock), for tests to assert on."""
         self.handlers: tuple[object, ...] = (self,)
         """The objects to mount on the router (one of each of `HANDLERS`)."""
 
@@ -86,7 +90,20 @@ class Maskinporten:
         grant = self._grants.validate(request, issuer, now)
         expires_in = self._expires_in(grant.scopes)
         scope = " ".join(grant.scopes)
-        access_token = self._key.sign(self._claims(grant, request.origin, now, expires_in))
+        claims = self._claims(grant, request.origin, now, expires_in)
+        access_token = self._key.sign(claims)
+        record = GrantRecord(
+            client_id=grant.client.client_id,
+            scopes=tuple(grant.scopes),
+            client_amr=grant.client_amr,
+            kid=grant.kid,
+            algorithm=grant.algorithm,
+            claims=read_only(grant.claims),
+            token_claims=read_only(claims),
+            accepted_at=now,
+        )
+        with self._shared.lock:
+            self.grants.add(record)
         return json_response(
             {
                 "access_token": access_token,

@@ -11,8 +11,10 @@ into ``scope["extensions"]["tls"]``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from types import ModuleType
+from typing import Any, Protocol, cast
 
 import httpx
 from cryptography import x509
@@ -74,22 +76,6 @@ def client_cert_chain(scope: Scope) -> tuple[str, ...]:
     return tuple(str(pem) for pem in chain)
 
 
-class _CutShort(httpx.AsyncByteStream):
-    """The part of a body that arrived, then the error httpx raises for the rest."""
-
-    def __init__(self, received: httpx.AsyncByteStream, error: httpx.RemoteProtocolError) -> None:
-        self._received = received
-        self._error = error
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._received:
-            yield chunk
-        raise self._error
-
-    async def aclose(self) -> None:
-        await self._received.aclose()
-
-
 class _Connection:
     """One request's connection to the app: what was sent before the app dropped it."""
 
@@ -117,43 +103,107 @@ class _Connection:
             await send({"type": "http.response.body", "body": b""})
 
 
-class EmulatorTransport(httpx.ASGITransport):
-    """`httpx.ASGITransport` that shows the emulator's custom reason phrases, fails the way a
-    real socket does when the emulator drops the connection, and optionally plays a TLS
-    connection that presented a client certificate.
+class TransportClass(Protocol):
+    """What `transport_class` gives: makes an `EmulatorTransport` (of httpx or httpx2)."""
 
-    ``refuse`` makes every request fail as a refused TLS handshake would (`httpx.ConnectError`).
+    def __call__(
+        self, app: ASGIApp, *, tls: Mapping[str, Any] | None = None, refuse: str | None = None
+    ) -> httpx.ASGITransport: ...
+
+
+def _transport_class(http: ModuleType) -> TransportClass:
+    """`EmulatorTransport` for the httpx package ``http`` (``httpx``, or ``httpx2``: the same API,
+    but each package's client takes only its own transports, streams and exceptions)."""
+
+    class CutShort(http.AsyncByteStream):  # type: ignore[name-defined,misc]
+        """The part of a body that arrived, then the error httpx raises for the rest."""
+
+        def __init__(
+            self, received: httpx.AsyncByteStream, error: httpx.RemoteProtocolError
+        ) -> None:
+            self._received = received
+            self._error = error
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            async for chunk in self._received:
+                yield chunk
+            raise self._error
+
+        async def aclose(self) -> None:
+            await self._received.aclose()
+
+    class Transport(http.ASGITransport):  # type: ignore[name-defined,misc]
+        """`httpx.ASGITransport` that shows the emulator's custom reason phrases, fails the way
+        a real socket does when the emulator drops the connection, and optionally plays a TLS
+        connection that presented a client certificate.
+
+        ``refuse`` makes every request fail as a refused TLS handshake would
+        (`httpx.ConnectError`).
+        """
+
+        def __init__(
+            self,
+            app: ASGIApp,
+            *,
+            tls: Mapping[str, Any] | None = None,
+            refuse: str | None = None,
+        ) -> None:
+            super().__init__(app=app if tls is None else with_tls_extension(app, tls))
+            self._refuse = refuse
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if self._refuse is not None:
+                raise http.ConnectError(self._refuse, request=request)
+            connection = _Connection(self.app)
+            try:
+                # A transport per request: the connection state must not be shared.
+                response: httpx.Response = await http.ASGITransport(
+                    app=connection
+                ).handle_async_request(request)
+            except ConnectionDropped:
+                raise http.RemoteProtocolError(NO_RESPONSE, request=request) from None
+            if connection.dropped:
+                message = CUT_SHORT.format(connection.received, connection.announced)
+                error = http.RemoteProtocolError(message, request=request)
+                assert isinstance(response.stream, http.AsyncByteStream)  # noqa: S101 - ASGI
+                response.stream = CutShort(response.stream, error)
+            reason = response.headers.get(REASON_HEADER)
+            if reason is not None:
+                del response.headers[REASON_HEADER]
+                response.extensions["reason_phrase"] = reason.encode("latin-1", "replace")
+            return response
+
+    Transport.__name__ = Transport.__qualname__ = "EmulatorTransport"
+    Transport.__module__ = __name__
+    return cast("TransportClass", Transport)
+
+
+EmulatorTransport = _transport_class(httpx)
+"""The emulator's in-process transport for ``httpx`` clients."""
+
+_TRANSPORTS: dict[str, TransportClass] = {"httpx": EmulatorTransport}
+
+LIBRARIES = ("httpx", "httpx2")
+"""The HTTP client packages `transport_class` makes transports for."""
+
+
+def transport_class(library: str = "httpx") -> TransportClass:
+    """The emulator's in-process transport class for clients of ``library`` (``"httpx"`` or
+    ``"httpx2"``; httpx2 is imported on first use).
+
+    Raises:
+        ValueError: ``library`` is neither.
+        ImportError: ``library`` is not installed.
     """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        tls: Mapping[str, Any] | None = None,
-        refuse: str | None = None,
-    ) -> None:
-        super().__init__(app=app if tls is None else with_tls_extension(app, tls))
-        self._refuse = refuse
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._refuse is not None:
-            raise httpx.ConnectError(self._refuse, request=request)
-        connection = _Connection(self.app)
-        try:
-            # A transport per request: the connection state must not be shared between requests.
-            response = await httpx.ASGITransport(app=connection).handle_async_request(request)
-        except ConnectionDropped:
-            raise httpx.RemoteProtocolError(NO_RESPONSE, request=request) from None
-        if connection.dropped:
-            message = CUT_SHORT.format(connection.received, connection.announced)
-            error = httpx.RemoteProtocolError(message, request=request)
-            assert isinstance(response.stream, httpx.AsyncByteStream)  # noqa: S101 - ASGI streams
-            response.stream = _CutShort(response.stream, error)
-        reason = response.headers.get(REASON_HEADER)
-        if reason is not None:
-            del response.headers[REASON_HEADER]
-            response.extensions["reason_phrase"] = reason.encode("latin-1", "replace")
-        return response
+    made = _TRANSPORTS.get(library)
+    if made is not None:
+        return made
+    if library not in LIBRARIES:
+        raise ValueError(f"library must be one of {', '.join(LIBRARIES)}, not {library!r}")
+    module = importlib.import_module(library)
+    made = EmulatorTransport if module is httpx else _transport_class(module)
+    _TRANSPORTS[library] = made
+    return made
 
 
 def _content_length(message: Message) -> int:

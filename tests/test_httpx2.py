@@ -1,0 +1,255 @@
+"""The library on an ``httpx2.AsyncClient`` the user brings, in a process that has httpx too.
+
+httpx2 (httpx's maintained continuation) has httpx's API but classes of its own, and checks
+them by ``isinstance``: these tests run only where httpx2 is installed (the ``tests-httpx2``
+nox session installs it). The whole suite under httpx2 alone (``import httpx`` aliased to
+httpx2) is the other half: ``--http-library=httpx2`` (see ``tests/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+
+import altinn_async as altinn
+from altinn_async import _httpcompat
+from altinn_async.testing import Emulator
+
+from .helpers import signing_key
+
+pytest.importorskip("httpx2")
+import httpx2
+
+if httpx2 is httpx:  # the suite runs under httpx2.alias_httpx(): there is one package here
+    pytest.skip("httpx is httpx2 in this run: nothing to tell apart", allow_module_level=True)
+
+READ = ["altinn:serviceowner/instances.read", "altinn:serviceowner"]
+INSTANCE = "50001337/7b3d7a8c-0a55-4b52-9d3c-7c7c2e0f5a01"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _emulator() -> Emulator:
+    emulator = Emulator(events_delay=0)
+    emulator.add_maskinporten_client(
+        "c", org_number="405003309", scopes=READ, jwks=[signing_key().public_jwk]
+    )
+    emulator.add_instances("ttd", "app", 3)
+    return emulator
+
+
+def _maskinporten(
+    emulator: Emulator, token_http: httpx2.AsyncClient | None
+) -> altinn.MaskinportenAuth:
+    return altinn.MaskinportenAuth(
+        client_id="c",
+        key=signing_key(),
+        scopes=READ,
+        environment=emulator.environment,
+        http_client=token_http,
+    )
+
+
+def test_a_flow_is_an_auth_of_both_packages() -> None:
+    emulator = _emulator()
+    auth = _maskinporten(emulator, None)
+    exchange = altinn.AltinnExchangeAuth(auth)
+    for flow in (auth, exchange):
+        assert isinstance(flow, httpx.Auth)
+        assert isinstance(flow, httpx2.Auth)  # else httpx2's client: 'Invalid "auth" argument'
+    assert _httpcompat.flavours() == (httpx, httpx2)
+
+
+def test_the_token_client_may_be_an_httpx2_client_but_nothing_else() -> None:
+    emulator = _emulator()
+    _maskinporten(emulator, httpx2.AsyncClient())
+    with pytest.raises(altinn.ConfigurationError, match=r"httpx2\.AsyncClient"):
+        _maskinporten(emulator, object())  # type: ignore[arg-type]
+
+
+async def test_maskinporten_exchange_and_storage_on_httpx2_clients() -> None:
+    """The whole path on httpx2 alone: the token requests, the auth flows on the API client,
+    paging, a single read, a download and a stream."""
+    emulator = _emulator()
+    environment = emulator.environment
+    async with (
+        httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as token_http,
+        altinn.AltinnExchangeAuth(_maskinporten(emulator, token_http)) as auth,
+        httpx2.AsyncClient(
+            transport=emulator.transport(library="httpx2"),
+            auth=auth,
+            base_url=environment.platform,
+        ) as http,
+    ):
+        storage = altinn.StorageClient(http)
+        pager = storage.instances(app_id="ttd/app")
+        instances = [i async for i in pager]
+        assert len(instances) == 3
+        assert pager.position is None
+        one = await storage.get_instance(instances[0]["id"])
+        (element,) = await storage.data_elements(one["id"])
+        body = await storage.download(element)
+        assert body
+        assert b"".join([chunk async for chunk in storage.stream(element)]) == body
+    assert emulator.requests["maskinporten.token"] == 1
+    assert emulator.requests["authentication.exchange"] == 1
+
+
+async def test_a_static_token_exchanged_for_one_client_of_a_shared_httpx2_client() -> None:
+    """`StaticToken` upstream, and the auth given per client (``StorageClient(http, auth=)``)
+    on a shared httpx2 client that has none: the client's default is httpx2's own sentinel."""
+    emulator = _emulator()
+    environment = emulator.environment
+    async with httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as token_http:
+        token = await _maskinporten(emulator, token_http).get_token()
+        static = altinn.StaticToken(token.access_token, environment=environment)
+        async with (
+            altinn.AltinnExchangeAuth(static, http_client=token_http) as auth,
+            httpx2.AsyncClient(
+                transport=emulator.transport(library="httpx2"), base_url=environment.platform
+            ) as http,
+        ):
+            with pytest.raises(altinn.APIError) as refused:
+                [i async for i in altinn.StorageClient(http).instances(app_id="ttd/app")]
+            assert refused.value.status_code == 401
+            storage = altinn.StorageClient(http, auth=auth)
+            assert len([i async for i in storage.instances(app_id="ttd/app")]) == 3
+            assert http.auth is None
+
+
+async def test_a_401_resends_a_bytes_body_with_a_new_token_on_httpx2() -> None:
+    """An httpx2 request's body in memory is an ``httpx2.ByteStream``: it can be resent."""
+    emulator = _emulator()
+    seen: list[tuple[str, bytes]] = []
+
+    def api(request: httpx2.Request) -> httpx2.Response:
+        seen.append((request.headers["Authorization"], request.content))
+        return httpx2.Response(401 if len(seen) == 1 else 200)
+
+    async with (
+        httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as token_http,
+        _maskinporten(emulator, token_http) as auth,
+        httpx2.AsyncClient(transport=httpx2.MockTransport(api), auth=auth) as http,
+    ):
+        response = await http.post(f"{emulator.environment.platform}/x", content=b"body")
+    assert response.status_code == 200
+    assert [body for _, body in seen] == [b"body", b"body"]
+    assert seen[0][0] != seen[1][0]  # the refused token was not sent again
+    assert emulator.requests["maskinporten.token"] == 2
+
+
+async def test_an_httpx2_network_failure_is_retried_then_a_network_error() -> None:
+    """A refused connection is retried, a POST too (it surely did not leave), as with httpx."""
+    attempts = 0
+
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        nonlocal attempts
+        attempts += 1
+        raise httpx2.ConnectError("connection refused", request=request)
+
+    policy = altinn.RetryPolicy(attempts=3, backoff=0)
+    async with httpx2.AsyncClient(
+        transport=httpx2.MockTransport(refuse), base_url="https://platform.example"
+    ) as http:
+        storage = altinn.StorageClient(http, retry=policy)
+        with pytest.raises(altinn.NetworkError, match="ConnectError: connection refused"):
+            await storage.get_instance(INSTANCE)
+        assert attempts == 3
+        with pytest.raises(altinn.NetworkError, match="POST"):
+            await storage.complete(INSTANCE)
+    assert attempts == 6
+
+
+async def test_a_dropped_httpx2_connection_is_retried_like_httpx_s() -> None:
+    emulator = _emulator()
+    emulator.inject_fault("storage.instances", drop=True)
+    async with (
+        httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as token_http,
+        altinn.AltinnExchangeAuth(_maskinporten(emulator, token_http)) as auth,
+        httpx2.AsyncClient(
+            transport=emulator.transport(library="httpx2"),
+            auth=auth,
+            base_url=emulator.environment.platform,
+        ) as http,
+    ):
+        storage = altinn.StorageClient(http, retry=altinn.RetryPolicy(backoff=0))
+        assert len([i async for i in storage.instances(app_id="ttd/app")]) == 3
+    assert emulator.requests["storage.instances"] == 2
+
+
+async def test_the_emulator_transport_for_httpx2() -> None:
+    emulator = _emulator()
+    transport = emulator.transport(library="httpx2")
+    assert isinstance(transport, httpx2.AsyncBaseTransport)
+    assert not isinstance(emulator.transport(), httpx2.AsyncBaseTransport)
+    async with httpx2.AsyncClient(transport=transport) as http:
+        url = f"{emulator.environment.platform}/storage/api/v1/instances"
+        response = await http.get(url)
+        assert (response.status_code, response.reason_phrase) == (401, "Unauthorized")
+        emulator.inject_fault("storage.instances", drop=True)
+        with pytest.raises(httpx2.RemoteProtocolError, match="disconnected"):
+            await http.get(url)
+    with pytest.raises(ValueError, match="library must be one of"):
+        emulator.transport(library="requests")  # type: ignore[call-overload]
+
+
+def _python(code: str) -> str:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_without_httpx2_the_flows_are_httpx_auths_alone() -> None:
+    out = _python("""
+        import sys
+        sys.modules["httpx2"] = None  # as if it were not installed
+        import httpx
+        from altinn_async import _httpcompat, MaskinportenAuth
+        assert _httpcompat.flavours() == (httpx,)
+        assert _httpcompat.AuthBase is httpx.Auth
+        print([c.__module__ for c in MaskinportenAuth.__mro__ if c.__name__ == "Auth"])
+    """)
+    assert out == "['httpx']"
+
+
+def test_under_alias_httpx_there_is_one_package() -> None:
+    """An application that calls ``httpx2.alias_httpx()`` first has ``httpx`` *be* httpx2."""
+    out = _python("""
+        import httpx2
+        httpx2.alias_httpx()
+        import httpx
+        from altinn_async import _httpcompat, MaskinportenAuth
+        assert _httpcompat.flavours() == (httpx2,)
+        print([c.__module__ for c in MaskinportenAuth.__mro__ if c.__name__ == "Auth"])
+    """)
+    assert out == "['httpx2']"
+
+
+def test_every_httpx_name_the_library_uses_is_in_httpx2() -> None:
+    """The names `altinn_async` uses from httpx, all present in httpx2 (the API is the same)."""
+    used: set[str] = set()
+    for path in (ROOT / "altinn_async").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        used.update(
+            word.split(".")[1]
+            for word in text.replace("(", " ").replace(")", " ").replace(",", " ").split()
+            if word.startswith("httpx.") and word[6:7].isupper()
+        )
+    used = {name.rstrip(":]`'\"") for name in used}
+    assert {"AsyncClient", "Auth", "URL", "ASGITransport", "TransportError"} <= used
+    missing = sorted(name for name in used if not hasattr(httpx2, name))
+    assert missing == []
