@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,8 +86,19 @@ def _choose_http_library(config: pytest.Config) -> None:
         import httpx2  # noqa: PLC0415 - only for this run
     except ImportError:
         raise pytest.UsageError("--http-library=httpx2 needs httpx2: pip install httpx2") from None
-    # Before any test module imports httpx (conftest imports none); raises if one did.
+    real = sys.modules.get("httpx")
+    if real is not None and real is not httpx2:
+        raise pytest.UsageError(
+            "--http-library=httpx2: httpx was imported before the alias (the altinn_async pytest "
+            "plugin imports the library when pytest loads it): add `-p no:altinn_async`, and "
+            "this suite registers the plugin itself after the alias"
+        )
+    # Before any test module imports httpx (conftest imports none).
     httpx2.alias_httpx()
+    if not config.pluginmanager.has_plugin("altinn_async"):
+        from altinn_async.testing import pytest_plugin  # noqa: PLC0415 - after the alias
+
+        config.pluginmanager.register(pytest_plugin, "altinn_async-on-httpx2")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
