@@ -29,7 +29,7 @@ from .._environment import AuthorizationServer, Environment
 from .._keys import SigningKey
 from ..exceptions import KeyLoadError
 from ._common import CLIError, secret_from_env, writable_file
-from ._token import load_key, named_environment
+from ._token import add_key_arguments, load_key, named_environment
 
 __all__ = ["add_parser"]
 
@@ -138,24 +138,12 @@ def _add_admin_arguments(parser: argparse.ArgumentParser) -> None:
     admin.add_argument(
         "--admin-client-id", required=True, metavar="ID", help="the admin client's id"
     )
-    key = admin.add_mutually_exclusive_group(required=True)
-    key.add_argument("--p12", type=Path, help="its enterprise certificate (PKCS#12)")
-    key.add_argument("--key", type=Path, help="PEM private key of a key registered on it")
-    key.add_argument("--jwk", type=Path, help="private JWK (JSON) of a key registered on it")
-    admin.add_argument("--kid", help="the registered key's id")
-    admin.add_argument(
-        "--password-env", metavar="VAR", help="environment variable holding the key's password"
-    )
+    add_key_arguments(admin)
     admin.add_argument(
         "--admin-scope",
         action="append",
         metavar="SCOPE",
         help=f"an admin scope to ask for (repeat; default {' '.join(ADMIN_SCOPES)})",
-    )
-    admin.add_argument(
-        "--env",
-        default="test",
-        help="'test', 'production', or a Maskinporten-compatible issuer URL (test)",
     )
     admin.add_argument("--selfservice", metavar="URL", help="the API's URL, with an issuer URL")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -22,7 +22,14 @@ from .._maskinporten import MaskinportenAuth, SystemUser
 from ..exceptions import KeyLoadError
 from ._common import CLIError, secret_from_env
 
-__all__ = ["add_client_arguments", "add_parser", "environment", "load_key", "named_environment"]
+__all__ = [
+    "add_client_arguments",
+    "add_key_arguments",
+    "add_parser",
+    "environment",
+    "load_key",
+    "named_environment",
+]
 
 _NAMED = {"test": TEST, "tt02": TEST, "production": PRODUCTION, "prod": PRODUCTION}
 
@@ -55,6 +62,15 @@ def add_parser(commands: Any) -> None:
 def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     """The Maskinporten client's flags: its id, its key, and the environment."""
     parser.add_argument("--client-id", required=True)
+    add_key_arguments(parser)
+    parser.add_argument("--platform", help="Altinn platform URL, with an issuer URL in --env")
+
+
+def add_key_arguments(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+) -> None:
+    """A Maskinporten client's key (what `load_key` reads: ``--key``/``--jwk``/``--p12``,
+    ``--kid``, ``--password-env``) and the environment (``--env``)."""
     key = parser.add_mutually_exclusive_group(required=True)
     key.add_argument("--key", type=Path, help="PEM private key of a registered key (with --kid)")
     key.add_argument("--jwk", type=Path, help="private JWK (JSON) of a registered key")
@@ -68,7 +84,6 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         default="test",
         help="'test', 'production', or a Maskinporten-compatible issuer URL (test)",
     )
-    parser.add_argument("--platform", help="Altinn platform URL, with an issuer URL in --env")
 
 
 def named_environment(value: str, *, flag: str = "--env") -> Environment | None:
