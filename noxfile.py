@@ -69,13 +69,12 @@ def tests(session: nox.Session, http: str) -> None:
         session.error("npm is not on PATH: CI must run the interop tests (tests/interop/provider)")
     if http == "httpx2":
         session.run("pytest", "tests/test_httpx2.py", *session.posargs)
-        # The plugin would import httpx before the alias: the suite registers it after. The
-        # async tests run on asyncio here (test_httpx2.py and the httpx session run trio), and
+        # The async tests run on asyncio here (test_httpx2.py and the httpx session run trio), and
         # the modules whose library code runs in subprocesses (on httpx: the CLI as a command,
         # the example service, kill tests, the wheel in its own venv) are left to the httpx
         # session, so that CI stays under 20 minutes.
         session.run(
-            "pytest", "-p", "no:altinn_async", "--http-library=httpx2", "-k", "not trio",
+            "pytest", "--http-library=httpx2", "-k", "not trio",
             *(f"--ignore=tests/{name}" for name in SUBPROCESS_ONLY), *session.posargs,
         )  # fmt: skip
     else:

@@ -89,16 +89,12 @@ def _choose_http_library(config: pytest.Config) -> None:
     real = sys.modules.get("httpx")
     if real is not None and real is not httpx2:
         raise pytest.UsageError(
-            "--http-library=httpx2: httpx was imported before the alias (the altinn_async pytest "
-            "plugin imports the library when pytest loads it): add `-p no:altinn_async`, and "
-            "this suite registers the plugin itself after the alias"
+            "--http-library=httpx2: httpx was imported before the alias (by a plugin?), so the "
+            "suite would not run on httpx2"
         )
-    # Before any test module imports httpx (conftest imports none).
+    # Before any test module imports httpx (conftest imports none; the altinn_async pytest
+    # plugin imports the library only when a fixture of it first runs).
     httpx2.alias_httpx()
-    if not config.pluginmanager.has_plugin("altinn_async"):
-        from altinn_async.testing import pytest_plugin  # noqa: PLC0415 - after the alias
-
-        config.pluginmanager.register(pytest_plugin, "altinn_async-on-httpx2")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import _altinn_async_pytest as entry
 import altinn_async.testing.pytest_plugin as plugin
 
 pytest_plugins = ["pytester"]
@@ -49,27 +50,70 @@ def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
 
 def test_the_entry_point_is_declared_and_installed() -> None:
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
-    assert declared["pytest11"] == {"altinn_async": "altinn_async.testing.pytest_plugin"}
+    assert declared["pytest11"] == {"altinn_async": "_altinn_async_pytest"}
     (installed,) = [
         ep
         for ep in importlib.metadata.entry_points(group="pytest11")
         if ep.dist is not None and ep.dist.name == "altinn-async"
     ]
-    assert (installed.name, installed.value) == ("altinn_async", plugin.__name__)
-    assert installed.load() is plugin
+    assert (installed.name, installed.value) == ("altinn_async", entry.__name__)
+    assert installed.load() is entry
 
 
-def test_loading_the_plugin_imports_no_extra_and_warns_nothing() -> None:
-    extras = ["uvicorn", "fastapi", "redis", "arq", "httpx_aiohttp", "trio", "playwright"]
-    code = (
-        "import sys; import altinn_async.testing.pytest_plugin; "
-        f"print([m for m in {extras!r} if m in sys.modules])"
-    )
+def _imported_by(statement: str) -> list[str]:
+    """What of the library, httpx and the extras importing ``statement`` imports, in a fresh
+    interpreter with warnings as errors (a warning fails it)."""
+    watched = [
+        "altinn_async", "httpx", "httpx2", "cryptography", "uvicorn", "fastapi", "redis", "arq",
+        "httpx_aiohttp", "trio", "playwright",
+    ]  # fmt: skip
+    code = f"import sys; {statement}; print([m for m in {watched!r} if m in sys.modules])"
     done = subprocess.run(
         [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=True
     )
-    assert done.stdout.strip() == "[]"
     assert done.stderr == ""
+    return list(eval(done.stdout))  # noqa: S307 - a list of names this test printed
+
+
+def test_loading_the_plugin_imports_nothing_of_the_library() -> None:
+    # pytest loads the entry point in every session on the machine: it must cost nothing, and
+    # leave an application's httpx2.alias_httpx() (in its conftest) before any import of httpx.
+    assert _imported_by("import _altinn_async_pytest") == []
+
+
+def test_the_fixtures_import_the_library_but_no_extra() -> None:
+    # httpx2 too where it is installed (the library's seam imports it then).
+    imported = set(_imported_by("import altinn_async.testing.pytest_plugin")) - {"httpx2"}
+    assert imported == {"altinn_async", "httpx", "cryptography"}
+
+
+def test_a_session_that_uses_no_fixture_of_it_never_imports_the_library(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_inner="""
+        import sys
+
+        def test_untouched():
+            assert [m for m in ("altinn_async", "httpx") if m in sys.modules] == []
+
+        def test_last(altinn_emulator):
+            assert "altinn_async" in sys.modules
+            assert altinn_emulator.environment.name
+        """
+    )
+    # A subprocess: this session has imported everything already.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=2)
+
+
+def test_the_fixtures_docstrings_name_the_defaults() -> None:
+    # They live in the entry module, which may not import the constants.
+    assert plugin.MARKERS is entry.MARKERS
+    assert plugin.DEFAULT_KID in (entry.altinn_signing_key.__doc__ or "")
+    client_doc = entry.altinn_maskinporten_client.__doc__ or ""
+    for default in (plugin.DEFAULT_CLIENT_ID, plugin.DEFAULT_ORG_NUMBER, *plugin.DEFAULT_SCOPES):
+        assert default in client_doc
 
 
 def test_the_markers_are_registered(pytester: pytest.Pytester) -> None:

@@ -62,7 +62,8 @@ def test_the_sdist_and_wheel_pass_twine_check_and_carry_the_version_and_plugin(d
         entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt")))
     assert not [n for n in names if n.startswith("tests/")]  # the library only
     assert "altinn_async/testing/pytest_plugin.py" in names
-    assert b"altinn_async = altinn_async.testing.pytest_plugin" in entry_points
+    assert "_altinn_async_pytest.py" in names  # the entry point, beside the package
+    assert b"altinn_async = _altinn_async_pytest" in entry_points
     assert b"altinn-async = altinn_async._cli:main" in entry_points
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     for extra in declared["optional-dependencies"]:

@@ -9,10 +9,14 @@ Example::
         assert len(await my_job(altinn_http)) == 3
         assert_served(altinn_emulator, "maskinporten.token", times=1)
 
-The plugin is the ``pytest11`` entry point ``altinn_async``: pytest loads it wherever
-altinn-async is installed (an entry point cannot depend on an extra), and ``-p no:altinn_async``
-turns it off. Only `altinn_emulator_url` needs the ``emulator`` extra (uvicorn): it is imported
-when that fixture runs, and a test using it is skipped, saying what to install, without it.
+The plugin is the ``pytest11`` entry point ``altinn_async`` (the module ``_altinn_async_pytest``
+beside the package): pytest loads it wherever altinn-async is installed (an entry point cannot
+depend on an extra), and ``-p no:altinn_async`` turns it off. Loading it imports pytest only; the
+fixtures import this module, and with it the library, when a test first uses one. The functions
+below are what the fixtures do, for fixtures of your own (a session-wide emulator, say).
+
+Only `altinn_emulator_url` needs the ``emulator`` extra (uvicorn): it is imported when that
+fixture runs, and a test using it is skipped, saying what to install, without it.
 
 Fixtures (function-scoped, but for the key):
 
@@ -65,6 +69,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import altinn_async as altinn
+from _altinn_async_pytest import MARKERS
 
 from ._emulator import Emulator
 
@@ -76,14 +81,15 @@ __all__ = [
     "EMULATOR_EXTRA",
     "MARKERS",
     "SeededMaskinportenClient",
-    "altinn_emulator",
-    "altinn_emulator_url",
-    "altinn_environment",
-    "altinn_exchange_auth",
-    "altinn_http",
-    "altinn_maskinporten_auth",
-    "altinn_maskinporten_client",
-    "altinn_signing_key",
+    "Target",
+    "exchange_auth",
+    "http_client",
+    "maskinporten_auth",
+    "registered_client",
+    "seeded_emulator",
+    "served",
+    "signing_key",
+    "target",
 ]
 
 DEFAULT_CLIENT_ID = "altinn-test-client"
@@ -102,31 +108,6 @@ DEFAULT_KID = "altinn-test-key"
 EMULATOR_EXTRA = "pip install 'altinn-async[emulator]'"
 """What installs uvicorn, which serving the emulator on a port needs."""
 
-MARKERS: dict[str, str] = {
-    "altinn_emulator": (
-        "altinn_emulator(**kwargs): the keyword arguments of the altinn_async.testing.Emulator "
-        "the altinn_emulator fixture makes"
-    ),
-    "altinn_maskinporten_client": (
-        "altinn_maskinporten_client(*scopes, client_id=None, org_number=None): the scopes and "
-        "owner of the Maskinporten client the altinn_maskinporten_client fixture registers"
-    ),
-    "altinn_instances": (
-        "altinn_instances(org, app, count, seed=0): Storage instances the altinn_emulator "
-        "fixture is seeded with (Emulator.add_instances)"
-    ),
-    "altinn_person": (
-        "altinn_person(pid, name=None, party_id=None, user_id=None, username=''): a person in "
-        "the emulator's Register (Emulator.add_person)"
-    ),
-    "altinn_mailbox": (
-        "altinn_mailbox(recipient, count, **kwargs): a generated Altinn 3 mailbox "
-        "(Emulator.generate_mailbox)"
-    ),
-}
-"""The markers the plugin registers (for ``--strict-markers``), by name: their ``--markers``
-lines."""
-
 Result = TypeVar("Result")
 
 # The seeding markers, in the order they are applied, and what each calls.
@@ -135,12 +116,6 @@ _SEEDING: dict[str, Callable[[Emulator], Callable[..., Any]]] = {
     "altinn_instances": lambda emulator: emulator.add_instances,
     "altinn_mailbox": lambda emulator: emulator.generate_mailbox,
 }
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the markers, so that ``--strict-markers`` knows them."""
-    for description in MARKERS.values():
-        config.addinivalue_line("markers", description)
 
 
 @attrs.frozen
@@ -168,14 +143,15 @@ class SeededMaskinportenClient:
 
 
 @attrs.frozen
-class _Target:
-    """The emulator a test talks to: in-process, or served at ``url``."""
+class Target:
+    """The emulator a test talks to: in-process (``url`` None), or served at ``url``."""
 
     emulator: Emulator
     url: str | None
 
     @property
     def environment(self) -> altinn.Environment:
+        """The `Environment` that points at it."""
         if self.url is None:
             return self.emulator.environment
         return self.emulator.environment_for(self.url)
@@ -188,9 +164,9 @@ class _Target:
 # -- the emulator ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def altinn_emulator(request: pytest.FixtureRequest) -> Emulator:
-    """An `Emulator` of the test's own, seeded by the test's markers (see the module)."""
+def seeded_emulator(request: pytest.FixtureRequest) -> Emulator:
+    """``altinn_emulator``: an `Emulator` built with the closest ``altinn_emulator`` marker's
+    arguments and seeded by the seeding markers of the test, its class and its module."""
     marker = request.node.get_closest_marker("altinn_emulator")
     options: dict[str, Any] = {}
     if marker is not None:
@@ -206,10 +182,10 @@ def altinn_emulator(request: pytest.FixtureRequest) -> Emulator:
     return emulator
 
 
-@pytest.fixture
-def altinn_emulator_url(altinn_emulator: Emulator) -> Iterator[str]:
-    """``altinn_emulator`` served on ``127.0.0.1`` (a free port) while the test runs: its base
-    URL. Needs uvicorn (the ``emulator`` extra); the test is skipped without it."""
+@contextlib.contextmanager
+def served(emulator: Emulator) -> Iterator[str]:
+    """``altinn_emulator_url``: the emulator served on ``127.0.0.1`` while the block runs; its
+    URL. Skips the test, saying what to install, without uvicorn."""
     try:
         import uvicorn  # noqa: F401, PLC0415 - optional: only this fixture needs it
     except ImportError:
@@ -217,36 +193,26 @@ def altinn_emulator_url(altinn_emulator: Emulator) -> Iterator[str]:
             "altinn_emulator_url serves the emulator on a port, which needs uvicorn: "
             f"{EMULATOR_EXTRA}"
         )
-    with altinn_emulator.serve() as url:
+    with emulator.serve() as url:
         yield url
 
 
-@pytest.fixture
-def _altinn_target(request: pytest.FixtureRequest, altinn_emulator: Emulator) -> _Target:
-    # Served if the test, or a fixture it uses, asks for the URL.
+def target(request: pytest.FixtureRequest, emulator: Emulator) -> Target:
+    """The emulator the test talks to: served if the test, or a fixture it uses, asks for
+    ``altinn_emulator_url``, else in-process."""
     url = (
         request.getfixturevalue("altinn_emulator_url")
         if "altinn_emulator_url" in request.fixturenames
         else None
     )
-    return _Target(altinn_emulator, url)
-
-
-@pytest.fixture
-def altinn_environment(_altinn_target: _Target) -> altinn.Environment:
-    """The `Environment` of the emulator the test talks to: ``emulator.environment_for(url)``
-    when the test uses ``altinn_emulator_url``, else ``emulator.environment`` (in-process, with
-    ``emulator.transport()``)."""
-    return _altinn_target.environment
+    return Target(emulator, url)
 
 
 # -- a key and a client ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def altinn_signing_key() -> altinn.SigningKey:
-    """A 2048-bit RSA `SigningKey` with ``kid`` `DEFAULT_KID`, made once per session (making
-    RSA keys is slow)."""
+def signing_key() -> altinn.SigningKey:
+    """``altinn_signing_key``: a new 2048-bit RSA `SigningKey` with ``kid`` `DEFAULT_KID`."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -254,15 +220,12 @@ def altinn_signing_key() -> altinn.SigningKey:
     return altinn.SigningKey.from_pem(pem, kid=DEFAULT_KID)
 
 
-@pytest.fixture
-def altinn_maskinporten_client(
-    request: pytest.FixtureRequest,
-    altinn_emulator: Emulator,
-    altinn_signing_key: altinn.SigningKey,
+def registered_client(
+    request: pytest.FixtureRequest, emulator: Emulator, key: altinn.SigningKey
 ) -> SeededMaskinportenClient:
-    """A Maskinporten client registered on ``altinn_emulator`` with ``altinn_signing_key``'s
-    public key: `DEFAULT_CLIENT_ID`, `DEFAULT_ORG_NUMBER` and `DEFAULT_SCOPES` unless the
-    ``altinn_maskinporten_client`` marker says otherwise."""
+    """``altinn_maskinporten_client``: a Maskinporten client registered on ``emulator`` with
+    ``key``'s public key: `DEFAULT_CLIENT_ID`, `DEFAULT_ORG_NUMBER` and `DEFAULT_SCOPES` unless
+    the closest ``altinn_maskinporten_client`` marker says otherwise."""
     marker = request.node.get_closest_marker("altinn_maskinporten_client")
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     client_id, org_number = DEFAULT_CLIENT_ID, DEFAULT_ORG_NUMBER
@@ -277,27 +240,26 @@ def altinn_maskinporten_client(
         org_number = marker.kwargs.get("org_number", org_number)
     _called(
         marker,
-        altinn_emulator.add_maskinporten_client,
+        emulator.add_maskinporten_client,
         client_id,
         org_number=org_number,
         scopes=scopes,
-        jwks=[altinn_signing_key.public_jwk],
+        jwks=[key.public_jwk],
     )
-    return SeededMaskinportenClient(client_id, org_number, scopes, altinn_signing_key)
+    return SeededMaskinportenClient(client_id, org_number, scopes, key)
 
 
 # -- ready flows (async: they close on the test's event loop) --------------------------------
 
 
-@pytest.fixture
-async def altinn_maskinporten_auth(
-    altinn_maskinporten_client: SeededMaskinportenClient, _altinn_target: _Target
+@contextlib.asynccontextmanager
+async def maskinporten_auth(
+    client: SeededMaskinportenClient, target: Target
 ) -> AsyncIterator[altinn.MaskinportenAuth]:
-    """A `MaskinportenAuth` for ``altinn_maskinporten_client`` and all its scopes, getting its
-    tokens from the emulator the test talks to; closed after the test."""
-    client = altinn_maskinporten_client
+    """``altinn_maskinporten_auth``: a `MaskinportenAuth` for ``client`` and all its scopes,
+    getting its tokens from ``target``; closed on leaving."""
     async with contextlib.AsyncExitStack() as stack:
-        transport = _altinn_target.transport()
+        transport = target.transport()
         # In-process, token requests go through the emulator's transport; served, the flow
         # makes its own client (closed with it), as in production.
         token_http = (
@@ -309,33 +271,30 @@ async def altinn_maskinporten_auth(
             client_id=client.client_id,
             key=client.key,
             scopes=client.scopes,
-            environment=_altinn_target.environment,
+            environment=target.environment,
             http_client=token_http,
         )
         async with auth:
             yield auth
 
 
-@pytest.fixture
-async def altinn_exchange_auth(
-    altinn_maskinporten_auth: altinn.MaskinportenAuth,
+@contextlib.asynccontextmanager
+async def exchange_auth(
+    auth: altinn.MaskinportenAuth,
 ) -> AsyncIterator[altinn.AltinnExchangeAuth]:
-    """An `AltinnExchangeAuth` over ``altinn_maskinporten_auth``: Altinn tokens, for the
-    platform APIs (Storage, Events, Dialogporten, ...)."""
-    async with altinn.AltinnExchangeAuth(altinn_maskinporten_auth) as auth:
-        yield auth
+    """``altinn_exchange_auth``: an `AltinnExchangeAuth` over ``auth``; closed on leaving."""
+    async with altinn.AltinnExchangeAuth(auth) as exchange:
+        yield exchange
 
 
-@pytest.fixture
-async def altinn_http(
-    altinn_exchange_auth: altinn.AltinnExchangeAuth, _altinn_target: _Target
+@contextlib.asynccontextmanager
+async def http_client(
+    auth: altinn.AltinnExchangeAuth, target: Target
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An ``httpx.AsyncClient`` on the emulator the test talks to, with ``altinn_exchange_auth``
-    and ``base_url`` the environment's platform (``StorageClient(altinn_http)`` works as is)."""
+    """``altinn_http``: an ``httpx.AsyncClient`` on ``target`` with ``auth`` and ``base_url``
+    its platform; closed on leaving."""
     async with httpx.AsyncClient(
-        transport=_altinn_target.transport(),
-        auth=altinn_exchange_auth,
-        base_url=_altinn_target.environment.platform,
+        transport=target.transport(), auth=auth, base_url=target.environment.platform
     ) as http:
         yield http
 
