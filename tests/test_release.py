@@ -97,3 +97,65 @@ def test_the_wheel_in_a_fresh_venv_runs_the_demo_and_the_plugin(dist: Path, tmp_
     assert "2 passed" in result
     assert "test_count_instances[asyncio] PASSED" in result
     assert "test_count_instances[trio] PASSED" in result
+
+
+# -- the changelog, ready to cut ---------------------------------------------------------------
+
+KEEP_A_CHANGELOG = ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security")
+_RELEASED = re.compile(r"## \[(?P<version>\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}")
+
+
+def _versions(changelog: str) -> list[str]:
+    """The ``## `` headings: ``Unreleased`` first, then each release's version."""
+    headings = [line for line in changelog.splitlines() if line.startswith("## ")]
+    assert headings[:1] == ["## Unreleased"], headings[:1]
+    versions = []
+    for heading in headings[1:]:
+        match = _RELEASED.fullmatch(heading)
+        assert match is not None, f"{heading!r}: a release is '## [X.Y.Z] - YYYY-MM-DD'"
+        versions.append(match["version"])
+    return versions
+
+
+def _sections(changelog: str) -> list[tuple[str, list[str]]]:
+    """The Unreleased part's ``### `` sections, each with its bullets' first lines."""
+    unreleased = changelog.split("## Unreleased\n", 1)[1].split("\n## ", 1)[0]
+    sections: list[tuple[str, list[str]]] = []
+    for line in unreleased.splitlines():
+        if line.startswith("### "):
+            sections.append((line[4:], []))
+        elif line.startswith("- "):
+            assert sections, f"a bullet before any section: {line!r}"
+            sections[-1][1].append(line)
+    return sections
+
+
+def test_the_changelog_is_ready_to_cut() -> None:
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    released = _versions(changelog)
+    # Nothing released yet is the version being developed: a .dev of none already cut.
+    version = altinn_async.__version__
+    assert ".dev" in version
+    assert version.split(".dev")[0] not in released
+    sections = _sections(changelog)
+    names = [name.split(" (")[0] for name, _ in sections]  # "Changed (breaking, ...)" is Changed
+    assert set(names) <= set(KEEP_A_CHANGELOG), names
+    assert names == sorted(names, key=KEEP_A_CHANGELOG.index)  # in Keep a Changelog's order
+    assert len(names) == len(set(names))
+    assert all(bullets for _, bullets in sections), "an empty section"
+    every = [bullet for _, bullets in sections for bullet in bullets]
+    assert len(every) == len(set(every)), "the same entry twice"
+
+
+def test_the_changelog_check_refuses_what_is_not_ready() -> None:
+    # The checks above, shown to fail.
+    with pytest.raises(AssertionError):
+        _versions("# Changelog\n\n## [0.1.0] - 2026-12-02\n")
+    with pytest.raises(AssertionError):
+        _versions("## Unreleased\n\n## 0.1.0\n")
+    assert _versions("## Unreleased\n\n## [0.2.0] - 2027-01-01\n## [0.1.0] - 2026-12-02\n") == [
+        "0.2.0",
+        "0.1.0",
+    ]
+    sections = _sections("## Unreleased\n### Added\n- a\n  b\n### Fixed\n- c\n## [0.1.0] - x\n- d")
+    assert sections == [("Added", ["- a"]), ("Fixed", ["- c"])]
