@@ -159,3 +159,16 @@ def test_the_changelog_check_refuses_what_is_not_ready() -> None:
     ]
     sections = _sections("## Unreleased\n### Added\n- a\n  b\n### Fixed\n- c\n## [0.1.0] - x\n- d")
     assert sections == [("Added", ["- a"]), ("Fixed", ["- c"])]
+
+
+def test_every_extra_is_documented_where_users_look() -> None:
+    # The README is the package index's description (the wheel's METADATA body); the docs' home
+    # page has the install lines.
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = set(declared["optional-dependencies"]) - {"test", "docs"}  # ours, not users'
+    assert declared["readme"] == "README.md"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    in_table = set(re.findall(r"^\| `([a-z0-9]+)` \|", readme, re.M))
+    assert in_table == extras
+    index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    assert set(re.findall(r"pip install 'altinn-async\[([a-z0-9]+)\]'", index)) == extras
