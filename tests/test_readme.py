@@ -1,5 +1,6 @@
-"""The README's example runs as written, against the served emulator, and closes every HTTP
-client it opens; its links lead somewhere.
+"""The README's examples run as written, against the served emulator (the sample test under
+pytest, with the plugin as installed), and close every HTTP client they open; its links lead
+somewhere.
 
 The example names ``altinn.TEST``; here it points at an emulator on 127.0.0.1 seeded with the
 clients, keys and users the examples name (``tests/playground.py``, shared with
@@ -18,6 +19,8 @@ import pytest
 from .playground import Playground, opened, playground, run
 
 __all__ = ["opened", "playground"]  # fixtures, used by name
+
+pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -38,7 +41,10 @@ BLOCKS = python_blocks()
 
 
 def test_the_readme_has_the_examples_this_test_knows() -> None:
-    assert [heading for heading, _ in BLOCKS] == ["Maskinporten, then an Altinn token"]
+    assert [heading for heading, _ in BLOCKS] == [
+        "Maskinporten, then an Altinn token",
+        "Testing your code",
+    ]
 
 
 def test_the_readme_has_what_a_first_visit_needs() -> None:
@@ -47,6 +53,7 @@ def test_the_readme_has_what_a_first_visit_needs() -> None:
         "Install",
         "Two commands",
         "Maskinporten, then an Altinn token",
+        "Testing your code",
         "Documentation",
         "Development",
     ]
@@ -80,6 +87,21 @@ def test_the_example_is_the_one_of_the_service_page() -> None:
     # The README's example is the first of "An asyncio service", which test_docs runs too.
     page = (ROOT / "docs" / "getting-started" / "service.md").read_text()
     assert block("Maskinporten, then an Altinn token") in page
+
+
+def test_the_sample_test_passes_with_the_plugin(pytester: pytest.Pytester) -> None:
+    # As a team's test file, run by pytest with the plugin as installed: on both backends.
+    pytester.makepyfile(test_sample=block("Testing your code"))
+    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "error", "--strict-markers", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*test_count_instances?asyncio? PASSED*", "*test_count_instances?trio? PASSED*"]
+    )
+
+
+def test_the_sample_test_is_the_one_of_the_test_page() -> None:
+    page = (ROOT / "docs" / "getting-started" / "test-writer.md").read_text()
+    assert block("Testing your code") in page
 
 
 def test_no_example_needs_a_secret_in_its_code() -> None:
