@@ -69,6 +69,7 @@ def test_the_sdist_and_wheel_pass_twine_check_and_carry_the_version_and_plugin(d
     for extra in declared["optional-dependencies"]:
         assert f"Provides-Extra: {extra}" in metadata
     assert "Classifier: Typing :: Typed" in metadata
+    assert "Classifier: Framework :: Pytest" in metadata  # the plugin
     assert "altinn_async/py.typed" in names
 
 
@@ -172,3 +173,12 @@ def test_every_extra_is_documented_where_users_look() -> None:
     assert in_table == extras
     index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
     assert set(re.findall(r"pip install 'altinn-async\[([a-z0-9]+)\]'", index)) == extras
+
+
+def test_the_classifiers_are_ones_the_package_index_knows() -> None:
+    # twine check does not look at them; the index refuses an upload with an unknown one.
+    from trove_classifiers import classifiers  # noqa: PLC0415 - this test's only
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["classifiers"]
+    assert [c for c in declared if c not in classifiers] == []
+    assert declared == sorted(declared)
