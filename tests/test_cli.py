@@ -39,7 +39,7 @@ def test_demo_pages_everything_with_one_token(
 
 
 def test_demo_refuses_bad_options_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--concurrency", "0"]) == 1
+    assert main(["demo", "--concurrency", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("altinn-async: error:")
     assert "Traceback" not in err
@@ -107,7 +107,7 @@ def test_p12_password_from_the_environment(
          "--scope", SCOPE]
     )  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2
     assert "password" in err
     assert "wrong" not in err.replace("wrong password", "")
 
@@ -206,7 +206,7 @@ def test_harvest_input_errors_name_the_flag(
     full = [*harvest_env, "--out", str(tmp_path / "o.jsonl"), *args[1:]]
     code = main([args[0], "altinn2", *(a.replace("{missing}", missing) for a in full)])
     line = error_line(capsys)
-    assert code == 1
+    assert code == 2
     for word in words:
         assert word in line
     assert "=" not in line.split("error: ", 1)[1].split(":")[0]  # flags, not Python keywords
@@ -222,7 +222,7 @@ def test_token_with_an_unknown_environment_lists_the_valid_ones(
          "--scope", SCOPE]
     )  # fmt: skip
     line = error_line(capsys)
-    assert code == 1
+    assert code == 2
     for word in ("staging", "test", "production", "https://"):
         assert word in line
 
@@ -245,7 +245,7 @@ def test_token_with_an_encrypted_key_and_no_password_names_the_flag(
         ["token", "--client-id", "c", "--key", str(pem), "--kid", "k", "--scope", SCOPE]
     )  # fmt: skip
     line = error_line(capsys)
-    assert code == 1
+    assert code == 2
     assert "--password-env" in line
     assert "password=" not in line
 
@@ -260,7 +260,7 @@ def test_token_checks_organisation_numbers(
         ["token", "--client-id", "c", "--key", str(pem), "--kid", "k", "--scope", SCOPE,
          flag, "12345"]
     )  # fmt: skip
-    assert code == 1
+    assert code == 2
     assert f"{flag} 12345" in error_line(capsys)
 
 
@@ -269,7 +269,7 @@ def test_the_emulator_refuses_a_key_file_in_a_missing_folder(
 ) -> None:
     code = main(["emulator", "--port", "0", "--key-out", str(tmp_path / "no" / "key.pem")])
     line = error_line(capsys)
-    assert code == 1
+    assert code == 2
     assert "--key-out" in line
 
 
@@ -321,3 +321,45 @@ def test_a_second_ctrl_c_is_at_once_and_quiet() -> None:
     assert took < 3.0
     assert "Traceback" not in err
     assert "ExceptionGroup" not in err
+
+
+# One rule for the exit status of every command: 2 for wrong input, 1 for a command that ran and
+# failed. (Wrong input exited 1 in token, harvest and clients but 2 in doctor.)
+KEY_FLAGS = ["--key", "{key}", "--kid", "k"]
+
+
+PLATFORM = ["--platform", "http://127.0.0.1:9"]
+FEED = ["--org", "ttd", "--app", "a", "--out", "{out}"]
+
+
+@pytest.mark.parametrize(
+    ("command", "site"),
+    [
+        (["token", "--client-id", "c", *KEY_FLAGS, "--scope", "a:b"], PLATFORM),
+        (["harvest", "storage", "--client-id", "c", *KEY_FLAGS, *FEED], PLATFORM),
+        (["harvest", "events", "--client-id", "c", *KEY_FLAGS, *FEED], PLATFORM),
+        (
+            ["clients", "list", "--admin-client-id", "c", *KEY_FLAGS],
+            ["--selfservice", "http://127.0.0.1:9"],
+        ),
+        (["doctor", "--client-id", "c", *KEY_FLAGS, "--scope", "a:b"], PLATFORM),
+    ],
+    ids=lambda value: " ".join(value[:2]) if value[0] != "--platform" else "",
+)
+def test_every_command_exits_2_for_wrong_input_and_1_for_a_failure(
+    command: list[str], site: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "key.pem"
+    key.write_bytes(private_pem())
+    filled = [
+        part.replace("{key}", str(key)).replace("{out}", str(tmp_path / "o.jsonl"))
+        for part in command
+    ]
+    assert main([*filled, "--env", "staging"]) == 2  # an unknown environment
+    assert "--env staging" in error_line(capsys)
+    missing = [str(tmp_path / "none.pem") if part == str(key) else part for part in filled]
+    assert main([*missing, "--env", "test"]) == 2  # a key file that is not there
+    assert "none.pem" in error_line(capsys)
+    # Nothing listens at this issuer: the command runs, and fails.
+    assert main([*filled, "--env", "http://127.0.0.1:9/", *site]) == 1
+    assert error_line(capsys)

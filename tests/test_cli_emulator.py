@@ -267,7 +267,7 @@ def test_on_every_address_with_a_public_url(tmp_path: Path, free_port: Callable[
         timeout=60,
         check=False,
     )
-    assert refused.returncode == 1
+    assert refused.returncode == 2
     assert "--public-url" in refused.stderr
     port = free_port()
     public = f"http://127.0.0.1:{port}"
@@ -373,7 +373,7 @@ def test_bad_network_flags_fail_in_one_line(tmp_path: Path, flags: list[str], st
         timeout=60,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"altinn-async: error: {start}")

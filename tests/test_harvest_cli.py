@@ -171,7 +171,7 @@ def test_wrong_input_is_one_line_naming_the_flag(
     served: Served, capsys: pytest.CaptureFixture[str], extra: list[str], words: list[str]
 ) -> None:
     out = served.tmp / "out.jsonl"
-    assert main(served.args(*extra, "--out", str(out))) == 1
+    assert main(served.args(*extra, "--out", str(out))) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     (line,) = [line for line in err.splitlines() if line.startswith("altinn-async:")]
@@ -181,7 +181,7 @@ def test_wrong_input_is_one_line_naming_the_flag(
 
 def test_events_needs_a_feed(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
     out = served.tmp / "events.jsonl"
-    assert main(served.args("--org", "ttd", "--out", str(out), source="events")) == 1
+    assert main(served.args("--org", "ttd", "--out", str(out), source="events")) == 2
     assert "--org and --app" in capsys.readouterr().err
 
 

@@ -163,7 +163,7 @@ def test_sigkill_at_random_instants_then_resume_gives_exactly_the_full_mailbox(
 def test_wrong_input_is_one_line_naming_what_is_wrong(
     served: Served, capsys: pytest.CaptureFixture[str], extra: list[str], words: list[str]
 ) -> None:
-    assert main(served.args(*extra)) == 1
+    assert main(served.args(*extra)) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     (line,) = [line for line in err.splitlines() if line.startswith("altinn-async:")]

@@ -2,9 +2,10 @@
 ``clients``.
 
 Every failure is one line on stderr (``altinn-async: error: ...``) with a hint where there is
-one, and a non-zero exit (2 for wrong input, as argparse's, where a command says so); Ctrl-C
-stops within a second with exit status 130, a second Ctrl-C at once. A command may choose its
-own exit status (``doctor``: 1 when a check failed).
+one. One rule for the exit status of every command: 2 for wrong input (a flag, a file, an
+environment variable, the environment: a `UsageError`, as argparse's own errors), 1 when the
+command ran and failed (refused, unreachable, a failed ``doctor`` check), 130 on Ctrl-C, which
+stops within a second (a second Ctrl-C at once).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import anyio
 
 from ..exceptions import AltinnError
 from . import _clients, _demo, _doctor, _emulator, _harvest, _token
-from ._common import CLIError, UsageError, describe_error, interrupted
+from ._common import CLIError, describe_error, exit_status, interrupted
 
 __all__ = ["main"]
 
@@ -112,5 +113,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         if described is None:
             raise
         print(f"altinn-async: error: {described}", file=sys.stderr)
-        return 2 if isinstance(exc, UsageError) else 1
+        return exit_status(exc)
     return status if isinstance(status, int) else 0

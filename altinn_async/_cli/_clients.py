@@ -28,7 +28,7 @@ from .._context import DEFAULT_TIMEOUT
 from .._environment import AuthorizationServer, Environment
 from .._keys import SigningKey
 from ..exceptions import KeyLoadError
-from ._common import CLIError, secret_from_env, writable_file
+from ._common import UsageError, secret_from_env, writable_file
 from ._token import add_key_arguments, load_key, named_environment
 
 __all__ = ["add_parser"]
@@ -160,9 +160,11 @@ def _run(command: Command, args: argparse.Namespace) -> None:
     # Wrong input is told before any key is read or request sent.
     preset = named_environment(args.env)
     if preset is not None and args.selfservice:
-        raise CLIError(f"--selfservice goes with an issuer URL in --env, not with {args.env}")
+        raise UsageError(f"--selfservice goes with an issuer URL in --env, not with {args.env}")
     if preset is None and not args.selfservice:
-        raise CLIError("with an issuer URL in --env, give the self-service API with --selfservice")
+        raise UsageError(
+            "with an issuer URL in --env, give the self-service API with --selfservice"
+        )
     prepare = _PREPARE.get(command)
     if prepare is not None:
         prepare(args)
@@ -264,13 +266,13 @@ async def _list(args: argparse.Namespace, admin: MaskinportenAdmin) -> None:
 
 def _check_create(args: argparse.Namespace) -> None:
     if not args.name.strip() or not args.description.strip():
-        raise CLIError("--name and --description must not be empty")
+        raise UsageError("--name and --description must not be empty")
     for scope in args.scope:
         if ":" not in scope or any(c.isspace() for c in scope):
-            raise CLIError(f"--scope {scope}: a scope is prefix:subscope")
+            raise UsageError(f"--scope {scope}: a scope is prefix:subscope")
     lifetime = args.access_token_lifetime
     if lifetime is not None and lifetime < 1:
-        raise CLIError("--access-token-lifetime must be at least 1 second")
+        raise UsageError("--access-token-lifetime must be at least 1 second")
 
 
 async def _create(args: argparse.Namespace, admin: MaskinportenAdmin) -> None:
@@ -293,13 +295,13 @@ def _read_new_key(path: Path, args: argparse.Namespace, *, flag: str) -> ClientK
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise CLIError(f"{flag} {path}: cannot read it: {exc.strerror or exc}") from exc
+        raise UsageError(f"{flag} {path}: cannot read it: {exc.strerror or exc}") from exc
     try:
         return ClientKey.load(data, kid=args.new_kid, password=password)
     except KeyLoadError as exc:
         if password is None and "password" in str(exc):
-            raise CLIError(f"{flag} {path}: {exc}: give it with --new-password-env VAR") from exc
-        raise CLIError(f"{flag} {path}: {exc}") from exc
+            raise UsageError(f"{flag} {path}: {exc}: give it with --new-password-env VAR") from exc
+        raise UsageError(f"{flag} {path}: {exc}") from exc
 
 
 def _check_add(args: argparse.Namespace) -> None:
@@ -321,15 +323,15 @@ async def _remove(args: argparse.Namespace, admin: MaskinportenAdmin) -> None:
 def _check_rotate(args: argparse.Namespace) -> None:
     for flag, value in (("--propagation", args.propagation), ("--grace", args.grace)):
         if not value >= 0:
-            raise CLIError(f"{flag} must be a number of seconds, at least 0")
+            raise UsageError(f"{flag} must be a number of seconds, at least 0")
     if args.new_kid is not None and args.new_kid == args.old_kid:
-        raise CLIError("--new-kid must differ from --old-kid")
+        raise UsageError("--new-kid must differ from --old-kid")
     if args.new_key is not None:
         args.new_public = _read_new_key(args.new_key, args, flag="--new-key")
         return
     writable_file(args.out, flag="--out")
     if args.out.exists():
-        raise CLIError(f"--out {args.out}: the file exists; give a new file for the new key")
+        raise UsageError(f"--out {args.out}: the file exists; give a new file for the new key")
     args.new_public = None
 
 

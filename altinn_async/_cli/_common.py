@@ -16,6 +16,7 @@ __all__ = [
     "StoppedError",
     "UsageError",
     "describe_error",
+    "exit_status",
     "interrupted",
     "secret_from_env",
     "writable_file",
@@ -23,11 +24,13 @@ __all__ = [
 
 
 class CLIError(Exception):
-    """Wrong input on the command line: the message says which flag and what to do."""
+    """A command that ran and failed, for a reason the message gives: exit status 1."""
 
 
 class UsageError(CLIError):
-    """Wrong input that keeps a command from running at all: exit status 2, as argparse's."""
+    """Wrong input (a flag, a file, an environment variable, the environment) that keeps a
+    command from running at all: the message says which and what to do. Exit status 2, as
+    argparse's own errors, in every command."""
 
 
 class StoppedError(CLIError):
@@ -48,7 +51,7 @@ def secret_from_env(variable: str | None, *, flag: str, prompt: str | None = Non
     if variable:
         value = os.environ.get(variable)
         if value is None:
-            raise CLIError(f"{flag} {variable}: that environment variable is not set")
+            raise UsageError(f"{flag} {variable}: that environment variable is not set")
         return value
     if prompt is not None and sys.stdin.isatty():
         return getpass.getpass(prompt)
@@ -63,11 +66,11 @@ def writable_file(path: Path, *, flag: str) -> Path:
     """
     folder = path.parent
     if path.is_dir():
-        raise CLIError(f"{flag} {path}: that is a folder, not a file")
+        raise UsageError(f"{flag} {path}: that is a folder, not a file")
     if not folder.is_dir():
-        raise CLIError(f"{flag} {path}: the folder {folder} does not exist (create it first)")
+        raise UsageError(f"{flag} {path}: the folder {folder} does not exist (create it first)")
     if not os.access(folder, os.W_OK):
-        raise CLIError(f"{flag} {path}: the folder {folder} is not writable")
+        raise UsageError(f"{flag} {path}: the folder {folder} is not writable")
     return path
 
 
@@ -103,20 +106,33 @@ def describe_error(exc: BaseException) -> str | None:
     Exception groups from task groups are looked into: the first failure that is not a
     cancellation is the one to tell.
     """
+    described = _described(exc)
+    return None if described is None else described[1]
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status for a failure `describe_error` tells: 2 for wrong input (a `UsageError`,
+    also from inside a task group), else 1."""
+    described = _described(exc)
+    return 2 if described is not None and isinstance(described[0], UsageError) else 1
+
+
+def _described(exc: BaseException) -> tuple[BaseException, str] | None:
+    """The failure that is told, and its line."""
     for leaf in _leaves(exc):
         if isinstance(leaf, StoppedError) and leaf.__cause__ is not None:
             inner = describe_error(leaf.__cause__)
             if inner is not None:
-                return f"{inner}; {leaf.note}" if leaf.note else inner
+                return leaf, f"{inner}; {leaf.note}" if leaf.note else inner
         cause = leaf.__cause__
         if isinstance(leaf, NetworkError) or (
             isinstance(leaf, HarvestError) and isinstance(cause, NetworkError)
         ):
             hint = _network_hint(leaf if isinstance(leaf, NetworkError) else cause)  # type: ignore[arg-type]
-            return f"{leaf} (hint: {hint})" if hint else str(leaf)
+            return leaf, f"{leaf} (hint: {hint})" if hint else str(leaf)
         if isinstance(leaf, AltinnError | CLIError):
-            return str(leaf)
+            return leaf, str(leaf)
         if isinstance(leaf, OSError):
             where = f" {leaf.filename}" if leaf.filename else ""
-            return f"cannot use{where}: {leaf.strerror or leaf}"
+            return leaf, f"cannot use{where}: {leaf.strerror or leaf}"
     return None

@@ -26,7 +26,7 @@ from .._maskinporten import MaskinportenAuth, SystemUser
 from .._parties import AuthorizedPartiesClient, flatten
 from .._storage import StorageClient
 from ..exceptions import AltinnError
-from ._common import CLIError
+from ._common import UsageError
 from ._playground import (
     DEMO_CLIENT_ID,
     DEMO_MAILBOX_DIALOGS,
@@ -75,10 +75,12 @@ def run(args: argparse.Namespace) -> None:
     from . import run_async  # noqa: PLC0415 - the package imports this module
 
     if args.instances < 0:
-        raise CLIError(f"--instances {args.instances}: must be 0 or more")
+        raise UsageError(f"--instances {args.instances}: must be 0 or more")
     for flag in ("apps", "page_size", "concurrency"):
         if getattr(args, flag) < 1:
-            raise CLIError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: must be at least 1")
+            raise UsageError(
+                f"--{flag.replace('_', '-')} {getattr(args, flag)}: must be at least 1"
+            )
     started = time.perf_counter()
     # Seeded before the event loop starts: Ctrl-C stops plain Python code at once.
     playground = seed_playground(instances=args.instances, apps=args.apps, altinn2_messages=0)

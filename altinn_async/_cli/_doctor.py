@@ -22,7 +22,7 @@ from .._doctor import Check, Diagnosis, diagnose
 from .._keys import SigningKey
 from .._scopes import check_scopes
 from ..exceptions import CertificateError, ConfigurationError, KeyLoadError
-from ._common import CLIError, UsageError, secret_from_env
+from ._common import UsageError, secret_from_env
 from ._token import add_client_arguments, environment, named_environment
 
 __all__ = ["add_parser", "render"]
@@ -73,10 +73,7 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from . import run_async  # noqa: PLC0415 - the package imports this module
 
-    try:
-        named = named_environment(args.env)
-    except CLIError as exc:
-        raise UsageError(str(exc)) from None
+    named = named_environment(args.env)
     if named is not None and args.platform:
         raise UsageError(f"--platform goes with an issuer URL in --env, not with {args.env}")
     if named is None and args.exchange and not args.platform:
@@ -133,10 +130,7 @@ def _token(args: argparse.Namespace) -> str | None:
     if args.token is not None and args.token_env is not None:
         raise UsageError("give the token with --token or with --token-env, not both")
     if args.token_env is not None:
-        try:
-            return secret_from_env(args.token_env, flag="--token-env")
-        except CLIError as exc:
-            raise UsageError(str(exc)) from None
+        return secret_from_env(args.token_env, flag="--token-env")
     if args.token is None:
         return None
     if args.token == "-":
@@ -173,14 +167,11 @@ def _load_key(args: argparse.Namespace) -> SigningKey | KeyLoadError:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{flag} {path}: cannot read it: {exc.strerror}") from None
-    try:
-        password = secret_from_env(
-            args.password_env,
-            flag="--password-env",
-            prompt=f"password for {path}: " if flag == "--p12" else None,
-        )
-    except CLIError as exc:
-        raise UsageError(str(exc)) from None
+    password = secret_from_env(
+        args.password_env,
+        flag="--password-env",
+        prompt=f"password for {path}: " if flag == "--p12" else None,
+    )
     try:
         return _load(flag, data, args.kid, password, now=None)
     except CertificateError as exc:

@@ -13,7 +13,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from ._common import CLIError, writable_file
+from ._common import CLIError, UsageError, writable_file
 from ._playground import (
     DEMO_ALTINN2_API_KEY,
     DEMO_ALTINN2_PASSWORD,
@@ -112,17 +112,17 @@ def parse_faults(text: str) -> tuple[int, float, tuple[str, ...]]:
     )
     parts = text.split(":")
     if len(parts) not in (2, 3):
-        raise CLIError(usage)
+        raise UsageError(usage)
     try:
         seed, rate = int(parts[0]), float(parts[1])
     except ValueError:
-        raise CLIError(usage) from None
+        raise UsageError(usage) from None
     if not 0 <= rate <= 1:  # NaN too
-        raise CLIError(usage)
+        raise UsageError(usage)
     kinds = tuple(k.strip() for k in parts[2].split(",")) if len(parts) == 3 else _KINDS
     unknown = [k for k in kinds if k not in _KINDS]
     if unknown or not kinds:
-        raise CLIError(
+        raise UsageError(
             f"--faults {text}: unknown fault kind {(unknown or [''])[0]!r}; "
             f"the kinds are {', '.join(_KINDS)}"
         )
@@ -131,13 +131,13 @@ def parse_faults(text: str) -> tuple[int, float, tuple[str, ...]]:
 
 def _check(args: argparse.Namespace) -> None:
     if not 0 <= args.port <= 65535:
-        raise CLIError(f"--port {args.port}: a port is 0 to 65535")
+        raise UsageError(f"--port {args.port}: a port is 0 to 65535")
     if args.instances < 0 or args.messages < 0:
-        raise CLIError("--instances and --messages must be 0 or more")
+        raise UsageError("--instances and --messages must be 0 or more")
     if not math.isfinite(args.latency) or args.latency < 0:
-        raise CLIError(f"--latency {args.latency}: give 0 or more seconds")
+        raise UsageError(f"--latency {args.latency}: give 0 or more seconds")
     if args.altinn_token_lifetime < 1:
-        raise CLIError(
+        raise UsageError(
             f"--altinn-token-lifetime {args.altinn_token_lifetime}: give 1 or more seconds"
         )
     args.fault_plan = parse_faults(args.faults) if args.faults else None
@@ -147,14 +147,14 @@ def _check(args: argparse.Namespace) -> None:
     except ValueError:
         wildcard = False
     if wildcard and not args.public_url:
-        raise CLIError(
+        raise UsageError(
             f"--host {args.host} listens on every address: give --public-url, the URL other "
             "machines reach this one at (http://my-host:8080)"
         )
     if args.public_url:
         parts = urllib.parse.urlsplit(args.public_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-            raise CLIError(f"--public-url {args.public_url}: give an origin, http://host:port")
+            raise UsageError(f"--public-url {args.public_url}: give an origin, http://host:port")
     writable_file(args.key_out, flag="--key-out")
 
 
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> None:
     try:
         import uvicorn  # noqa: F401, PLC0415 - optional; only to say what is missing
     except ImportError:
-        raise CLIError(
+        raise UsageError(
             "serving the emulator needs uvicorn: pip install 'altinn-async[emulator]'"
         ) from None
     playground = seed_playground(

@@ -20,7 +20,7 @@ from .._exchange import AltinnExchangeAuth
 from .._keys import SigningKey
 from .._maskinporten import MaskinportenAuth, SystemUser
 from ..exceptions import KeyLoadError
-from ._common import CLIError, secret_from_env
+from ._common import UsageError, secret_from_env
 
 __all__ = [
     "add_client_arguments",
@@ -94,7 +94,7 @@ def named_environment(value: str, *, flag: str = "--env") -> Environment | None:
     parts = urllib.parse.urlsplit(value)
     if parts.scheme in ("http", "https") and parts.netloc:
         return None
-    raise CLIError(
+    raise UsageError(
         f"{flag} {value}: not an environment; use one of test (tt02), production (prod), "
         "or an https:// URL"
     )
@@ -115,16 +115,16 @@ def load_key(args: argparse.Namespace) -> SigningKey:
             try:
                 text = args.jwk.read_text()
             except OSError as exc:
-                raise CLIError(f"--jwk {args.jwk}: cannot read it: {exc.strerror}") from exc
+                raise UsageError(f"--jwk {args.jwk}: cannot read it: {exc.strerror}") from exc
             return SigningKey.from_jwk(text, kid=args.kid)
         return SigningKey.from_pem_file(args.key, kid=args.kid, password=password)
     except KeyLoadError as exc:
         if password is None and "password" in str(exc):
-            raise CLIError(
+            raise UsageError(
                 f"{exc}: give the password with --password-env VAR (or run on a terminal to "
                 "be asked for it)"
             ) from exc
-        raise CLIError(f"{flag}: {exc}") from exc
+        raise UsageError(f"{flag}: {exc}") from exc
 
 
 async def environment(
@@ -134,10 +134,12 @@ async def environment(
     preset = named_environment(args.env)
     if preset is not None:
         if args.platform:
-            raise CLIError(f"--platform goes with an issuer URL in --env, not with {args.env}")
+            raise UsageError(f"--platform goes with an issuer URL in --env, not with {args.env}")
         return preset
     if not args.platform and needs_platform:
-        raise CLIError("with an issuer URL in --env, give the Altinn platform with --platform URL")
+        raise UsageError(
+            "with an issuer URL in --env, give the Altinn platform with --platform URL"
+        )
     return await Environment.discover(
         name="custom",
         maskinporten=args.env,
@@ -155,10 +157,10 @@ def run(args: argparse.Namespace) -> None:
     from . import run_async  # noqa: PLC0415 - the package imports this module
 
     if args.system_user and args.consumer_org:
-        raise CLIError("--system-user and --consumer-org do not go together")
+        raise UsageError("--system-user and --consumer-org do not go together")
     for flag, value in (("--consumer-org", args.consumer_org), ("--system-user", args.system_user)):
         if value is not None and not (len(value) == 9 and value.isdigit()):
-            raise CLIError(f"{flag} {value}: an organisation number is 9 digits")
+            raise UsageError(f"{flag} {value}: an organisation number is 9 digits")
     named_environment(args.env)  # a wrong --env is said before the key is read
     key = load_key(args)
     run_async(functools.partial(_token, args, key))

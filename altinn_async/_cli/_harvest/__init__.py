@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 
 from ..._harvest import FolderSink, Harvest, HarvestSource, JsonLinesSink, Sink
-from .._common import CLIError
+from .._common import UsageError
 from . import _altinn2, _dialogporten, _events, _storage
 from ._progress import Display, describe_summary
 
@@ -94,31 +94,33 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def _sink(args: argparse.Namespace) -> Sink:
     if args.out is not None:
         if args.out.is_dir():
-            raise CLIError(f"--out {args.out}: that is a folder (use --out-dir for a folder)")
+            raise UsageError(f"--out {args.out}: that is a folder (use --out-dir for a folder)")
         if not args.out.parent.is_dir():
-            raise CLIError(
+            raise UsageError(
                 f"--out {args.out}: the folder {args.out.parent} does not exist (create it first)"
             )
         return JsonLinesSink(args.out)
     if args.out_dir.exists() and not args.out_dir.is_dir():
-        raise CLIError(f"--out-dir {args.out_dir}: that is a file (use --out for a file)")
+        raise UsageError(f"--out-dir {args.out_dir}: that is a file (use --out for a file)")
     if not args.out_dir.parent.is_dir():
-        raise CLIError(f"--out-dir {args.out_dir}: the folder {args.out_dir.parent} does not exist")
+        raise UsageError(
+            f"--out-dir {args.out_dir}: the folder {args.out_dir.parent} does not exist"
+        )
     return FolderSink(args.out_dir)
 
 
 def _check_common(args: argparse.Namespace) -> None:
     if args.concurrency < 1:
-        raise CLIError(f"--concurrency {args.concurrency}: must be at least 1")
+        raise UsageError(f"--concurrency {args.concurrency}: must be at least 1")
     if args.max is not None and args.max < 0:
-        raise CLIError(f"--max {args.max}: must be 0 or more")
+        raise UsageError(f"--max {args.max}: must be 0 or more")
     if args.rate_limit is not None and not args.rate_limit > 0:
-        raise CLIError(f"--rate-limit {args.rate_limit}: must be more than 0 requests a second")
+        raise UsageError(f"--rate-limit {args.rate_limit}: must be more than 0 requests a second")
     if args.files is not None:
         if args.files.exists() and not args.files.is_dir():
-            raise CLIError(f"--files {args.files}: that is a file, not a folder")
+            raise UsageError(f"--files {args.files}: that is a file, not a folder")
         if not args.files.parent.is_dir():
-            raise CLIError(
+            raise UsageError(
                 f"--files {args.files}: the folder {args.files.parent} does not exist "
                 "(create it first)"
             )

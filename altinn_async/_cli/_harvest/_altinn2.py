@@ -18,7 +18,7 @@ from ..._altinn2 import Altinn2Client
 from ..._altinn2_auth import Altinn2Auth, PasswordLogin, enterprise_tls_context
 from ..._harvest import Altinn2Messages, HarvestSource
 from ...exceptions import AltinnError
-from .._common import CLIError, secret_from_env
+from .._common import UsageError, secret_from_env
 from .._token import named_environment
 from ._transport import api_transport
 
@@ -53,7 +53,7 @@ def _site(args: argparse.Namespace) -> str:
     preset = named_environment(args.env)
     site = preset.altinn2 if preset is not None else args.env.rstrip("/")
     if site is None:  # pragma: no cover - both presets have an Altinn 2 site
-        raise CLIError(f"--env {args.env}: that environment has no Altinn 2 site")
+        raise UsageError(f"--env {args.env}: that environment has no Altinn 2 site")
     return site
 
 
@@ -62,21 +62,21 @@ def _credentials(
 ) -> tuple[Altinn2Auth, ssl.SSLContext | str | bool]:
     api_key = secret_from_env(args.api_key_env, flag="--api-key-env", prompt="ApiKey: ")
     if not api_key:
-        raise CLIError("--api-key-env: no ApiKey (the variable is empty)")
+        raise UsageError("--api-key-env: no ApiKey (the variable is empty)")
     login: PasswordLogin | None = None
     if args.username:
         password = secret_from_env(
             args.password_env, flag="--password-env", prompt=f"password for {args.username}: "
         )
         if not password:
-            raise CLIError(
+            raise UsageError(
                 f"--username {args.username}: give the password with --password-env VAR "
                 "(or run on a terminal to be asked for it)"
             )
         login = PasswordLogin(args.username, password)
     verify: ssl.SSLContext | str | bool = str(args.ca) if args.ca else True
     if args.ca is not None and not args.ca.is_file():
-        raise CLIError(f"--ca {args.ca}: no such file")
+        raise UsageError(f"--ca {args.ca}: no such file")
     if args.p12 is not None:
         p12_password = secret_from_env(
             args.p12_password_env, flag="--p12-password-env", prompt=f"password for {args.p12}: "
@@ -84,9 +84,9 @@ def _credentials(
         try:
             verify = enterprise_tls_context(args.p12, p12_password, verify=args.ca or True)
         except AltinnError as exc:
-            raise CLIError(f"--p12 {args.p12}: {exc}") from exc
+            raise UsageError(f"--p12 {args.p12}: {exc}") from exc
     elif login is None:
-        raise CLIError(
+        raise UsageError(
             "say who logs in: --username (with --password-env) or --p12 (an enterprise certificate)"
         )
     auth = Altinn2Auth(

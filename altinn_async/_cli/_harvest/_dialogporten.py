@@ -20,7 +20,7 @@ from ..._harvest._checkpoint import Checkpoint
 from ..._maskinporten import SystemUser
 from ..._parties import AuthorizedPartiesClient, flatten
 from ...exceptions import ConfigurationError
-from .._common import CLIError
+from .._common import CLIError, UsageError
 from .._token import add_client_arguments
 from ._storage import moment
 from ._transport import platform_client
@@ -121,13 +121,13 @@ def _since(notes: dict[str, Any] | None) -> dt.datetime:
 @contextlib.asynccontextmanager
 async def open_sources(args: argparse.Namespace) -> AsyncIterator[list[HarvestSource[Any]]]:
     if not 1 <= args.page_size <= 1000:
-        raise CLIError(f"--page-size {args.page_size}: must be 1 to 1000")
+        raise UsageError(f"--page-size {args.page_size}: must be 1 to 1000")
     if not args.overlap >= 0:
-        raise CLIError(f"--overlap {args.overlap}: must be 0 or more minutes")
+        raise UsageError(f"--overlap {args.overlap}: must be 0 or more minutes")
     try:
         system_user = SystemUser(args.system_user, external_ref=args.external_ref)
     except ConfigurationError as exc:
-        raise CLIError(f"--system-user {args.system_user}: {exc}") from exc
+        raise UsageError(f"--system-user {args.system_user}: {exc}") from exc
     notes = _notes(args)
     async with platform_client(
         args,
@@ -151,5 +151,5 @@ async def open_sources(args: argparse.Namespace) -> AsyncIterator[list[HarvestSo
                 updates=not args.no_updates,
             )
         except ConfigurationError as exc:
-            raise CLIError(str(exc)) from exc
+            raise UsageError(str(exc)) from exc
         yield list(sources)

@@ -11,7 +11,7 @@ from typing import Any
 from ..._events import EventsClient
 from ..._harvest import EventFeed, HarvestSource
 from ...exceptions import ConfigurationError
-from .._common import CLIError
+from .._common import UsageError
 from .._token import add_client_arguments, named_environment
 from ._storage import moment
 from ._transport import platform_client
@@ -51,9 +51,9 @@ def add_parser(sources: Any) -> argparse.ArgumentParser:
 async def open_sources(args: argparse.Namespace) -> AsyncIterator[list[HarvestSource[Any]]]:
     named_environment(args.env)  # a wrong --env is said before anything else
     if args.resource is None and (args.org is None or args.app is None):
-        raise CLIError("say which feed: --org and --app (an app's), or --resource")
+        raise UsageError("say which feed: --org and --app (an app's), or --resource")
     if args.resource is not None and (args.org is not None or args.app is not None):
-        raise CLIError("--resource is the generic feed: it takes no --org or --app")
+        raise UsageError("--resource is the generic feed: it takes no --org or --app")
     start = None if args.from_ is None else moment(args.from_, "--from")
     scopes = args.scope or SCOPES
     async with platform_client(args, scopes=scopes, connections=args.concurrency + 1) as http:
@@ -71,5 +71,5 @@ async def open_sources(args: argparse.Namespace) -> AsyncIterator[list[HarvestSo
                 size=args.size,
             )
         except ConfigurationError as exc:
-            raise CLIError(str(exc)) from exc
+            raise UsageError(str(exc)) from exc
         yield [feed]

@@ -14,7 +14,7 @@ from ..._harvest import HarvestSource, StorageInstances
 from ..._harvest._checkpoint import Checkpoint
 from ..._storage import StorageClient
 from ...exceptions import ConfigurationError
-from .._common import CLIError
+from .._common import UsageError
 from .._token import add_client_arguments
 from ._transport import platform_client
 
@@ -91,11 +91,11 @@ def moment(value: str, flag: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
     except ValueError:
-        raise CLIError(
+        raise UsageError(
             f"{flag} {value}: not an ISO 8601 time (e.g. 2024-05-01T00:00:00Z)"
         ) from None
     if moment.tzinfo is None:
-        raise CLIError(f"{flag} {value}: give a zone (Z or +01:00): Storage compares in UTC")
+        raise UsageError(f"{flag} {value}: give a zone (Z or +01:00): Storage compares in UTC")
     return moment
 
 
@@ -104,16 +104,16 @@ def _params(args: argparse.Namespace) -> dict[str, list[str]]:
     for pair in args.param:
         name, equals, value = pair.partition("=")
         if not equals or not name.strip():
-            raise CLIError(f"--param {pair}: give NAME=VALUE, e.g. lastChanged=gt:2024-05-01")
+            raise UsageError(f"--param {pair}: give NAME=VALUE, e.g. lastChanged=gt:2024-05-01")
         params.setdefault(name.strip(), []).append(value)
     return params
 
 
 def _query(args: argparse.Namespace) -> dict[str, Any]:
     if args.size is not None and args.size < 1:
-        raise CLIError(f"--size {args.size}: must be at least 1")
+        raise UsageError(f"--size {args.size}: must be at least 1")
     if args.retry_complete and not args.complete:
-        raise CLIError("--retry-complete goes with --complete")
+        raise UsageError("--retry-complete goes with --complete")
     query: dict[str, Any] = {"org": args.org, "params": _params(args)}
     if args.app:
         query["app_id"] = args.app if "/" in args.app else f"{args.org}/{args.app}"
@@ -141,10 +141,10 @@ def _sources(args: argparse.Namespace, storage: StorageClient) -> list[HarvestSo
     try:
         if args.since is None:
             if args.until is not None:
-                raise CLIError("--until goes with --since")
+                raise UsageError("--until goes with --since")
             return [StorageInstances(storage, **options, **query)]
         if args.windows < 1:
-            raise CLIError(f"--windows {args.windows}: must be at least 1")
+            raise UsageError(f"--windows {args.windows}: must be at least 1")
         since = moment(args.since, "--since")
         until = _until(args)
         args.notes = {"until": until.isoformat()}  # for a resume to cut the same windows
@@ -160,7 +160,7 @@ def _sources(args: argparse.Namespace, storage: StorageClient) -> list[HarvestSo
             )
         )
     except ConfigurationError as exc:
-        raise CLIError(str(exc)) from exc
+        raise UsageError(str(exc)) from exc
 
 
 def _until(args: argparse.Namespace) -> dt.datetime:

@@ -15,7 +15,7 @@ from ..._context import DEFAULT_TIMEOUT
 from ..._exchange import AltinnExchangeAuth
 from ..._maskinporten import MaskinportenAuth, SystemUser
 from ...exceptions import ConfigurationError
-from .._common import CLIError
+from .._common import UsageError
 from .._token import environment, load_key, named_environment
 
 __all__ = ["api_transport", "platform_client"]
@@ -30,7 +30,7 @@ def api_transport(
     try:
         return aiohttp_transport(verify=verify, limits=httpx.Limits(max_connections=connections))
     except ConfigurationError as exc:
-        raise CLIError(f"--transport aiohttp: {exc}") from exc
+        raise UsageError(f"--transport aiohttp: {exc}") from exc
 
 
 @contextlib.asynccontextmanager
