@@ -8,10 +8,12 @@ httpx2) is the other half: ``--http-library=httpx2`` (see ``tests/conftest.py``)
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Generator
 from pathlib import Path
 
 import httpx
@@ -19,7 +21,7 @@ import pytest
 
 import altinn_async as altinn
 from altinn_async import _httpcompat
-from altinn_async.testing import Emulator
+from altinn_async.testing import DEFAULT_PID, CertificateAuthority, Emulator
 
 from .helpers import signing_key
 
@@ -196,6 +198,135 @@ async def test_the_emulator_transport_for_httpx2() -> None:
             await http.get(url)
     with pytest.raises(ValueError, match="library must be one of"):
         emulator.transport(library="requests")  # type: ignore[call-overload]
+
+
+# --- Altinn 2: the logins and the message box -----------------------------------------------------
+
+API_KEY = "end-user-api-key"
+OWNER_KEY = "service-owner-api-key"
+
+
+def _altinn2() -> Emulator:
+    emulator = Emulator()
+    emulator.add_api_key(API_KEY)
+    emulator.add_api_key(OWNER_KEY, service_owner=True)
+    own = emulator.add_altinn2_user("ola", "Passord1", pid=DEFAULT_PID)
+    emulator.add_altinn2_messages(own, 60, seed=1)
+    return emulator
+
+
+async def test_altinn2_password_login_and_the_message_box_on_httpx2() -> None:
+    """`Altinn2Auth` and `PasswordLogin` on an httpx2 client: the login's own POST is an
+    ``httpx2.Request``; the box pages by ``$skip``; once the session ends, one login more."""
+    emulator = _altinn2()
+    login = altinn.PasswordLogin("ola", "Passord1")
+    auth = altinn.Altinn2Auth(API_KEY, environment=emulator.environment, login=login)
+    async with httpx2.AsyncClient(
+        transport=emulator.transport(library="httpx2"), auth=auth
+    ) as http:
+        altinn2 = altinn.Altinn2Client(http)  # the site from the client's Altinn2Auth
+        messages = [m async for m in altinn2.messages()]
+        assert len(messages) == 60
+        message = await altinn2.message(messages[0]["MessageId"])
+        assert message["MessageId"] == messages[0]["MessageId"]
+        emulator.end_altinn2_sessions()  # the cookie no longer works: the next call logs in
+        again = [m async for m in altinn2.messages(max_items=5)]
+    assert [m["MessageId"] for m in again] == [m["MessageId"] for m in messages[:5]]
+    assert login.logins == 2
+    assert emulator.requests["altinn2.authenticate"] == 2
+
+
+class _Altinn2Site:
+    """Altinn 2 as scripted httpx2 answers: the sessions it made, its login page without one."""
+
+    def __init__(self) -> None:
+        self.sessions: set[str] = set()
+        self.logins = 0
+        self.bodies: list[bytes] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/api/authentication/authenticatewithpassword":
+            if json.loads(request.content) != {"UserName": "ola", "UserPassword": "pw"}:
+                return httpx2.Response(401)
+            self.logins += 1
+            self.sessions.add(session := f"session-{self.logins}")
+            return httpx2.Response(200, headers={"Set-Cookie": f".AspxAuthTT02={session}; path=/"})
+        self.bodies.append(request.content)
+        cookies = dict(
+            part.strip().split("=", 1)
+            for part in request.headers.get("Cookie", "").split(";")
+            if "=" in part
+        )
+        if cookies.get(".AspxAuthTT02") in self.sessions:
+            return httpx2.Response(200, json={"saved": True})
+        return httpx2.Response(
+            200, text="<html>Logg inn</html>", headers={"Content-Type": "text/html"}
+        )
+
+
+async def test_a_post_body_is_resent_after_a_new_altinn2_login_on_httpx2() -> None:
+    """An httpx2 request's body in memory can be sent again once the login is renewed."""
+    site = _Altinn2Site()
+    login = altinn.PasswordLogin("ola", "pw")
+    auth = altinn.Altinn2Auth("k", base_url="https://tt02.example", login=login)
+    async with httpx2.AsyncClient(
+        transport=httpx2.MockTransport(site), auth=auth, base_url="https://tt02.example/api"
+    ) as http:
+        assert (await http.post("/my/forms", content=b"<form/>")).json() == {"saved": True}
+        site.sessions.clear()  # the session timed out
+        response = await http.post("/my/forms", content=b"<form/>")
+    assert response.json() == {"saved": True}
+    assert site.bodies == [b"<form/>"] * 3  # sent, refused with the login page, sent again
+    assert site.logins == login.logins == 2
+
+
+async def test_a_password_login_alone_on_an_httpx2_client_says_where_it_goes() -> None:
+    """A `PasswordLogin` is an auth of both packages: httpx2 takes it, and the flow itself says
+    it belongs inside `Altinn2Auth` (not httpx2's 'Invalid "auth" argument')."""
+    login = altinn.PasswordLogin("ola", "pw")
+    assert isinstance(login, httpx2.Auth)
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(_Altinn2Site())) as http:
+        with pytest.raises(altinn.ConfigurationError, match="inside Altinn2Auth"):
+            await http.get("https://tt02.example/api/my/messages", auth=login)
+
+
+class _UsersBearer(httpx2.Auth):
+    """A user's own login flow, an auth of httpx2 alone."""
+
+    def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response]:
+        request.headers["Authorization"] = "Bearer the-users-token"
+        yield request
+
+
+async def test_an_httpx2_auth_of_the_users_own_is_an_altinn2_login() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def site(request: httpx2.Request) -> httpx2.Response:
+        seen.append((request.headers["ApiKey"], request.headers["Authorization"]))
+        return httpx2.Response(200, json={})
+
+    auth = altinn.Altinn2Auth("k", base_url="https://tt02.example", login=_UsersBearer())
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(site), auth=auth) as http:
+        assert (await http.get("https://tt02.example/api/my/messages")).status_code == 200
+    assert seen == [("k", "Bearer the-users-token")]
+
+
+async def test_altinn2_enterprise_certificate_and_api_key_on_httpx2() -> None:
+    """The ApiKey alone with ``?ForceEIAuthentication`` over a TLS client certificate (the
+    emulator's httpx2 transport plays the handshake)."""
+    emulator = _altinn2()
+    authority = CertificateAuthority()
+    emulator.trust_certificate_authority(authority.root)
+    certificate = authority.issue_enterprise_certificate("405003309", "TESTDEPARTEMENTET")
+    emulator.add_altinn2_right(DEFAULT_PID, "405003309")
+    auth = altinn.Altinn2Auth(
+        OWNER_KEY, environment=emulator.environment, force_ei_authentication=True
+    )
+    transport = emulator.transport(client_certificate=certificate, library="httpx2")
+    async with httpx2.AsyncClient(transport=transport, auth=auth) as http:
+        altinn2 = altinn.Altinn2Client(http, base_url=emulator.environment.altinn2)
+        reportees = [r async for r in altinn2.serviceowner_reportees(DEFAULT_PID)]
+    assert reportees
 
 
 def _python(code: str) -> str:
