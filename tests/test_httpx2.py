@@ -8,12 +8,13 @@ httpx2) is the other half: ``--http-library=httpx2`` (see ``tests/conftest.py``)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import httpx
@@ -327,6 +328,179 @@ async def test_altinn2_enterprise_certificate_and_api_key_on_httpx2() -> None:
         altinn2 = altinn.Altinn2Client(http, base_url=emulator.environment.altinn2)
         reportees = [r async for r in altinn2.serviceowner_reportees(DEFAULT_PID)]
     assert reportees
+
+
+# --- Dialogporten, Correspondence, Authorized Parties ---------------------------------------------
+
+VENDOR = "vendor-system"
+CUSTOMER = "310000001"
+SUBUNIT = "310000002"
+CUSTOMER_URN = f"urn:altinn:organization:identifier-no:{CUSTOMER}"
+RESOURCE = "skd-melding"
+MESSAGING = [
+    "digdir:dialogporten",
+    "altinn:correspondence.read",
+    "altinn:accessmanagement/authorizedparties",
+    "altinn:accessmanagement/authorizedparties.resourceowner",
+]
+
+
+@contextlib.asynccontextmanager
+async def _messaging() -> AsyncIterator[tuple[Emulator, httpx2.AsyncClient]]:
+    """A system user's exchanged token on an httpx2 client, as in test_messaging.py."""
+    emulator = Emulator()
+    emulator.add_maskinporten_client(
+        VENDOR, org_number="991825827", scopes=MESSAGING, jwks=[signing_key().public_jwk]
+    )
+    emulator.add_organization(CUSTOMER, name="MOTTAKER AS")
+    emulator.add_organization(SUBUNIT, name="MOTTAKER AS AVD BERGEN", parent=CUSTOMER)
+    emulator.add_system_user(client_id=VENDOR, customer_org=CUSTOMER)
+    async with (
+        httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as token_http,
+        altinn.AltinnExchangeAuth(
+            altinn.MaskinportenAuth(
+                client_id=VENDOR,
+                key=signing_key(),
+                scopes=MESSAGING,
+                environment=emulator.environment,
+                http_client=token_http,
+                authorization_details=altinn.SystemUser(CUSTOMER),
+            )
+        ) as auth,
+        httpx2.AsyncClient(
+            transport=emulator.transport(library="httpx2"),
+            auth=auth,
+            base_url=emulator.environment.platform,
+        ) as http,
+    ):
+        yield emulator, http
+
+
+async def test_a_dialogporten_search_resumed_and_a_dialog_on_httpx2() -> None:
+    async with _messaging() as (emulator, http):
+        ids = emulator.generate_dialogs(CUSTOMER_URN, 30, seed=1, service_resource=RESOURCE)
+        dialogporten = altinn.Dialogporten(http)
+        order = "createdAt_asc,id_asc"
+        first = dialogporten.search(party=CUSTOMER, order_by=order, limit=7)
+        taken = (await anext(first.pages())).items
+        assert first.position is not None
+        rest = [d async for d in dialogporten.search(resume_from=first.position)]
+        direct = altinn.DialogPager(  # the public pager takes the httpx2 client too
+            http,
+            f"{emulator.environment.platform}/dialogporten/api/v1/enduser/dialogs",
+            preference=("nb",),
+            resume_from=first.position,
+        )
+        assert [d.id async for d in direct] == [d.id for d in rest]
+        assert sorted(d.id for d in taken + rest) == sorted(ids)
+        dialog = await dialogporten.dialog(taken[0].id)
+        assert dialog.id == taken[0].id
+        assert dialog.token
+
+
+async def test_a_dialog_token_on_an_httpx2_client_opens_its_correspondence_only() -> None:
+    async with _messaging() as (emulator, http):
+        mine = emulator.add_correspondence(CUSTOMER, resource=RESOURCE, title="Vedtak")
+        other = emulator.add_correspondence(CUSTOMER, resource=RESOURCE)
+        dialogporten = altinn.Dialogporten(http)
+        dialogs = [
+            await dialogporten.dialog(d.id) async for d in dialogporten.search(party=CUSTOMER)
+        ]
+        (dialog,) = [d for d in dialogs if d.correspondence_id == mine]
+        token_auth = altinn.DialogTokenAuth(dialog)
+        async with httpx2.AsyncClient(
+            transport=emulator.transport(library="httpx2"),
+            auth=token_auth,
+            base_url=emulator.environment.platform,
+        ) as by_token:
+            correspondence = altinn.CorrespondenceClient(by_token)
+            assert (await correspondence.get(mine)).id == mine
+            with pytest.raises(altinn.APIError) as refused:
+                await correspondence.get(other)
+        assert refused.value.status_code == 401
+
+
+async def test_correspondence_listed_read_downloaded_and_marked_read_on_httpx2(
+    tmp_path: Path,
+) -> None:
+    body = b"%PDF-1.7 vedtak"
+    async with _messaging() as (emulator, http):
+        correspondence_id = emulator.add_correspondence(
+            CUSTOMER, resource=RESOURCE, title="Vedtak", attachments={"vedtak.pdf": body}
+        )
+        client = altinn.CorrespondenceClient(http)
+        listed = await client.list(RESOURCE, on_behalf_of=CUSTOMER)
+        assert list(listed.ids) == [correspondence_id]
+        item = await client.get(correspondence_id)
+        (attachment,) = item.content.attachments
+        path = await client.download(item, attachment, tmp_path)
+        assert path.read_bytes() == body
+        await client.mark_as_read(correspondence_id)  # a POST
+        assert "Read" in emulator.correspondence_statuses(correspondence_id)
+
+
+async def test_authorized_parties_mine_and_of_on_httpx2() -> None:
+    """``mine`` is a GET through the retry layer; ``of`` a POST the client builds itself."""
+    async with _messaging() as (_, http):
+        parties = altinn.AuthorizedPartiesClient(http)
+        mine = await parties.mine()
+        assert [p.urn for p in altinn.flatten(mine)] == [
+            CUSTOMER_URN,
+            f"urn:altinn:organization:identifier-no:{SUBUNIT}",
+        ]
+        theirs = await parties.of(CUSTOMER)
+        assert isinstance(theirs, list)
+
+
+def _refusing(calls: list[str] | None = None) -> httpx2.MockTransport:
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        if calls is not None:
+            calls.append(str(request.url))
+        raise httpx2.ConnectError("connection refused", request=request)
+
+    return httpx2.MockTransport(refuse)
+
+
+async def test_an_httpx2_network_failure_of_authorized_parties_is_a_network_error() -> None:
+    async with httpx2.AsyncClient(
+        transport=_refusing(), base_url="https://platform.example"
+    ) as http:
+        parties = altinn.AuthorizedPartiesClient(http, retry=altinn.RetryPolicy.NEVER)
+        with pytest.raises(altinn.NetworkError, match="POST"):
+            await parties.of("312345678")
+        with pytest.raises(altinn.NetworkError, match="GET"):
+            await parties.mine()
+
+
+# --- Events -------------------------------------------------------------------------------------
+
+
+async def test_events_paged_and_resumed_from_a_feed_position_on_httpx2() -> None:
+    emulator = _emulator()
+    async with (
+        httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as token_http,
+        altinn.AltinnExchangeAuth(_maskinporten(emulator, token_http)) as auth,
+        httpx2.AsyncClient(
+            transport=emulator.transport(library="httpx2"),
+            auth=auth,
+            base_url=emulator.environment.platform,
+        ) as http,
+    ):
+        events = altinn.EventsClient(http)
+        pager = events.app_events("ttd", "app", after="0", size=2)
+        first = await anext(pager.pages())
+        assert len(first.events) == 2
+        everything = [e async for e in events.app_events("ttd", "app", after="0")]
+        resumed = events.app_events("ttd", "app", resume_from=pager.feed_position)
+        rest = [e.id async for e in resumed]
+        assert [e.id for e in first.events] + rest == [e.id for e in everything]
+        assert resumed.last_event_id == everything[-1].id
+        direct = altinn.EventPager(  # the public pager takes the httpx2 client too
+            http,
+            f"{emulator.environment.platform}/events/api/v1/app/ttd/app?after=0",
+            resume_from=pager.feed_position,
+        )
+        assert [e.id async for e in direct] == rest
 
 
 def _python(code: str) -> str:
