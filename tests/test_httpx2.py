@@ -22,6 +22,7 @@ import pytest
 
 import altinn_async as altinn
 from altinn_async import _httpcompat
+from altinn_async._admin import selfservice_error
 from altinn_async.testing import DEFAULT_PID, CertificateAuthority, Emulator
 
 from .helpers import signing_key
@@ -501,6 +502,61 @@ async def test_events_paged_and_resumed_from_a_feed_position_on_httpx2() -> None
             resume_from=pager.feed_position,
         )
         assert [e.id async for e in direct] == rest
+
+
+# --- the self-service admin client ---------------------------------------------------------------
+
+
+async def test_the_admin_client_lists_clients_and_adds_a_key_on_httpx2() -> None:
+    emulator = Emulator()
+    admin_key = signing_key("admin-kid", 5)
+    emulator.add_maskinporten_client(
+        "selfservice-admin",
+        org_number="310000001",
+        scopes=altinn.ADMIN_SCOPES,
+        jwks=[admin_key.public_jwk],
+    )
+    async with httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as token_http:
+        auth = altinn.MaskinportenAdmin.auth(
+            client_id="selfservice-admin",
+            key=admin_key,
+            environment=emulator.environment,
+            http_client=token_http,
+        )
+        async with (
+            auth,
+            httpx2.AsyncClient(transport=emulator.transport(library="httpx2"), auth=auth) as http,
+        ):
+            admin = altinn.MaskinportenAdmin(http)
+            assert [c.client_id for c in await admin.clients()] == ["selfservice-admin"]
+            keys = await admin.add_key("selfservice-admin", signing_key("second-kid", 6))
+            assert set(keys.kids) == {"admin-kid", "second-kid"}
+
+
+async def test_an_httpx2_failure_of_the_admin_api_is_a_network_error() -> None:
+    async with httpx2.AsyncClient(transport=_refusing()) as http:
+        admin = altinn.MaskinportenAdmin(
+            http, base_url="https://selfservice.example", retry=altinn.RetryPolicy.NEVER
+        )
+        with pytest.raises(altinn.NetworkError, match="ConnectError"):
+            await admin.clients()
+
+
+class _BrokenBody(httpx2.AsyncByteStream):
+    """A body that breaks off before its first byte."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield await self._read()
+
+    async def _read(self) -> bytes:
+        raise httpx2.ReadError("the connection broke")
+
+
+async def test_an_admin_error_whose_httpx2_body_breaks_off_is_still_its_status() -> None:
+    request = httpx2.Request("GET", "https://selfservice.example/api/v1/clients")
+    response = httpx2.Response(503, stream=_BrokenBody(), request=request)
+    error = await selfservice_error(response)  # type: ignore[arg-type]
+    assert error.status_code == 503
 
 
 def _python(code: str) -> str:
