@@ -8,6 +8,7 @@ httpx2) is the other half: ``--http-library=httpx2`` (see ``tests/conftest.py``)
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -25,7 +26,7 @@ from altinn_async import _httpcompat
 from altinn_async._admin import selfservice_error
 from altinn_async.testing import DEFAULT_PID, CertificateAuthority, Emulator
 
-from .helpers import signing_key
+from .helpers import Clock, signing_key
 
 pytest.importorskip("httpx2")
 import httpx2
@@ -557,6 +558,114 @@ async def test_an_admin_error_whose_httpx2_body_breaks_off_is_still_its_status()
     response = httpx2.Response(503, stream=_BrokenBody(), request=request)
     error = await selfservice_error(response)  # type: ignore[arg-type]
     assert error.status_code == 503
+
+
+# --- ID-porten ------------------------------------------------------------------------------------
+
+
+async def test_an_idporten_session_refreshes_over_an_httpx2_client() -> None:
+    clock = Clock()
+    emulator = Emulator(clock=clock)
+    emulator.add_person(DEFAULT_PID, name="Test Testesen")
+    emulator.add_idporten_client(
+        "web",
+        redirect_uris=["https://app.example/callback"],
+        client_secret="s3cret-value",
+        scopes=["openid", "altinn:instances.read"],
+    )
+    async with (
+        httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as token_http,
+        altinn.IDPortenClient(
+            client_id="web",
+            client_secret="s3cret-value",
+            redirect_uri="https://app.example/callback",
+            scopes=["openid", "altinn:instances.read"],
+            environment=emulator.environment,
+            http_client=token_http,
+            clock=clock,
+            allowed_origins=["https://api.example"],
+        ) as idporten,
+    ):
+        login = idporten.start_login()
+        callback = await emulator.idporten_login(login.url)
+        first = await idporten.complete_login(callback, login, session_key="person")
+        clock.now += 200  # the 120 s access token expired
+        seen: list[str] = []
+
+        def api(request: httpx2.Request) -> httpx2.Response:
+            seen.append(request.headers["Authorization"])
+            return httpx2.Response(200)
+
+        session = idporten.session("person")
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(api), auth=session) as http:
+            assert (await http.get("https://api.example/")).status_code == 200
+    assert seen[0] != f"Bearer {first.access_token}"
+    assert emulator.requests["idporten.token"] == 2  # the login, and the refresh
+
+
+# --- token validation, discovery and the doctor ---------------------------------------------------
+
+
+async def test_the_validator_fetches_metadata_and_keys_over_httpx2() -> None:
+    emulator = _emulator()
+    async with (
+        httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as http,
+        altinn.AltinnExchangeAuth(_maskinporten(emulator, http)) as auth,
+    ):
+        token = (await auth.get_token()).access_token
+        validator = altinn.AltinnTokenValidator(emulator.environment, http_client=http)
+        principal = await validator.validate(token)
+    assert principal.org_number == "405003309"
+
+
+async def test_an_httpx2_failure_to_discover_is_a_discovery_error() -> None:
+    environment = _emulator().environment
+    async with httpx2.AsyncClient(transport=_refusing()) as http:
+        validator = altinn.AltinnTokenValidator(
+            environment, http_client=http, retry=altinn.RetryPolicy.NEVER
+        )
+        with pytest.raises(altinn.DiscoveryError, match="ConnectError"):
+            await validator.validate(_a_token())
+        with pytest.raises(altinn.DiscoveryError, match="ConnectError"):
+            await altinn.AuthorizationServer.discover("https://mp.example", http_client=http)
+
+
+async def test_an_httpx2_failure_to_fetch_the_keys_is_a_discovery_error() -> None:
+    environment = _emulator().environment
+    issuer = f"{environment.platform}/authentication/api/v1/openid/"
+
+    def metadata_only(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/openid-configuration"):
+            return httpx2.Response(200, json={"issuer": issuer, "jwks_uri": f"{issuer}jwks"})
+        raise httpx2.ConnectError("connection refused", request=request)
+
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(metadata_only)) as http:
+        validator = altinn.AltinnTokenValidator(
+            environment, http_client=http, retry=altinn.RetryPolicy.NEVER
+        )
+        with pytest.raises(altinn.DiscoveryError, match=r"signing keys.*ConnectError"):
+            await validator.validate(_a_token())
+
+
+def _a_token() -> str:
+    def part(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256', 'kid': 'k'})}.{part({'iss': 'x'})}.c2ln"
+
+
+async def test_the_doctor_on_an_httpx2_client_that_cannot_connect() -> None:
+    emulator = _emulator()
+    async with httpx2.AsyncClient(transport=_refusing()) as http:
+        diagnosis = await altinn.diagnose(
+            client_id="c",
+            key=signing_key(),
+            scopes=READ,
+            environment=emulator.environment,
+            http_client=http,
+        )
+    assert diagnosis["clock"].verdict == "fail"
+    assert "could not reach Maskinporten" in diagnosis["clock"].detail
 
 
 def _python(code: str) -> str:
