@@ -33,6 +33,7 @@ from ._auth import TokenAuth
 from ._environment import Environment, check_url
 from ._hal import json_kind
 from ._http import network_error, origin, read_error_body, retry_after, safe_url
+from ._httpcompat import TRANSPORT_ERRORS, AsyncClient, as_httpx, url_argument
 from ._keys import ALGORITHMS, Signer, SigningKey
 from ._maskinporten import MaskinportenAuth
 from ._origins import ForeignOrigins, OriginPolicy
@@ -736,7 +737,7 @@ _HINTS = {
 
 async def selfservice_error(response: httpx.Response) -> SelfServiceError:
     """A `SelfServiceError` for an error answer: its field errors, description and status."""
-    with contextlib.suppress(httpx.TransportError):
+    with contextlib.suppress(*TRANSPORT_ERRORS):
         await response.aread()  # the status is the news; a body lost on the way is not
     request = response.request
     body = read_error_body(response)
@@ -810,7 +811,7 @@ class _AdminAuth(MaskinportenAuth):
         scopes: Iterable[str],
         environment: Environment,
         grant_lifetime: int,
-        http_client: httpx.AsyncClient | None,
+        http_client: AsyncClient | None,
         cache: TokenCache | None,
         clock: Clock | None,
         retry: RetryPolicy | None,
@@ -904,7 +905,8 @@ def _public_key(key: SigningKey | ClientKey | Mapping[str, Any]) -> ClientKey:
 
 
 class MaskinportenAdmin:
-    """Digdir's self-service API over an ``httpx.AsyncClient`` whose auth is an admin token.
+    """Digdir's self-service API over an ``httpx.AsyncClient`` (or an ``httpx2.AsyncClient``)
+    whose auth is an admin token.
 
     Clients (`clients`, `create_client`, `update_client`, ...), their keys (`keys`, `add_key`,
     `key_rotation`, ...), and for API providers scopes (`scopes`, `create_scope`, ...) and their
@@ -938,11 +940,12 @@ class MaskinportenAdmin:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: AsyncClient,
         *,
         base_url: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
+        http = as_httpx(http)
         base = base_url
         if base is None and str(http.base_url) not in ("", "/"):
             base = str(http.base_url)
@@ -987,7 +990,7 @@ class MaskinportenAdmin:
         environment: Environment,
         scopes: Iterable[str] = ADMIN_SCOPES,
         grant_lifetime: int = 60,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: AsyncClient | None = None,
         cache: TokenCache | None = None,
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
@@ -1048,14 +1051,16 @@ class MaskinportenAdmin:
         url = httpx.URL(f"{self._base}{path}", params=dict(params) if params else None)
         headers = {"Accept": "application/json"}
 
+        target = url_argument(self._http, url)
+
         async def build() -> httpx.Request:
             if body is None:
-                return self._http.build_request(method, url, headers=headers)
-            return self._http.build_request(method, url, headers=headers, json=body)
+                return self._http.build_request(method, target, headers=headers)
+            return self._http.build_request(method, target, headers=headers, json=body)
 
         try:
             response = await send(self._http, build, policy=self._retry, idempotent=idempotent)
-        except httpx.TransportError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise network_error(exc) from exc
         if not 200 <= response.status_code < 300:
             raise await selfservice_error(response)

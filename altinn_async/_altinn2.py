@@ -13,6 +13,7 @@ import httpx
 from ._files import download_to, safe_filename
 from ._hal import HalResource, Link, parse_hal
 from ._http import api_error, origin
+from ._httpcompat import AsyncClient, as_httpx
 from ._paging import HalNextLink, ODataPaging, Paginator
 from ._redact import safe_url
 from ._retry import RetryPolicy, request
@@ -29,7 +30,8 @@ def _date(value: dt.date | dt.datetime | str) -> str:
 
 
 class Altinn2Client:
-    """The Altinn 2 REST API over an ``httpx.AsyncClient`` whose auth is `Altinn2Auth`.
+    """The Altinn 2 REST API over an ``httpx.AsyncClient`` (or an ``httpx2.AsyncClient``) whose
+    auth is `Altinn2Auth`.
 
     Lists are `Paginator` objects of `HalResource` items (PascalCase properties as Altinn sent
     them: ``message["Subject"]``), paged the way each list pages: end-user lists by ``$skip`` in
@@ -56,7 +58,7 @@ class Altinn2Client:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: AsyncClient,
         *,
         base_url: str | None = None,
         retry: RetryPolicy | None = None,
@@ -72,7 +74,7 @@ class Altinn2Client:
                 "Altinn2Client needs the Altinn 2 site: pass base_url= (an environment's "
                 "altinn2, e.g. https://tt02.altinn.no), or give the client an Altinn2Auth"
             )
-        self._http = http
+        self._http = as_httpx(http)
         self._api = f"{str(url).rstrip('/')}/api"
         self._origin = origin(url)
         self._retry = retry or RetryPolicy()

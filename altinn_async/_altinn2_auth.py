@@ -18,6 +18,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ._environment import Environment, check_url
+from ._httpcompat import (
+    Auth,
+    AuthBase,
+    FlowRequest,
+    FlowResponse,
+    as_httpx_auth,
+    is_replayable,
+    new_request,
+)
 from ._origins import ForeignOrigins, OriginPolicy
 from ._redact import mask_pid
 from .exceptions import ConfigurationError, KeyLoadError, LoginError
@@ -67,7 +76,7 @@ class _Login:
     error: LoginError | None = None
 
 
-class PasswordLogin(httpx.Auth):
+class PasswordLogin(AuthBase):
     """A username/password session (security level 1), for `Altinn2Auth`.
 
     Logs in with ``POST {altinn2}/api/authentication/authenticatewithpassword`` through the same
@@ -127,18 +136,19 @@ class PasswordLogin(httpx.Auth):
             )
         self._login_url = url
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+    # The flows take the request of an httpx or an httpx2 client (`FlowRequest`): the same API.
+    def sync_auth_flow(self, request: FlowRequest) -> Generator[FlowRequest, FlowResponse]:
         raise ConfigurationError("PasswordLogin works with httpx.AsyncClient only")
 
     async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        self, request: FlowRequest
+    ) -> AsyncGenerator[FlowRequest, FlowResponse]:
         if self._login_url is None:
             raise ConfigurationError(
                 "a PasswordLogin goes inside Altinn2Auth(api_key, environment=..., login=...), "
                 "which says where to log in"
             )
-        replayable = isinstance(request.stream, httpx.ByteStream)
+        replayable = is_replayable(request)
         stale: tuple[str, str] | None = None
         for attempt in range(2):
             cookie = self._cookie
@@ -154,7 +164,7 @@ class PasswordLogin(httpx.Auth):
                     # This request logs in; whoever comes meanwhile waits for its outcome.
                     login = self._login = _Login()
                     try:
-                        response = yield self._login_request()
+                        response = yield self._login_request(request)
                         await response.aread()
                         login.cookie = self._accept(response)
                         self._cookie = login.cookie
@@ -180,11 +190,13 @@ class PasswordLogin(httpx.Auth):
             if self._cookie == stale:
                 self._cookie = None
 
-    def _login_request(self) -> httpx.Request:
+    def _login_request(self, like: FlowRequest) -> httpx.Request:
+        # A request of the package of the one it logs in for: its client takes no other.
         assert self._login_url is not None  # noqa: S101 - checked by the flow
         self.logins += 1
         body = json.dumps({"UserName": self._username, "UserPassword": self._password})
-        return httpx.Request(
+        return new_request(
+            like,
             "POST",
             self._login_url,
             content=body.encode(),
@@ -224,7 +236,7 @@ class PasswordLogin(httpx.Auth):
         raise LoginError("Altinn 2 accepted the password login but set no session cookie")
 
 
-class Altinn2Auth(httpx.Auth):
+class Altinn2Auth(AuthBase):
     """The ``ApiKey`` header on every Altinn 2 call, composed with a login.
 
     The ApiKey and whatever the login adds (the session cookie, a bearer token) go only to the
@@ -252,7 +264,7 @@ class Altinn2Auth(httpx.Auth):
     def __init__(
         self,
         api_key: str,
-        login: httpx.Auth | None = None,
+        login: Auth | None = None,
         *,
         environment: Environment | None = None,
         base_url: str | None = None,
@@ -275,7 +287,7 @@ class Altinn2Auth(httpx.Auth):
             base_url = environment.altinn2
         site = check_url(base_url, what="the Altinn 2 base_url").rstrip("/")
         self._api_key = api_key
-        self._login = login
+        self._login = as_httpx_auth(login)
         self._force_ei = force_ei_authentication
         self._site = site
         self._origins = OriginPolicy.build(
@@ -298,10 +310,10 @@ class Altinn2Auth(httpx.Auth):
         """The Altinn 2 site (the API is under ``{base_url}/api``)."""
         return self._site
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+    def sync_auth_flow(self, request: FlowRequest) -> Generator[FlowRequest, FlowResponse]:
         raise ConfigurationError("Altinn2Auth works with httpx.AsyncClient only")
 
-    def _prepare(self, request: httpx.Request) -> httpx.Request:
+    def _prepare(self, request: FlowRequest) -> FlowRequest:
         if not self._origins.admits(request.url):
             raise ConfigurationError(  # a login sent its own request elsewhere: never
                 "the login tried to send a request to another origin"
@@ -312,8 +324,8 @@ class Altinn2Auth(httpx.Auth):
         return request
 
     async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        self, request: FlowRequest
+    ) -> AsyncGenerator[FlowRequest, FlowResponse]:
         if not self._origins.admits(request.url):
             yield request  # foreign_origins="omit": no ApiKey, no login
             return
@@ -342,8 +354,8 @@ def enterprise_tls_context(
 ) -> ssl.SSLContext:
     """An ``ssl.SSLContext`` presenting an enterprise certificate as the TLS client certificate.
 
-    Pass it as ``verify=`` to ``httpx.AsyncClient`` and use `Altinn2Auth` with
-    ``force_ei_authentication=True``.
+    Pass it as ``verify=`` to ``httpx.AsyncClient`` (or ``httpx2.AsyncClient``) and use
+    `Altinn2Auth` with ``force_ei_authentication=True``.
 
     Args:
         pkcs12_file: the enterprise certificate (``.p12``/``.pfx``) with its private key.

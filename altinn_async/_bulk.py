@@ -33,6 +33,9 @@ def aiohttp_transport(
 ) -> httpx.AsyncBaseTransport:
     """An httpx transport on aiohttp, for bulk downloads on asyncio.
 
+    For an ``httpx.AsyncClient`` only: httpx-aiohttp builds on httpx's classes, and an
+    ``httpx2.AsyncClient`` takes transports of httpx2 alone.
+
     Example::
 
         async with httpx.AsyncClient(transport=altinn.aiohttp_transport(), auth=auth,

@@ -27,6 +27,7 @@ from ._api import PlatformClient
 from ._files import download_to, safe_filename
 from ._hal import json_kind
 from ._http import api_error, origin, safe_url
+from ._httpcompat import AsyncClient, Auth, AuthBase, FlowRequest, FlowResponse
 from ._paging import KeysetPaging, Page, PageContent, Paginator
 from ._reading import JsonReader
 from ._redact import mask_pids
@@ -692,14 +693,14 @@ class DialogPager(Paginator[DialogSummary]):
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: AsyncClient,
         url: str | httpx.URL,
         *,
         preference: tuple[str, ...],
         resume_from: str | httpx.URL | None = None,
         max_items: int | None = None,
         retry: RetryPolicy | None = None,
-        auth: httpx.Auth | None = None,
+        auth: Auth | None = None,
     ) -> None:
         super().__init__(
             http,
@@ -805,13 +806,13 @@ class Dialogporten(PlatformClient):
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: AsyncClient,
         *,
         platform: str | None = None,
         retry: RetryPolicy | None = None,
         service_owner: bool = False,
         languages: Iterable[str] | str | None = None,
-        auth: httpx.Auth | None = None,
+        auth: Auth | None = None,
     ) -> None:
         super().__init__(http, platform=platform, retry=retry, auth=auth)
         self._base += "/dialogporten/api/v1"
@@ -1157,7 +1158,7 @@ def _token_claims(token: str) -> dict[str, Any]:
     return claims
 
 
-class DialogTokenAuth(httpx.Auth):
+class DialogTokenAuth(AuthBase):
     """Authenticate with a dialog's token, at the APIs that accept it (Correspondence), for
     that one dialog.
 
@@ -1205,7 +1206,8 @@ class DialogTokenAuth(httpx.Auth):
     def __repr__(self) -> str:
         return f"DialogTokenAuth(dialog={self._dialog_id!r}, origin={self._origin!r})"
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    # The flow takes the request of an httpx or an httpx2 client (`FlowRequest`): the same API.
+    def auth_flow(self, request: FlowRequest) -> Generator[FlowRequest, FlowResponse, None]:
         """Add the token to a request for the token's platform."""
         if origin(request.url) == self._origin:
             if self._expires is not None and self._clock() >= self._expires:
@@ -1217,8 +1219,8 @@ class DialogTokenAuth(httpx.Auth):
         yield request
 
     async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        self, request: FlowRequest
+    ) -> AsyncGenerator[FlowRequest, FlowResponse]:
         """The same, for an async client."""
         for prepared in self.auth_flow(request):
             yield prepared

@@ -46,6 +46,7 @@ from ._context import DEFAULT_TIMEOUT
 from ._environment import PRODUCTION, TEST, Environment
 from ._exchange import AltinnExchangeAuth
 from ._http import describe_transport_error
+from ._httpcompat import TRANSPORT_ERRORS, AsyncClient, as_httpx
 from ._jwt import unverified_claims
 from ._keys import ALGORITHMS, Signer, SigningKey
 from ._maskinporten import MaskinportenAuth
@@ -238,7 +239,7 @@ async def diagnose(
     exchange: bool = False,
     token: str | None = None,
     tier: Tier | None = None,
-    http_client: httpx.AsyncClient | None = None,
+    http_client: AsyncClient | None = None,
     clock: Clock | None = None,
 ) -> Diagnosis:
     """Diagnose a Maskinporten client: why does Maskinporten (or Altinn) say no?
@@ -307,7 +308,9 @@ async def diagnose(
         clock=clock or time.time,
     )
     owned = http_client is None
-    http = http_client or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+    http = (
+        httpx.AsyncClient(timeout=DEFAULT_TIMEOUT) if http_client is None else as_httpx(http_client)
+    )
     try:
         checks = await doctor.run(http, exchange=exchange, token=token)
     finally:
@@ -432,7 +435,7 @@ class _Doctor:
         try:
             # Without the client's own auth, as token requests go: it may carry a flow.
             response = await http.get(url, headers={"Accept": "application/json"}, auth=None)
-        except httpx.TransportError as exc:
+        except TRANSPORT_ERRORS as exc:
             return Check(
                 "clock",
                 "fail",

@@ -12,6 +12,7 @@ import attrs
 import httpx
 
 from ._http import describe_transport_error
+from ._httpcompat import TRANSPORT_ERRORS, AsyncClient, as_httpx
 from .exceptions import ConfigurationError, DiscoveryError
 
 __all__ = ["PRODUCTION", "TEST", "AuthorizationServer", "Environment"]
@@ -118,7 +119,7 @@ class AuthorizationServer:
 
     @classmethod
     async def discover(
-        cls, issuer: str, *, http_client: httpx.AsyncClient | None = None
+        cls, issuer: str, *, http_client: AsyncClient | None = None
     ) -> AuthorizationServer:
         """Fetch the issuer's metadata and build the server from it.
 
@@ -132,13 +133,17 @@ class AuthorizationServer:
         check_url(issuer, what="issuer")
         candidates = _metadata_urls(issuer)
         owned = http_client is None
-        client = http_client or httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+        client = (
+            httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+            if http_client is None
+            else as_httpx(http_client)
+        )
         failures: list[str] = []
         try:
             for url in candidates:
                 try:
                     response = await client.get(url, headers={"Accept": "application/json"})
-                except httpx.TransportError as exc:
+                except TRANSPORT_ERRORS as exc:
                     failures.append(f"{url}: {describe_transport_error(exc)}")
                     continue
                 if response.status_code != 200:
@@ -232,7 +237,7 @@ class Environment:
         platform: str,
         idporten: str | None = None,
         altinn2: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: AsyncClient | None = None,
     ) -> Environment:
         """Build an environment from issuer URLs, reading each issuer's metadata.
 

@@ -32,6 +32,7 @@ import httpx
 
 from ._api import PlatformClient
 from ._hal import json_kind
+from ._httpcompat import AsyncClient, Auth, url_argument
 from ._paging import NextHeader, Page, PageContent, Paginator, _set_query
 from ._redact import mask_pids, safe_url
 from ._retry import RetryPolicy
@@ -362,7 +363,7 @@ class EventPager(Paginator[CloudEvent]):
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: AsyncClient,
         first_url: str | httpx.URL,
         *,
         resume_from: str | httpx.URL | None = None,
@@ -370,7 +371,7 @@ class EventPager(Paginator[CloudEvent]):
         headers: Mapping[str, str] | None = None,
         alternative_subject: str | None = None,
         retry: RetryPolicy | None = None,
-        auth: httpx.Auth | None = None,
+        auth: Auth | None = None,
     ) -> None:
         super().__init__(
             http,
@@ -384,7 +385,7 @@ class EventPager(Paginator[CloudEvent]):
         )
         start = httpx.URL(cast("str", self.position))
         if resume_from is not None:
-            endpoint = http.build_request("GET", first_url).url
+            endpoint = self._http.build_request("GET", url_argument(self._http, first_url)).url
             if _endpoint_path(start) != _endpoint_path(endpoint):
                 raise ConfigurationError(
                     f"resume_from ({safe_url(start.copy_with(query=None))}) is a position of "

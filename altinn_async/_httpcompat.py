@@ -19,7 +19,7 @@ this falls back to it. The annotations keep saying ``httpx``: the API is the sam
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Generator, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard, cast
 
@@ -43,6 +43,7 @@ __all__ = [
     "httpx_url",
     "is_client",
     "is_replayable",
+    "new_request",
     "url_argument",
     "use_client_default",
 ]
@@ -140,6 +141,22 @@ def is_client(obj: object) -> TypeGuard[httpx.AsyncClient]:
 def is_replayable(request: httpx.Request) -> bool:
     """Whether ``request``'s body is bytes in memory (so it can be sent again), not a stream."""
     return isinstance(request.stream, _BYTE_STREAMS)
+
+
+def new_request(
+    like: object,
+    method: str,
+    url: str | httpx.URL,
+    *,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Request:
+    """A new request of ``like``'s package (``like``: the request an auth flow was given, or a
+    client). A flow may yield only requests of its client's own package: httpx2 refuses an
+    ``httpx.Request`` (its stream is not an ``httpx2.AsyncByteStream``)."""
+    module = flavour(like)
+    target = url if isinstance(url, str | module.URL) else str(url)
+    return cast("httpx.Request", module.Request(method, target, content=content, headers=headers))
 
 
 def as_httpx(http: AsyncClient) -> httpx.AsyncClient:

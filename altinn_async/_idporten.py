@@ -30,6 +30,7 @@ from joserfc.jws import JWSRegistry
 from ._auth import TokenAuth, origin_policy
 from ._context import Closing, TokenContext
 from ._environment import Environment
+from ._httpcompat import AsyncClient
 from ._jwks import JWKSCache
 from ._jwt import sign_jwt, signer_header
 from ._keys import Signer
@@ -190,7 +191,7 @@ class IDPortenClient(Closing):
         ui_locales: str | None = None,
         prompt: str | None = None,
         store: TokenStore | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: AsyncClient | None = None,
         cache: TokenCache | None = None,
         clock: Clock | None = None,
         leeway: int = 30,

@@ -32,7 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._hal import HalResource, json_kind, parse_hal, parse_hal_array
 from ._http import api_error, origin, safe_url
-from ._httpcompat import INVALID_URL, url_argument
+from ._httpcompat import INVALID_URL, AsyncClient, Auth, as_httpx, as_httpx_auth, url_argument
 from ._retry import RetryPolicy, request
 from .exceptions import ConfigurationError, HALError, LimitReachedWarning, PaginationError
 
@@ -142,7 +142,8 @@ class Paginator(Generic[T]):
     cleanup on any event loop. One paginator is not meant to be iterated by two tasks at once.
 
     Args:
-        http: the client to send the requests with (its auth, headers and base URL apply).
+        http: the client to send the requests with (its auth, headers and base URL apply): an
+            ``httpx.AsyncClient`` or an ``httpx2.AsyncClient``.
         url: the list's URL, absolute or relative to the client's ``base_url``.
         rule: how the list pages.
         resume_from: a saved `position` to start from instead (on the same origin as ``url``).
@@ -159,7 +160,7 @@ class Paginator(Generic[T]):
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: AsyncClient,
         url: str | httpx.URL,
         rule: PagingRule[T],
         *,
@@ -167,8 +168,9 @@ class Paginator(Generic[T]):
         max_items: int | None = None,
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
-        auth: httpx.Auth | None = None,
+        auth: Auth | None = None,
     ) -> None:
+        http = as_httpx(http)
         if max_items is not None and max_items < 0:
             raise ConfigurationError("max_items must not be negative")
         if resume_from is not None and not str(resume_from).strip():
@@ -185,7 +187,7 @@ class Paginator(Generic[T]):
                     f"({first.scheme}://{first.host})"
                 )
         self._http = http
-        self._auth = auth
+        self._auth = as_httpx_auth(auth)
         self._rule = rule
         self._retry = retry or RetryPolicy()
         self._handed_out = 0

@@ -25,6 +25,7 @@ import httpx
 
 from ._api import PlatformClient
 from ._http import api_error, network_error
+from ._httpcompat import TRANSPORT_ERRORS, url_argument
 from ._reading import JsonReader
 from ._redact import mask_pid, mask_pids, safe_url
 from ._retry import RetryPolicy, request, send
@@ -445,7 +446,7 @@ class AuthorizedPartiesClient(PlatformClient):
         url = httpx.URL(f"{self._base}{_PATH}/resourceowner/authorizedparties", params=query)
 
         async def build() -> httpx.Request:
-            return self._http.build_request("POST", url, json=body)
+            return self._http.build_request("POST", url_argument(self._http, url), json=body)
 
         response = await _send(self._http, build, self._retry, self._auth)
         return await _parties(response, url)
@@ -460,7 +461,7 @@ async def _send(
     try:
         # A query that reads: sending it twice is harmless.
         return await send(http, build, policy=policy, idempotent=True, auth=auth)
-    except httpx.TransportError as exc:
+    except TRANSPORT_ERRORS as exc:
         raise network_error(exc) from exc
 
 

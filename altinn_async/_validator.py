@@ -19,6 +19,7 @@ from joserfc.jwk import KeySet
 
 from ._environment import Environment, check_url
 from ._http import describe_transport_error
+from ._httpcompat import TRANSPORT_ERRORS, AsyncClient, as_httpx
 from ._jwks import JWKSCache
 from ._redact import mask_pid
 from ._retry import RetryPolicy, send
@@ -318,7 +319,7 @@ class AltinnTokenValidator:
         algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
         leeway: float = 10.0,
         min_refetch_interval: float = 60.0,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: AsyncClient | None = None,
         clock: Clock = time.time,
         retry: RetryPolicy | None = None,
     ) -> None:
@@ -342,7 +343,9 @@ class AltinnTokenValidator:
         self._clock = clock
         self._retry = retry or RetryPolicy()
         self._own_client = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=10.0)
+        self._http = (
+            httpx.AsyncClient(timeout=10.0) if http_client is None else as_httpx(http_client)
+        )
         self._min_interval = min_refetch_interval
         self._keys: JWKSCache | None = None
         self._discovery: anyio.Lock | None = None
@@ -399,7 +402,7 @@ class AltinnTokenValidator:
         try:
             # Without the client's own auth: a backend's client may carry its credentials.
             response = await send(self._http, build, policy=self._retry, use_client_auth=False)
-        except httpx.TransportError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise DiscoveryError(f"could not fetch {uri}: {describe_transport_error(exc)}") from exc
         try:
             document = response.json() if response.status_code == 200 else None
