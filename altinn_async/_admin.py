@@ -1381,7 +1381,7 @@ class MaskinportenAdmin:
         Example::
 
             new = altinn.SigningKey.from_pem_file("new.pem", kid="key-2026-06")
-            await admin.rotate_key(client_id, new, auth=maskinporten)  # about 4 minutes
+            await admin.rotate_key(client_id, new, auth=maskinporten)  # about 5 minutes
 
         Returns:
             The key set in the end (the new key and the others, without the old one).

@@ -42,7 +42,8 @@ class Altinn2Client:
 
     Example::
 
-        auth = altinn.Altinn2Auth(api_key, login=altinn.PasswordLogin("user", "password"))
+        auth = altinn.Altinn2Auth(api_key, environment=altinn.TEST,
+                                  login=altinn.PasswordLogin("user", "password"))
         async with httpx.AsyncClient(auth=auth) as http:
             altinn2 = altinn.Altinn2Client(http, base_url=altinn.TEST.altinn2)
             async for message in altinn2.messages(filter="ServiceOwner eq 'Skatteetaten'"):

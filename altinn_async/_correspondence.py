@@ -714,6 +714,8 @@ class CorrespondenceClient(PlatformClient):
 
         Example::
 
+            from datetime import UTC, datetime
+
             ids = await correspondence.list("skd-melding-x", on_behalf_of="312345678",
                                             from_=datetime(2026, 1, 1, tzinfo=UTC))
 

@@ -262,6 +262,8 @@ class StorageClient(PlatformClient):
 
         Example::
 
+            from datetime import UTC, datetime
+
             storage.instances(org="ttd", exclude_confirmed_by="ttd", process_complete=True,
                               last_changed=(datetime(2024, 5, 1, tzinfo=UTC), None))
 
@@ -357,6 +359,8 @@ class StorageClient(PlatformClient):
         instances are spread evenly over the time; choose ``start`` near the oldest instance.
 
         Example::
+
+            from datetime import UTC, datetime
 
             pagers = storage.windows(8, by="created", start=datetime(2024, 1, 1, tzinfo=UTC),
                                      org="ttd", exclude_confirmed_by="ttd")

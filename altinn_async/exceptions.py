@@ -7,7 +7,8 @@ Every exception the library raises on purpose derives from `AltinnError`::
     │   ├── InvalidScopeError       a scope breaks the naming rule
     │   ├── KeyLoadError            a key or certificate cannot be used
     │   │   └── CertificateError    the certificate is expired, not yet valid or unusable
-    │   └── CheckpointError         a harvest's output and checkpoint do not allow this run
+    │   ├── CheckpointError         a harvest's output and checkpoint do not allow this run
+    │   └── EncryptedValueError     a value stored encrypted (Redis) will not decrypt with this key
     ├── DiscoveryError              an issuer's metadata could not be fetched or read
     ├── NetworkError                no answer: connection refused or dropped, TLS, timeout
     │   └── ChecksumMismatchError   a download's bytes never matched the checksum the metadata gives
@@ -22,6 +23,10 @@ Every exception the library raises on purpose derives from `AltinnError`::
     ├── HALError                    a HAL+JSON document is malformed, a link will not expand
     ├── CloudEventError             a document is not a CloudEvents 1.x event
     ├── HarvestError                a harvest stopped (altinn_async.HarvestError, with its summary)
+    ├── ShardTakenOverError         another attempt took a harvest shard over (altinn_async.queue)
+    ├── SharedStoreError            the store several processes share (Redis) failed a command
+    ├── TokenValidationError        a token a service received is not valid (AltinnTokenValidator)
+    │   └── InsufficientScopeError  a valid token without a scope it needs: answer 403
     ├── LoginError                  a person's login could not be completed
     │   ├── AuthorizationError      the provider answered the login with an error (access_denied)
     │   ├── CallbackError           the callback is not the answer to this login (state, iss)

@@ -4,6 +4,10 @@ opened once for the app, and people logged in with ID-porten (``pip install
 
 Example::
 
+    from typing import Annotated
+
+    from fastapi import Depends, FastAPI
+
     import altinn_async as altinn
     from altinn_async.fastapi import AltinnClients, RequireToken
 
@@ -74,8 +78,12 @@ class AltinnClients:
     Register a factory per client (anything that is an async context manager, or has
     ``aclose``), pass `lifespan` to ``FastAPI(lifespan=...)``, and depend on `get`::
 
+        from typing import Annotated
+
+        from fastapi import Depends, FastAPI
+
         clients = AltinnClients()
-        clients.add("http", lambda: httpx.AsyncClient(auth=auth, base_url=TEST.platform))
+        clients.add("http", lambda: httpx.AsyncClient(auth=auth, base_url=altinn.TEST.platform))
         app = FastAPI(lifespan=clients.lifespan)
 
         @app.get("/instances")
@@ -285,16 +293,22 @@ class IDPortenLogin:
 
     Example::
 
+        import os
+        from typing import Annotated
+
+        from fastapi import Depends, FastAPI
+
         clients = AltinnClients()
         clients.add("idporten", lambda: altinn.IDPortenClient(
             client_id="...", client_secret="...",
-            redirect_uri="https://app.example/auth/callback", ...))
+            redirect_uri="https://app.example/auth/callback",
+            scopes=["openid", "altinn:instances.read"], environment=altinn.TEST))
         login = IDPortenLogin(clients.get("idporten"), secret_key=os.environ["SESSION_KEY"])
         app = FastAPI(lifespan=clients.lifespan)
         login.install(app)
 
         @app.get("/mine")
-        async def mine(auth: Annotated[AltinnExchangeAuth, Depends(login.altinn_auth)]):
+        async def mine(auth: Annotated[altinn.AltinnExchangeAuth, Depends(login.altinn_auth)]):
             storage = altinn.StorageClient(http, auth=auth)   # the app's shared client
             ...
 

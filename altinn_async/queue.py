@@ -36,21 +36,44 @@ keeps a shard's keys in one Redis Cluster slot)::
 
 Example, a worker module (``arq harvest_worker.WorkerSettings``)::
 
+    import contextlib
+    import os
+
+    import httpx
+    from arq.connections import RedisSettings
+
+    import altinn_async as altinn
+    from altinn_async.queue import worker_settings
+
     @contextlib.asynccontextmanager
     async def connect():
-        auth = altinn.AltinnExchangeAuth(altinn.MaskinportenAuth(...))
-        async with auth, httpx.AsyncClient(auth=auth, base_url=environment.platform) as http:
+        auth = altinn.AltinnExchangeAuth(altinn.MaskinportenAuth(
+            client_id="my-client-id", scopes=["altinn:serviceowner/instances.read"],
+            key=altinn.SigningKey.from_pem_file("client.pem", kid="my-key-id"),
+            environment=altinn.TEST))
+        async with auth, httpx.AsyncClient(auth=auth, base_url=altinn.TEST.platform) as http:
             yield altinn.StorageClient(http)
 
-    WorkerSettings = worker_settings(connect, redis_settings=RedisSettings(host="redis"))
+    WorkerSettings = worker_settings(
+        connect, redis_settings=RedisSettings.from_dsn(os.environ["REDIS_URL"]))
 
 and the coordinator::
 
-    plan = plan_harvest("ttd", app_ids=["ttd/app"], start=..., end=..., windows=8)
-    pool = await arq.create_pool(RedisSettings(host="redis"))
+    import os
+    from datetime import UTC, datetime
+
+    import arq
+    from arq.connections import RedisSettings
+
+    from altinn_async.queue import enqueue_harvest, merge_harvest, plan_harvest, wait_for_harvest
+
+    plan = plan_harvest("ttd", app_ids=["ttd/app"], start=datetime(2024, 1, 1, tzinfo=UTC),
+                        end=datetime(2027, 1, 1, tzinfo=UTC), windows=8)
+    pool = await arq.create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]))
     run = await enqueue_harvest(pool, plan)
     await wait_for_harvest(pool, run)
     await merge_harvest(pool, run, "instances.jsonl")
+    await pool.aclose()
 """
 
 from __future__ import annotations

@@ -9,16 +9,24 @@ appears in Redis. The clients are ``redis.asyncio`` clients, so these classes ru
 
 Example::
 
-    import secrets
+    import os
+
     import redis.asyncio
+
     import altinn_async as altinn
     from altinn_async.redis import RedisTokenBackend, RedisTokenStore
 
-    client = redis.asyncio.Redis(host="127.0.0.1")
-    key = secrets.token_bytes(32)  # the same key in every process; keep it in your secrets
+    client = redis.asyncio.Redis.from_url(os.environ["REDIS_URL"])
+    key = bytes.fromhex(os.environ["REDIS_ENCRYPTION_KEY"])  # 32 bytes, the same in every process
     cache = altinn.TokenCache(shared=RedisTokenBackend(client, encryption_key=key))
-    auth = altinn.AltinnExchangeAuth(altinn.MaskinportenAuth(..., cache=cache))
-    idporten = altinn.IDPortenClient(..., store=RedisTokenStore(client, encryption_key=key))
+    auth = altinn.AltinnExchangeAuth(altinn.MaskinportenAuth(
+        client_id="...", scopes=["altinn:serviceowner/instances.read"],
+        key=altinn.SigningKey.from_pem_file("client.pem", kid="my-key-id"),
+        environment=altinn.TEST, cache=cache))
+    idporten = altinn.IDPortenClient(
+        client_id="...", client_secret="...", redirect_uri="https://app.example/callback",
+        scopes=["openid", "altinn:instances.read"], environment=altinn.TEST,
+        store=RedisTokenStore(client, encryption_key=key))
 """
 
 from __future__ import annotations

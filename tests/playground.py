@@ -1,7 +1,8 @@
 """The playground the documentation's examples run against: an emulator served on 127.0.0.1,
 seeded with the clients, keys, users and data the examples name, with ``altinn.TEST`` pointed at
 it. Used by ``test_readme.py`` (the README's examples) and ``test_docs.py`` (the pages under
-``docs/``).
+``docs/``), a playground per test, and by ``test_docstrings.py`` (the library's docstring
+examples), one served for the module (`serving`) and pointed at per test (`point_at`).
 
 The examples are run as written: only ``altinn.TEST`` (and, for ``altinn-async`` commands,
 ``--env test``) mean the emulator here.
@@ -9,6 +10,7 @@ The examples are run as written: only ``altinn.TEST`` (and, for ``altinn-async``
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,9 @@ import altinn_async as altinn
 from altinn_async._cli import _token
 from altinn_async.testing import DEFAULT_PID, Emulator
 
-__all__ = ["MAILBOX", "MAILBOX_SCOPES", "Playground", "opened", "playground", "run"]
+__all__ = [
+    "MAILBOX", "MAILBOX_SCOPES", "Playground", "opened", "playground", "point_at", "run", "serving",
+]  # fmt: skip
 
 MAILBOX = 14
 MAILBOX_SCOPES = [
@@ -41,24 +45,29 @@ class Playground:
 
 @pytest.fixture
 def playground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Playground]:
+    with serving(tmp_path) as served:
+        point_at(served, tmp_path, monkeypatch)
+        yield served
+
+
+def _pem() -> bytes:
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
     from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
 
-    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    (tmp_path / "client.pem").write_bytes(pem)
-    key = altinn.SigningKey.from_pem(pem, kid="my-key-id")
-    for name in ("admin.pem", "client-2.pem"):
-        (tmp_path / name).write_bytes(
-            rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+
+
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[Playground]:
+    """The seeded emulator, served on 127.0.0.1 while the block runs; its keys' PEM files
+    (``client.pem``, ``admin.pem``, ``client-2.pem``) written to ``folder``."""
+    for name in ("client.pem", "admin.pem", "client-2.pem"):
+        (folder / name).write_bytes(_pem())
+    key = altinn.SigningKey.from_pem((folder / "client.pem").read_bytes(), kid="my-key-id")
     emulator = Emulator()
     emulator.add_maskinporten_client(
         "my-client-id", org_number="405003309", scopes=["altinn:serviceowner/instances.read",
@@ -66,7 +75,7 @@ def playground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Play
     )  # fmt: skip
     # The self-service client's example: an admin client of the same organisation, and the
     # scope in Digdir's registry (Altinn's), which the organisation has access to.
-    admin = altinn.SigningKey.from_pem((tmp_path / "admin.pem").read_bytes(), kid="admin-key-id")
+    admin = altinn.SigningKey.from_pem((folder / "admin.pem").read_bytes(), kid="admin-key-id")
     emulator.add_maskinporten_client(
         "my-admin-client-id", org_number="405003309", scopes=altinn.ADMIN_SCOPES,
         jwks=[admin.public_jwk],
@@ -96,18 +105,22 @@ def playground(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Play
         DEFAULT_PID, subject="Vedtak", service_owner="NAV",
         attachments=[("../../vedtak.pdf", b"%PDF-1.4", "application/pdf")],
     )  # fmt: skip
+    with emulator.serve() as url:
+        yield Playground(emulator, url, emulator.environment_for(url))
+
+
+def point_at(served: Playground, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point ``altinn.TEST`` (and ``--env test``) at the served emulator, set the examples'
+    environment variables, and make ``folder`` the working directory."""
     monkeypatch.setenv("ALTINN_USER", "ola")
     monkeypatch.setenv("ALTINN_PASSWORD", "Passord1")
     monkeypatch.setenv("ALTINN_API_KEY", "the-api-key")
     monkeypatch.setenv("SESSION_SECRET", "a-session-secret-of-at-least-32-bytes")
-    monkeypatch.chdir(tmp_path)
-    with emulator.serve() as url:
-        environment = emulator.environment_for(url)
-        monkeypatch.setattr(altinn, "TEST", environment)
-        # `altinn-async ... --env test` (and tt02) is the same emulator.
-        for name in ("test", "tt02"):
-            monkeypatch.setitem(_token._NAMED, name, environment)
-        yield Playground(emulator, url, environment)
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(altinn, "TEST", served.environment)
+    # `altinn-async ... --env test` (and tt02) is the same emulator.
+    for name in ("test", "tt02"):
+        monkeypatch.setitem(_token._NAMED, name, served.environment)
 
 
 @pytest.fixture

@@ -193,6 +193,8 @@ class Harvest:
 
     Example::
 
+        from datetime import UTC, datetime
+
         storage = altinn.StorageClient(http)
         sources = altinn.StorageInstances.windows(
             storage, 8, start=datetime(2024, 1, 1, tzinfo=UTC),

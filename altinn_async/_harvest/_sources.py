@@ -97,9 +97,9 @@ class PaginatorSource(Generic[T]):
 
         source = altinn.PaginatorSource(
             "consents",
-            lambda position: altinn.Paginator(http, "/api/serviceowner/consents",
-                                              altinn.HalNextLink("consents"),
-                                              resume_from=position),
+            lambda position: altinn.Paginator(
+                http, "/api/serviceowner/consents?serviceCode=5678&serviceEdition=1",
+                altinn.HalNextLink("consents"), resume_from=position),
             key=lambda consent: consent["AuthorizationCode"],
         )
 

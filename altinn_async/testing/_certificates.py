@@ -91,9 +91,11 @@ class CertificateAuthority:
 
     Example::
 
+        from pathlib import Path
+
         ca = CertificateAuthority()
         cert = ca.issue_enterprise_certificate("991825827", "ACME AS")
-        open("acme.p12", "wb").write(cert.pkcs12(b"secret"))
+        Path("acme.p12").write_bytes(cert.pkcs12(b"secret"))
     """
 
     def __init__(self, name: str = "altinn-async Test CA", *, key_size: int = 2048) -> None:
