@@ -285,9 +285,9 @@ class AltinnTokenValidator:
 
     Example::
 
-        validator = altinn.AltinnTokenValidator(altinn.TEST)
-        principal = await validator.validate(token, scopes=["altinn:instances.read"])
-        print(principal.org_number, principal.authentication_level)
+        async with altinn.AltinnTokenValidator(altinn.TEST) as validator:  # one per service
+            principal = await validator.validate(token, scopes=["altinn:instances.read"])
+            print(principal.org_number, principal.authentication_level)
 
     Args:
         environment: where the issuer is (`Environment`), or the issuer URL itself.
