@@ -1363,7 +1363,7 @@ def test_cli_keys_rotate_writes_the_new_key_for_its_owner_alone(
     assert "sign with key k2" in captured.err
     # Never over an existing file; said before any request.
     requests = len(site.fake.requests)
-    assert main([*args, *site.admin]) == 1
+    assert main([*args, *site.admin]) == 2  # wrong input
     assert "--out" in one_error(capsys)
     assert len(site.fake.requests) == requests
 
@@ -1480,7 +1480,7 @@ def test_cli_wrong_input_is_one_line_before_any_request(
     words_end = 3 if given[1] == "keys" else 2
     code = main([*given[:words_end], *site.admin, *given[words_end:]])
     line = one_error(capsys)
-    assert code == 1
+    assert code == 2
     for word in words:
         assert word in line
     assert site.fake.requests == []
@@ -1492,7 +1492,7 @@ def test_cli_an_issuer_url_needs_the_selfservice_url(
     pem = tmp_path / "admin.pem"
     pem.write_bytes(private_pem(5))
     args = ["--admin-client-id", "a", "--key", str(pem), "--kid", "k"]
-    assert main(["clients", "list", *args, "--env", "https://mp.example/"]) == 1
+    assert main(["clients", "list", *args, "--env", "https://mp.example/"]) == 2
     assert "--selfservice" in one_error(capsys)
 
 
