@@ -246,28 +246,70 @@ def _check_ttl(ttl: float) -> None:
 
 
 class MemoryTokenStore:
-    """Sessions in this process's memory (the default); leases work between its tasks."""
+    """Sessions in this process's memory (the default); leases work between its tasks.
 
-    def __init__(self) -> None:
-        self._sessions: dict[str, LoginSession] = {}
+    Sessions end as in `altinn_async.redis.RedisTokenStore`: a `LoginSession` does not say when
+    its refresh token ends (ID-porten's end after a time without use, set per client), so each
+    save keeps the session ``session_ttl`` seconds more, and one without a refresh token goes
+    when its access token expires. So the sessions of people who never come back do not pile up
+    in a long-running backend; ended ones are swept as others are saved.
+
+    Args:
+        session_ttl: seconds a saved session is kept (your client's refresh-token lifetime).
+        clock: seconds since the epoch (the sessions' ``expires_at`` are such times).
+    """
+
+    def __init__(
+        self, *, session_ttl: float = 8 * 3600, clock: Callable[[], float] = time.time
+    ) -> None:
+        if not session_ttl > 0:
+            raise ConfigurationError("session_ttl must be a positive number of seconds")
+        self._session_ttl = session_ttl
+        self._clock = clock
+        # key: (the session, when it goes)
+        self._sessions: dict[str, tuple[LoginSession, float]] = {}
         self._leases: dict[str, tuple[float, anyio.Event]] = {}
+        self._next_sweep = clock() + _SWEEP
 
     def __repr__(self) -> str:
         return f"MemoryTokenStore({len(self._sessions)} sessions)"
 
+    def _live(self, key: str) -> LoginSession | None:
+        held = self._sessions.get(key)
+        if held is None:
+            return None
+        if held[1] <= self._clock():
+            del self._sessions[key]
+            return None
+        return held[0]
+
+    def _sweep(self, now: float) -> None:
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + _SWEEP
+        for key in [key for key, (_, gone) in self._sessions.items() if gone <= now]:
+            del self._sessions[key]
+
     async def load(self, key: str) -> LoginSession | None:
-        return self._sessions.get(key)
+        return self._live(key)
 
     async def save(
         self, key: str, session: LoginSession, *, if_revision: IfRevision = ANY_REVISION
     ) -> bool:
-        if not _matches(self._sessions.get(key), if_revision):
+        if not _matches(self._live(key), if_revision):
             return False
-        self._sessions[key] = session
+        now = self._clock()
+        self._sweep(now)
+        gone = (
+            now + self._session_ttl
+            if session.refresh_token is not None
+            else max(now + 1.0, session.expires_at)
+        )
+        self._sessions[key] = (session, gone)
         return True
 
     async def delete(self, key: str, *, if_revision: IfRevision = ANY_REVISION) -> bool:
-        current = self._sessions.get(key)
+        current = self._live(key)
         if current is None or not _matches(current, if_revision):
             return False
         del self._sessions[key]
@@ -294,6 +336,8 @@ class MemoryTokenStore:
 
 
 _POLL = 0.05
+# How often (seconds of its clock) a MemoryTokenStore sweeps ended sessions, as others are saved.
+_SWEEP = 60.0
 
 
 class FileTokenStore:

@@ -198,6 +198,41 @@ async def test_save_and_delete_compare_and_swap(store: altinn.TokenStore) -> Non
     assert not await store.delete("k")
 
 
+async def test_a_memory_store_lets_abandoned_sessions_go() -> None:
+    # A long-running backend: the sessions of people who never come back must not pile up.
+    clock = Clock()
+    store = altinn.MemoryTokenStore(session_ttl=3600, clock=clock)
+    kept, abandoned = _session("kept"), _session("abandoned")
+    assert await store.save("kept", kept)
+    assert await store.save("abandoned", abandoned)
+    clock.advance(1800)
+    assert await store.save("kept", kept)  # used (refreshed): another hour from now
+    clock.advance(1800)
+    assert await store.load("abandoned") is None  # an hour without a save: gone
+    assert not await store.delete("abandoned")
+    assert await store.load("kept") == kept
+    # Without a refresh token a session goes with its access token.
+    short = attrs.evolve(_session("short"), refresh_token=None, expires_at=clock.now + 60)
+    assert await store.save("short", short)
+    clock.advance(59)
+    assert await store.load("short") == short
+    clock.advance(1)
+    assert await store.load("short") is None
+    # Ended sessions nobody loads again are swept as others are saved.
+    for n in range(50):
+        assert await store.save(f"once-{n}", _session(f"once-{n}"))
+    clock.advance(3600)
+    assert await store.save("new", _session("new"))
+    assert repr(store) == "MemoryTokenStore(1 sessions)"
+    # An ended session is no session for a compare-and-swap either.
+    assert await store.save("kept", _session("again"), if_revision=None)
+
+
+def test_a_memory_store_needs_a_positive_session_ttl() -> None:
+    with pytest.raises(altinn.ConfigurationError, match="session_ttl"):
+        altinn.MemoryTokenStore(session_ttl=0)
+
+
 async def test_a_lease_has_one_holder_at_a_time(store: altinn.TokenStore) -> None:
     inside = 0
     most = 0
