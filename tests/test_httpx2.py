@@ -60,6 +60,22 @@ def _maskinporten(
     )
 
 
+@contextlib.asynccontextmanager
+async def _platform_http(emulator: Emulator) -> AsyncIterator[httpx2.AsyncClient]:
+    """An httpx2 client on the emulator's platform, its auth the exchange over `_maskinporten`
+    (whose token client is an httpx2 client too)."""
+    async with (
+        httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as token_http,
+        altinn.AltinnExchangeAuth(_maskinporten(emulator, token_http)) as auth,
+        httpx2.AsyncClient(
+            transport=emulator.transport(library="httpx2"),
+            auth=auth,
+            base_url=emulator.environment.platform,
+        ) as http,
+    ):
+        yield http
+
+
 def test_a_flow_is_an_auth_of_both_packages() -> None:
     emulator = _emulator()
     auth = _maskinporten(emulator, None)
@@ -81,16 +97,7 @@ async def test_maskinporten_exchange_and_storage_on_httpx2_clients() -> None:
     """The whole path on httpx2 alone: the token requests, the auth flows on the API client,
     paging, a single read, a download and a stream."""
     emulator = _emulator()
-    environment = emulator.environment
-    async with (
-        httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as token_http,
-        altinn.AltinnExchangeAuth(_maskinporten(emulator, token_http)) as auth,
-        httpx2.AsyncClient(
-            transport=emulator.transport(library="httpx2"),
-            auth=auth,
-            base_url=environment.platform,
-        ) as http,
-    ):
+    async with _platform_http(emulator) as http:
         storage = altinn.StorageClient(http)
         pager = storage.instances(app_id="ttd/app")
         instances = [i async for i in pager]
@@ -173,15 +180,7 @@ async def test_an_httpx2_network_failure_is_retried_then_a_network_error() -> No
 async def test_a_dropped_httpx2_connection_is_retried_like_httpx_s() -> None:
     emulator = _emulator()
     emulator.inject_fault("storage.instances", drop=True)
-    async with (
-        httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as token_http,
-        altinn.AltinnExchangeAuth(_maskinporten(emulator, token_http)) as auth,
-        httpx2.AsyncClient(
-            transport=emulator.transport(library="httpx2"),
-            auth=auth,
-            base_url=emulator.environment.platform,
-        ) as http,
-    ):
+    async with _platform_http(emulator) as http:
         storage = altinn.StorageClient(http, retry=altinn.RetryPolicy(backoff=0))
         assert len([i async for i in storage.instances(app_id="ttd/app")]) == 3
     assert emulator.requests["storage.instances"] == 2
@@ -479,15 +478,7 @@ async def test_an_httpx2_network_failure_of_authorized_parties_is_a_network_erro
 
 async def test_events_paged_and_resumed_from_a_feed_position_on_httpx2() -> None:
     emulator = _emulator()
-    async with (
-        httpx2.AsyncClient(transport=emulator.transport(library="httpx2")) as token_http,
-        altinn.AltinnExchangeAuth(_maskinporten(emulator, token_http)) as auth,
-        httpx2.AsyncClient(
-            transport=emulator.transport(library="httpx2"),
-            auth=auth,
-            base_url=emulator.environment.platform,
-        ) as http,
-    ):
+    async with _platform_http(emulator) as http:
         events = altinn.EventsClient(http)
         pager = events.app_events("ttd", "app", after="0", size=2)
         first = await anext(pager.pages())
